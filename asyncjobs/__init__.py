@@ -1,0 +1,52 @@
+"""asyncjobs: a fast, reliable, typed asyncio job queue on Redis."""
+
+import logging
+
+from ._version import __version__
+from .codec import DeadLetter
+from .config import Settings
+from .context import Context
+from .errors import (
+    AsyncJobsError,
+    ConfigError,
+    EnqueueError,
+    JobDeadLettered,
+    JobFailed,
+    JobNotFound,
+    PayloadTooLarge,
+    ResultTimeout,
+    TaskArgumentError,
+    TaskTimeout,
+)
+from .job import Job, JobInfo, JobStatus
+from .queue import Queue
+from .task import AsyncTask, Call, SyncTask, Task
+from .worker import Worker
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "AsyncJobsError",
+    "AsyncTask",
+    "Call",
+    "ConfigError",
+    "Context",
+    "DeadLetter",
+    "EnqueueError",
+    "Job",
+    "JobDeadLettered",
+    "JobFailed",
+    "JobInfo",
+    "JobNotFound",
+    "JobStatus",
+    "PayloadTooLarge",
+    "Queue",
+    "ResultTimeout",
+    "Settings",
+    "SyncTask",
+    "Task",
+    "TaskArgumentError",
+    "TaskTimeout",
+    "Worker",
+    "__version__",
+]

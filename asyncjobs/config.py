@@ -1,0 +1,50 @@
+"""Settings of a queue: documented defaults, and the only place that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+REDIS_URL_ENV = "ASYNCJOBS_REDIS_URL"
+
+
+def redis_url_from_env() -> str | None:
+    """The Redis URL set in ``$ASYNCJOBS_REDIS_URL``, if any."""
+    return os.environ.get(REDIS_URL_ENV) or None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """How a queue talks to Redis and keeps its records. Every field has a default.
+
+    Durations are in seconds.
+    """
+
+    redis_url: str = field(default_factory=lambda: redis_url_from_env() or DEFAULT_REDIS_URL)
+    result_ttl: float = 3600.0
+    """How long a finished job's record and outcome are kept (failures too)."""
+    job_ttl: float = 7 * 24 * 3600.0
+    """How long the record of a job that has not finished is kept. The job itself never expires."""
+    max_payload_bytes: int = 1 << 20
+    max_result_bytes: int = 1 << 20
+    max_dead_letters: int = 10_000
+    """The dead-letter list keeps at most this many entries (oldest dropped first)."""
+    enqueue_timeout: float = 5.0
+    """``.delay()`` raises ``EnqueueError`` when Redis has not taken the job by then."""
+    socket_timeout: float = 3.0
+    block_timeout: float = 1.0
+    """How long one blocking fetch waits for work; always below ``socket_timeout``."""
+    heartbeat_interval: float = 2.0
+    heartbeat_ttl: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.block_timeout >= self.socket_timeout:
+            raise ConfigError("block_timeout must be below socket_timeout")
+        if self.heartbeat_interval >= self.heartbeat_ttl:
+            raise ConfigError("heartbeat_interval must be below heartbeat_ttl")
+        for name in ("result_ttl", "job_ttl", "socket_timeout", "block_timeout", "enqueue_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")

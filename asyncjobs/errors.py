@@ -1,0 +1,75 @@
+"""Every exception asyncjobs raises.
+
+::
+
+    AsyncJobsError                      root: ``except AsyncJobsError`` catches all of ours
+    ├── ConfigError (ValueError)        bad queue name or job id, duplicate task name, bad CLI target
+    ├── TaskArgumentError (TypeError)   .delay(): an argument does not bind or cannot be encoded
+    ├── PayloadTooLarge                 the encoded call is over max_payload_bytes; nothing was written
+    ├── EnqueueError                    Redis did not take the job within enqueue_timeout
+    ├── JobNotFound                     no job with that id (never enqueued, or its record expired)
+    ├── ResultTimeout (TimeoutError)    job.result(timeout=...) ran out
+    └── JobFailed                       the job ended in failure; carries the remote error as data
+        ├── TaskTimeout                 the task ran past its timeout and was cancelled
+        └── JobDeadLettered             the payload could not be run at all and went to the dead letters
+
+Errors carry data (ids, type names, text), never rebuilt remote exception classes.
+"""
+
+from __future__ import annotations
+
+
+class AsyncJobsError(Exception):
+    """Root of every asyncjobs exception."""
+
+
+class ConfigError(AsyncJobsError, ValueError):
+    """A name, id, option or CLI target is not valid."""
+
+
+class TaskArgumentError(AsyncJobsError, TypeError):
+    """A call's arguments do not fit the task's signature or cannot be encoded."""
+
+
+class PayloadTooLarge(AsyncJobsError):
+    """The encoded call is larger than the queue allows."""
+
+    def __init__(self, task: str, size: int, limit: int) -> None:
+        super().__init__(f"{task}.delay(): encoded payload is {size} bytes, over the limit of {limit}")
+        self.task = task
+        self.size = size
+        self.limit = limit
+
+
+class EnqueueError(AsyncJobsError):
+    """Redis did not accept the job in time; it may be retried with the same job id."""
+
+
+class JobNotFound(AsyncJobsError, LookupError):
+    """No job with this id is known (never enqueued, or its record has expired)."""
+
+
+class ResultTimeout(AsyncJobsError, TimeoutError):
+    """Waiting for a job's result ran out of time; the job itself goes on."""
+
+
+class JobFailed(AsyncJobsError):
+    """A job ended in failure.
+
+    ``exc_type``, ``message`` and ``traceback`` describe the remote error as text.
+    """
+
+    def __init__(self, job_id: str, exc_type: str, message: str, traceback: str = "") -> None:
+        super().__init__(f"job {job_id} failed: {exc_type}: {message}")
+        self.job_id = job_id
+        self.exc_type = exc_type
+        self.message = message
+        self.traceback = traceback
+
+
+class TaskTimeout(JobFailed):
+    """The task ran longer than its timeout and was cancelled."""
+
+
+class JobDeadLettered(JobFailed):
+    """The job could not be run (bad payload, unknown task, bad arguments) and was dead-lettered."""

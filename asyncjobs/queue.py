@@ -1,0 +1,248 @@
+"""The Queue: task registry, lifecycle hooks, enqueueing, and reading results by id."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import replace
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast, overload
+
+import anyio
+import redis.asyncio as aredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .codec import ANY_DECODER, DEAD_LETTER_DECODER, OUTCOME_DECODER, DeadLetter, Outcome
+from .config import Settings
+from .connection import async_client, redact_url
+from .context import Context
+from .errors import ConfigError, EnqueueError, JobNotFound
+from .job import Job, JobInfo, unwrap_outcome
+from .keys import QueueKeys, check_job_id
+from .scripts import Scripts
+from .task import AsyncTask, Call, SyncTask, Task
+from .waiter import ResultWaiter
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Hook = Callable[[dict[str, Any]], Awaitable[None]]
+HookT = TypeVar("HookT", bound=Hook)
+
+
+class TaskDecorator(Protocol):
+    """What ``@queue.task(...)`` with options returns."""
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[Concatenate[Context, P], Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[P, R]: ...
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[Concatenate[Context, P], R], /) -> SyncTask[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> SyncTask[P, R]: ...
+
+
+class _Connection:
+    """The clients of one queue in one event loop (redis.asyncio clients belong to a loop)."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.loop = asyncio.get_running_loop()
+        url = queue.settings.redis_url
+        self.redis = async_client(url, socket_timeout=queue.settings.socket_timeout)
+        self.scripts = Scripts(self.redis, queue.keys)
+        self.waiter = ResultWaiter(
+            lambda: async_client(url, socket_timeout=None), queue.keys.done
+        )
+
+    async def aclose(self) -> None:
+        await self.waiter.aclose()
+        await self.redis.aclose()
+
+
+class Queue:
+    """A named queue of jobs in Redis.
+
+    ``redis_url`` defaults to ``$ASYNCJOBS_REDIS_URL``, else ``redis://localhost:6379/0``.
+    """
+
+    def __init__(
+        self, name: str, redis_url: str | None = None, *, settings: Settings | None = None
+    ) -> None:
+        self.keys = QueueKeys(name)
+        self.name = name
+        settings = settings or Settings()
+        self.settings = replace(settings, redis_url=redis_url) if redis_url else settings
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self.startup_hooks: list[Hook] = []
+        self.shutdown_hooks: list[Hook] = []
+        self._conn: _Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"Queue({self.name!r}, redis_url={redact_url(self.settings.redis_url)!r})"
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return self.settings.max_payload_bytes
+
+    # -- registration -------------------------------------------------------------------------
+
+    @overload
+    def task(  # type: ignore[overload-overlap]
+        self, fn: Callable[Concatenate[Context, P], Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[P, R]: ...
+    @overload
+    def task(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[P, R]: ...
+    @overload
+    def task(self, fn: Callable[Concatenate[Context, P], R], /) -> SyncTask[P, R]: ...
+    @overload
+    def task(self, fn: Callable[P, R], /) -> SyncTask[P, R]: ...
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+        result_ttl: float | None = None,
+    ) -> TaskDecorator: ...
+
+    def task(  # type: ignore[misc]  # mypy misreads the keyword-only overload
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+        result_ttl: float | None = None,
+    ) -> Any:
+        """Register a function as a task: ``@queue.task`` or ``@queue.task(name=..., timeout=...)``.
+
+        ``name`` defaults to ``module.qualname``; ``timeout`` (seconds) cancels a run that
+        takes longer; ``result_ttl`` overrides how long the outcome is kept.
+        """
+
+        def register(fn: Callable[..., Any]) -> Task[Any, Any]:
+            task_name = name or f"{fn.__module__}.{fn.__qualname__}"
+            if task_name in self.tasks:
+                raise ConfigError(f"queue {self.name!r} already has a task named {task_name!r}")
+            if timeout is not None and timeout <= 0:
+                raise ConfigError(f"task {task_name}: timeout must be positive")
+            is_async = inspect.iscoroutinefunction(fn)
+            kind: type[Task[Any, Any]] = AsyncTask if is_async else SyncTask
+            task = kind(
+                fn, name=task_name, queue=self, timeout=timeout, result_ttl=result_ttl,
+                is_async=is_async,
+            )
+            self.tasks[task_name] = task
+            return task
+
+        return register if fn is None else register(fn)
+
+    def on_startup(self, hook: HookT) -> HookT:
+        """Run ``await hook(state)`` when a worker starts; ``state`` reaches tasks as ``ctx.state``."""
+        self.startup_hooks.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: HookT) -> HookT:
+        """Run ``await hook(state)`` when a worker stops."""
+        self.shutdown_hooks.append(hook)
+        return hook
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def connection(self) -> _Connection:
+        """This event loop's clients, made on first use."""
+        loop = asyncio.get_running_loop()
+        if self._conn is None or self._conn.loop is not loop:
+            self._conn = _Connection(self)
+        return self._conn
+
+    @property
+    def redis(self) -> aredis.Redis:
+        return self.connection().redis
+
+    async def aclose(self) -> None:
+        """Close this process's connections of the queue."""
+        if self._conn is not None and self._conn.loop is asyncio.get_running_loop():
+            await self._conn.aclose()
+        self._conn = None
+
+    # -- producing ----------------------------------------------------------------------------
+
+    async def enqueue_many(self, calls: Sequence[Call[R]]) -> list[Job[R]]:
+        """Enqueue calls made with ``task.call(...)`` in one round trip; returns their handles.
+
+        Raises ``EnqueueError`` if Redis does not take them within ``enqueue_timeout``.
+        """
+        conn = self.connection()
+        ttl_ms = int(self.settings.job_ttl * 1000)
+        try:
+            with anyio.fail_after(self.settings.enqueue_timeout):
+                if len(calls) == 1:
+                    call = calls[0]
+                    await conn.scripts.enqueue(
+                        call.job_id, call.payload, call.task, call.enqueued_at, ttl_ms
+                    )
+                else:
+                    async with conn.redis.pipeline(transaction=False) as pipe:
+                        for call in calls:
+                            await conn.scripts.enqueue(
+                                call.job_id, call.payload, call.task, call.enqueued_at,
+                                ttl_ms, client=pipe,
+                            )
+                        await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+            raise EnqueueError(
+                f"queue {self.name!r}: Redis did not take the job(s): {exc or type(exc).__name__}"
+            ) from exc
+        return [Job(call.job_id, call.task, self, call.decoder) for call in calls]
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def job(self, job_id: str) -> JobInfo | None:
+        """The record of a job, or None if no such job is known."""
+        record = cast("dict[bytes, bytes]", await self.redis.hgetall(self.keys.job(job_id)))
+        return JobInfo.from_record(job_id, record) if record else None
+
+    async def _stored(self, job_id: str) -> tuple[Outcome, str] | None:
+        reply = await self.redis.hmget(self.keys.job(job_id), ["r", "t", "s"])
+        outcome_raw, task, state = cast("list[bytes | None]", reply)
+        if outcome_raw is None:
+            if state is None:
+                raise JobNotFound(f"queue {self.name!r} has no job {job_id!r}")
+            return None
+        return OUTCOME_DECODER.decode(outcome_raw), (task or b"").decode()
+
+    async def _wait(self, job_id: str, timeout: float | None) -> tuple[Outcome, str]:
+        check_job_id(job_id)
+        return await self.connection().waiter.wait(job_id, lambda: self._stored(job_id), timeout)
+
+    async def wait_outcome(self, job_id: str, timeout: float | None) -> Outcome:
+        outcome, _ = await self._wait(job_id, timeout)
+        return outcome
+
+    async def result(self, job_id: str, timeout: float | None = None) -> Any:
+        """Wait for a job's value by id, from any process. Raises like ``Job.result``."""
+        outcome, task_name = await self._wait(job_id, timeout)
+        task = self.tasks.get(task_name)
+        decoder = task.codec.result_decoder if task is not None else ANY_DECODER
+        return unwrap_outcome(job_id, outcome, decoder)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The newest dead-lettered jobs, newest first."""
+        raw = cast("list[bytes]", await self.redis.lrange(self.keys.dead, 0, limit - 1))
+        return [DEAD_LETTER_DECODER.decode(item) for item in raw]
+
+    async def stats(self) -> dict[str, int]:
+        """Queue-wide counters: complete, failed, dead, duplicate_completions."""
+        raw = cast("dict[bytes, bytes]", await self.redis.hgetall(self.keys.stats))
+        return {key.decode(): int(value) for key, value in raw.items()}
+
+    async def pending_count(self) -> int:
+        return int(await self.redis.llen(self.keys.pending))

@@ -1,0 +1,8 @@
+-- Mark one job, already moved into our processing list by BLMOVE, as running.
+-- KEYS[1] processing list (read only: the entry must still be ours)
+-- ARGV[1] entry, ARGV[2] job record key prefix, ARGV[3] now
+-- Returns the attempt number, or 0 when the entry is no longer in our list.
+if redis.call('LPOS', KEYS[1], ARGV[1]) == false then
+  return 0
+end
+return mark_started(ARGV[2], ARGV[1], ARGV[3])

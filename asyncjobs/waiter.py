@@ -1,0 +1,103 @@
+"""Push-based result waiting: one pub/sub connection per queue object serves every waiter.
+
+A waiter registers itself, makes sure the subscription is confirmed, and only then checks the
+stored outcome, so a completion published in between is never missed. After a reconnect every
+waiter checks again, so nothing published during an outage is missed either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis.asyncio as aredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .errors import ResultTimeout
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ResultWaiter:
+    def __init__(self, make_client: Callable[[], aredis.Redis], channel: str) -> None:
+        self._make_client = make_client
+        self._channel = channel
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def wait(
+        self, job_id: str, check: Callable[[], Awaitable[T | None]], timeout: float | None
+    ) -> T:
+        """Return ``check()``'s first non-None answer, re-checking on each notice for ``job_id``."""
+        event = asyncio.Event()
+        self._waiters.setdefault(job_id, set()).add(event)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    self._start()
+                    await self._ready.wait()
+                    found = await check()
+                    if found is not None:
+                        return found
+                    await event.wait()
+                    event.clear()
+        except TimeoutError:
+            raise ResultTimeout(f"no result for job {job_id} within {timeout} s") from None
+        finally:
+            events = self._waiters.get(job_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._waiters[job_id]
+
+    def _start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._listen())
+
+    def _wake(self, job_id: str) -> None:
+        for event in self._waiters.get(job_id, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
+
+    async def _listen(self) -> None:
+        delay = 0.05
+        while True:
+            client = self._make_client()
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        self._wake(message["data"].decode())
+                    elif message["type"] == "subscribe":
+                        delay = 0.05
+                        self._ready.set()
+                        self._wake_all()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                self._ready.clear()
+                log.warning("result listener lost its connection (%s); reconnecting", exc)
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await client.aclose()
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 5.0)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+            self._ready.clear()

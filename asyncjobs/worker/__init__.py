@@ -1,0 +1,5 @@
+"""The worker pool."""
+
+from .worker import Worker
+
+__all__ = ["Worker"]

@@ -1,0 +1,46 @@
+"""Reliable fetch: jobs move atomically from the queue into this worker's processing list.
+
+With a backlog, one script call moves up to N jobs; on an empty queue one BLMOVE waits for the
+next job. The block timeout stays below the socket timeout and the client never re-sends a
+command, so a lost BLMOVE reply cannot make a job vanish: it is in our own list.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+import redis.asyncio as aredis
+
+from ..keys import QueueKeys
+from ..scripts import Scripts
+
+
+class Fetcher:
+    def __init__(
+        self,
+        client: aredis.Redis,
+        scripts: Scripts,
+        keys: QueueKeys,
+        processing: str,
+        block_timeout: float,
+    ) -> None:
+        self._client = client
+        self._scripts = scripts
+        self._keys = keys
+        self._processing = processing
+        self._block_timeout = block_timeout
+
+    async def fetch(self, n: int, *, block: bool) -> list[tuple[bytes, int]]:
+        """Up to ``n`` (entry, attempt) pairs; waits up to the block timeout if ``block``."""
+        jobs = await self._scripts.fetch(self._processing, n, time.time())
+        if jobs or not block:
+            return jobs
+        reply = await self._client.blmove(
+            self._keys.pending, self._processing, self._block_timeout, "RIGHT", "LEFT"  # type: ignore[arg-type]
+        )
+        entry = cast("bytes | None", reply)
+        if entry is None:
+            return []
+        attempt = await self._scripts.start(self._processing, entry, time.time())
+        return [(entry, attempt or 1)]
