@@ -122,7 +122,7 @@ class TaskCodec:
         try:
             self.args_decoder.decode(encoded)
         except msgspec.ValidationError as exc:
-            raise TaskArgumentError(f"{where}: {self._name_validation_error(exc)}") from None
+            raise TaskArgumentError(f"{where}: {self.explain(exc)}") from None
         return encoded
 
     def _culprit(self, values: list[Any], exc: Exception) -> str:
@@ -133,7 +133,7 @@ class TaskCodec:
                 return f"argument {param.name!r}: {inner}"
         return str(exc)
 
-    def _name_validation_error(self, exc: msgspec.ValidationError) -> str:
+    def explain(self, exc: msgspec.ValidationError) -> str:
         """``Expected `str`, got `int` - at `$[0]` `` -> ``argument 'to': Expected `str`, got `int```."""
         text = str(exc)
         message, sep, path = text.rpartition(" - at `$[")

@@ -113,7 +113,10 @@ class Executor:
     def _decode_args(envelope: Envelope, task: Task[Any, Any]) -> tuple[list[Any], dict[str, Any]]:
         try:
             return task.codec.decode_args(envelope.args)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
+        except msgspec.ValidationError as exc:
+            message = f"{task.name}: {task.codec.explain(exc)}"
+            raise Poison("invalid_args", message, envelope.id) from None
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise Poison("invalid_args", f"{task.name}: {exc}", envelope.id) from None
 
     async def _call(
