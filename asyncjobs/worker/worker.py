@@ -63,10 +63,12 @@ class Worker:
         self.processing = queue.keys.processing(self.id)
         self.state: dict[str, Any] = {}
         self._running = 0
-        self._job_done = anyio.Event()
         self._stopping = False
-        self._fetch_scope = anyio.CancelScope()
-        self._grace_scope = anyio.CancelScope()
+        self._stop_now = False
+        # made in run(): anyio objects belong to a running event loop
+        self._job_done: anyio.Event | None = None
+        self._fetch_scope: anyio.CancelScope | None = None
+        self._grace_scope: anyio.CancelScope | None = None
 
     @property
     def running(self) -> int:
@@ -76,13 +78,20 @@ class Worker:
     def stop(self, *, now: bool = False) -> None:
         """Stop fetching; with ``now``, also cancel running jobs without waiting."""
         self._stopping = True
-        self._fetch_scope.cancel()
-        if now:
+        self._stop_now = self._stop_now or now
+        if self._fetch_scope is not None:
+            self._fetch_scope.cancel()
+        if now and self._grace_scope is not None:
             self._grace_scope.cancel()
 
     async def run(self) -> None:
         queue = self.queue
         conn = queue.connection()
+        self._job_done = anyio.Event()
+        self._fetch_scope = anyio.CancelScope()
+        self._grace_scope = anyio.CancelScope()
+        if self._stopping:
+            self.stop(now=self._stop_now)
         settings = queue.settings
         for hook in queue.startup_hooks:
             await hook(self.state)
@@ -161,11 +170,12 @@ class Worker:
         finally:
             self._running -= 1
             slots.release()
-            self._job_done.set()
+            if self._job_done is not None:
+                self._job_done.set()
             self._job_done = anyio.Event()
 
     async def _wait_running(self, at_most: int) -> None:
-        while self._running > at_most:
+        while self._running > at_most and self._job_done is not None:
             await self._job_done.wait()
 
     async def _watch_signals(self, *, task_status: TaskStatus[None]) -> None:

@@ -1,0 +1,152 @@
+"""The ``asyncjobs`` command: subprocess workers, signals, and clear errors for bad targets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from asyncjobs import JobStatus, Queue
+
+from .conftest import TEST_SETTINGS, wait_until
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parent.parent
+APP = "tests.apps.app:queue"
+
+
+def cli(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "asyncjobs", *args], cwd=ROOT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **kwargs,  # type: ignore[call-overload]
+    )
+
+
+@pytest.fixture
+def app_env(redis_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = dict(os.environ)
+    env.update(
+        ASYNCJOBS_REDIS_URL=redis_url,
+        ASYNCJOBS_TEST_QUEUE=f"t-{uuid.uuid4().hex[:12]}",
+        ASYNCJOBS_TEST_LEDGER=str(tmp_path / "ledger"),
+    )
+    yield env
+
+
+@pytest.fixture
+async def app_queue(app_env: dict[str, str]) -> Iterator[Queue]:
+    from tests.apps import app
+
+    queue = Queue(app_env["ASYNCJOBS_TEST_QUEUE"], app_env["ASYNCJOBS_REDIS_URL"],
+                  settings=TEST_SETTINGS)
+    for task in app.queue.tasks.values():  # the same tasks, bound to this test's queue
+        queue.task(name=task.name, timeout=task.timeout)(task.fn)
+    yield queue
+    await queue.aclose()
+
+
+def ledger(env: dict[str, str]) -> list[list[str]]:
+    path = Path(env["ASYNCJOBS_TEST_LEDGER"])
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("tests.apps.app", "expected 'module:attribute' (for example app:queue)"),
+        ("no_such_module:queue", "cannot import 'no_such_module'"),
+        ("tests.apps.nope:queue", "no module named 'tests.apps.nope'"),
+        ("tests.apps.app:missing", "has no attribute 'missing'"),
+        ("tests.apps.app:not_a_queue", "is a object, not an asyncjobs.Queue"),
+    ],
+)
+def test_bad_targets_print_one_line_and_exit_2(target: str, expected: str) -> None:
+    proc = cli("worker", target)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_import_error_inside_the_users_module_keeps_its_traceback() -> None:
+    proc = cli("worker", "tests.apps.broken:queue")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" in err
+    assert "a_dependency_that_is_not_installed" in err
+
+
+async def test_burst_worker_drains_and_exits_0(app_env: dict[str, str], app_queue: Queue) -> None:
+    square = app_queue.tasks["square"]
+    jobs = await app_queue.enqueue_many([square.call(n) for n in range(50)])
+    proc = cli("worker", APP, "--burst", env=app_env)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert [await job.result(timeout=5) for job in jobs] == [n * n for n in range(50)]
+    assert await app_queue.pending_count() == 0
+
+
+async def test_1000_jobs_across_two_worker_processes_run_exactly_once(
+    app_env: dict[str, str], app_queue: Queue
+) -> None:
+    square = app_queue.tasks["square"]
+    workers = [cli("worker", APP, "-c", "20", env=app_env) for _ in range(2)]
+    try:
+        jobs = await app_queue.enqueue_many([square.call(n) for n in range(1000)])
+        values = [await job.result(timeout=60) for job in jobs]
+    finally:
+        for proc in workers:
+            proc.send_signal(signal.SIGTERM)
+        outputs = [proc.communicate(timeout=30) for proc in workers]
+        codes = [proc.returncode for proc in workers]
+    assert values == [n * n for n in range(1000)]
+    assert codes == [0, 0], outputs
+    runs = Counter(line[1] for line in ledger(app_env) if line[0] == "S")
+    assert set(runs) == {job.id for job in jobs}
+    assert set(runs.values()) == {1}
+    pids = {line[2] for line in ledger(app_env)}
+    assert len(pids) == 2, "both workers took part"
+    assert (await app_queue.stats()).get("duplicate_completions", 0) == 0
+
+
+async def test_sigterm_with_jobs_in_flight_loses_nothing(
+    app_env: dict[str, str], app_queue: Queue
+) -> None:
+    sleepy = app_queue.tasks["sleepy"]
+    quick = await app_queue.enqueue_many([sleepy.call(0.1) for _ in range(5)])
+    slow = await app_queue.enqueue_many([sleepy.call(3.0) for _ in range(5)])
+    later = await app_queue.enqueue_many([sleepy.call(0.0) for _ in range(20)])
+    proc = cli("worker", APP, "-c", "10", "--grace", "0.5", env=app_env)
+    await wait_until(
+        lambda: {line[1] for line in ledger(app_env)} >= {job.id for job in slow},
+        timeout=30, what="the slow jobs started",
+    )
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    for job in quick:
+        assert await job.result(timeout=1) == 0.1
+    for job in slow:
+        info = await job.info()
+        assert info is not None and info.status is JobStatus.QUEUED and info.attempts == 0
+    started = {line[1] for line in ledger(app_env) if line[0] == "S"}
+    not_started = [job for job in later if job.id not in started]
+    assert await app_queue.pending_count() == len(slow) + len(not_started)
+    assert await app_queue.redis.zcard(app_queue.keys.workers) == 0
+    assert [k async for k in app_queue.redis.scan_iter(match=f"{app_queue.keys.base}:processing:*")] == []
+    # a new worker finishes every job: nothing was lost
+    proc = cli("worker", APP, "-c", "50", "--burst", env=app_env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    for job in quick + slow + later:
+        await job.result(timeout=1)
+    ends = Counter(line[1] for line in ledger(app_env) if line[0] == "E")
+    assert all(ends[job.id] == 1 for job in quick + slow + later)
