@@ -1,0 +1,118 @@
+"""``.delay()`` validates before any Redis I/O, and enqueueing is one atomic step."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from asyncjobs import (
+    EnqueueError,
+    PayloadTooLarge,
+    Queue,
+    Settings,
+    TaskArgumentError,
+)
+from asyncjobs.server import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def stopped_redis_url() -> Iterator[str]:
+    """The URL of a server that has been started and stopped: nothing listens there."""
+    server = RedisServer().start()
+    url = server.url
+    server.cleanup()
+    yield url
+
+
+def make_tasks(queue: Queue) -> None:
+    @queue.task
+    async def send_email(to: str, subject: str, body: str = "") -> dict[str, str]:
+        return {}
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((1, "hi"), {}, "send_email.delay(): argument 'to': Expected `str`, got `int`"),
+        (("a", "hi"), {"body": object()}, "send_email.delay(): argument 'body': Encoding objects"),
+        (("a",), {}, "send_email.delay(): missing a required argument: 'subject'"),
+        (("a", "b", "c", "d"), {}, "send_email.delay(): too many positional arguments"),
+        (("a", "b"), {"cc": "x"}, "send_email.delay(): got an unexpected keyword argument 'cc'"),
+    ],
+)
+async def test_bad_arguments_fail_before_any_io(
+    stopped_redis_url: str, args: tuple[object, ...], kwargs: dict[str, object], message: str
+) -> None:
+    queue = Queue("delay-errors", stopped_redis_url)
+    make_tasks(queue)
+    task = queue.tasks[next(iter(queue.tasks))]
+    with pytest.raises(TaskArgumentError) as caught:
+        await task.delay(*args, **kwargs)
+    assert isinstance(caught.value, TypeError)
+    assert str(caught.value).startswith(task.name.rpartition(".")[0])
+    assert message in str(caught.value)
+
+
+async def test_oversized_payload_fails_before_any_io(stopped_redis_url: str) -> None:
+    queue = Queue("delay-errors", stopped_redis_url, settings=Settings(max_payload_bytes=1000))
+
+    @queue.task(name="store")
+    async def store(blob: bytes) -> None:
+        return None
+
+    with pytest.raises(PayloadTooLarge) as caught:
+        await store.delay(b"x" * 2000)
+    assert caught.value.limit == 1000 and caught.value.size > 2000
+    assert "store.delay()" in str(caught.value)
+
+
+async def test_enqueue_with_redis_down_raises_enqueue_error(stopped_redis_url: str) -> None:
+    queue = Queue("delay-errors", stopped_redis_url, settings=Settings(enqueue_timeout=1.0))
+
+    @queue.task(name="ping")
+    async def ping() -> None:
+        return None
+
+    started = time.monotonic()
+    with pytest.raises(EnqueueError):
+        await ping.delay()
+    assert time.monotonic() - started < 5
+    await queue.aclose()
+
+
+async def test_nothing_is_written_on_error(queue: Queue) -> None:
+    @queue.task
+    async def send(to: str) -> None:
+        return None
+
+    with pytest.raises(TaskArgumentError):
+        await send.delay(123)  # type: ignore[arg-type]
+    keys = [k async for k in queue.redis.scan_iter(match=f"{queue.keys.base}:*")]
+    assert keys == []
+
+
+async def test_enqueue_is_one_round_trip_and_bulk_is_one_pipeline(queue: Queue) -> None:
+    @queue.task
+    async def send(to: str) -> None:
+        return None
+
+    await send.delay("warm-up")  # the first call on a server also loads the script
+    before = await _calls(queue)
+    await send.delay("a")
+    assert await _calls(queue) - before == 1
+    before = await _calls(queue)
+    jobs = await queue.enqueue_many([send.call(f"u{i}") for i in range(100)])
+    assert len({job.id for job in jobs}) == 100
+    assert await queue.pending_count() == 102
+    assert await _calls(queue) - before == 100  # one script call per job, one round trip
+
+
+async def _calls(queue: Queue) -> int:
+    info = await queue.redis.info("commandstats")
+    return sum(
+        int(value["calls"]) for name, value in info.items() if name in ("cmdstat_evalsha", "cmdstat_eval")
+    )

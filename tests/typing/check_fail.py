@@ -1,0 +1,33 @@
+"""Each line marked ``# E: <code>`` must be reported by ``mypy --strict`` with that code."""
+
+from __future__ import annotations
+
+from asyncjobs import Context, Queue
+
+queue = Queue("typing")
+
+
+@queue.task
+async def send_email(to: str, subject: str, body: str = "") -> dict[str, str]:
+    return {"to": to}
+
+
+@queue.task
+def resize(path: str, width: int) -> str:
+    return path
+
+
+@queue.task
+async def with_context(ctx: Context, n: int) -> int:
+    return n
+
+
+async def main() -> None:
+    await send_email.delay(1)  # E: arg-type
+    await send_email.delay("a")  # E: call-arg
+    await send_email.delay("a", "b", bcc="c")  # E: call-arg
+    await resize.delay("a.jpg", "wide")  # E: arg-type
+    await with_context.delay("three")  # E: arg-type
+    value: int = await (await send_email.delay("a", "b")).result()  # E: assignment
+    text: int = await (await resize.delay("a", 1)).result()  # E: assignment
+    resize.call(width=1)  # E: call-arg

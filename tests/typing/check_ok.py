@@ -1,0 +1,42 @@
+"""Must type-check cleanly under ``mypy --strict``: the public API is generic."""
+
+from __future__ import annotations
+
+from typing import assert_type
+
+from asyncjobs import AsyncTask, Call, Context, Job, JobInfo, Queue, SyncTask
+
+queue = Queue("typing")
+
+
+@queue.task
+async def send_email(to: str, subject: str, body: str = "") -> dict[str, str]:
+    return {"to": to}
+
+
+@queue.task(name="images.resize", timeout=30.0, result_ttl=600)
+def resize(path: str, width: int) -> str:
+    return path
+
+
+@queue.task
+async def with_context(ctx: Context, n: int) -> int:
+    return ctx.attempt + n
+
+
+async def main() -> None:
+    assert isinstance(send_email, AsyncTask) and isinstance(resize, SyncTask)
+    job = await send_email.delay("a@example.com", "Welcome")
+    assert_type(job, Job[dict[str, str]])
+    assert_type(await job.result(timeout=10), dict[str, str])
+    assert_type(await (await send_email.delay("a", "b", body="c")).result(), dict[str, str])
+    assert_type(await (await resize.delay("a.jpg", 640)).result(), str)
+    assert_type(await (await with_context.delay(3)).result(), int)
+    assert_type(await send_email("a", "hi"), dict[str, str])
+    assert_type(resize("a.jpg", 1), str)
+    assert_type(await with_context(1), int)
+    call = resize.call("b.jpg", 10)
+    assert_type(call, Call[str])
+    assert_type(await queue.enqueue_many([call]), list[Job[str]])
+    assert_type(await job.info(), JobInfo | None)
+    assert_type(await queue.job(job.id), JobInfo | None)
