@@ -138,11 +138,11 @@ def _answers(url: str) -> bool:
 def _redis_for_demo(console: Console) -> Iterator[str]:
     url = redis_url_from_env()
     if url and _answers(url):
-        console.print(f"using Redis at {redact_url(url)}")
+        console.print(f"using Redis at {redact_url(url)}", soft_wrap=True)
         yield url
         return
     server = RedisServer()
-    console.print(f"starting a throwaway server: {server.binary} on port {server.port}")
+    console.print(f"starting a throwaway server on port {server.port}: {server.binary}", soft_wrap=True)
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(143)
@@ -156,8 +156,29 @@ def _redis_for_demo(console: Console) -> Iterator[str]:
         signal.signal(signal.SIGTERM, previous)
 
 
+async def _main(queue: Queue, jobs: int, concurrency: int, console: Console) -> bool:
+    """Run the demo; returns True when a signal cut it short."""
+    interrupted = False
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_signal() -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    interrupted = True
+                    tg.cancel_scope.cancel()
+
+        tg.start_soon(stop_on_signal)
+        await _produce_and_watch(queue, jobs, concurrency, console)
+        tg.cancel_scope.cancel()
+    return interrupted
+
+
 def run_demo(*, jobs: int, concurrency: int) -> None:
     console = Console()
     with _redis_for_demo(console) as url:
         queue = build_demo_queue(url)
-        anyio.run(_produce_and_watch, queue, jobs, concurrency, console)
+        interrupted = anyio.run(_main, queue, jobs, concurrency, console)
+    if interrupted:
+        console.print("stopped by a signal")
+        raise SystemExit(130)
