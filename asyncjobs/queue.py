@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast, overload
 
-import anyio
 import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -183,7 +182,7 @@ class Queue:
         conn = self.connection()
         ttl_ms = int(self.settings.job_ttl * 1000)
         try:
-            with anyio.fail_after(self.settings.enqueue_timeout):
+            async with asyncio.timeout(self.settings.enqueue_timeout):
                 if len(calls) == 1:
                     call = calls[0]
                     await conn.scripts.enqueue(

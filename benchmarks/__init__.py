@@ -1,0 +1,1 @@
+"""Benchmarks of asyncjobs on a local server: ``python -m benchmarks``."""

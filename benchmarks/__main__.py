@@ -1,0 +1,188 @@
+"""Measure asyncjobs on a throwaway local server and print the figures.
+
+    python -m benchmarks [--jobs 20000] [--json benchmarks/results/latest.json]
+
+Enqueue rate (one at a time and bulk), drain throughput of no-op jobs with ONE worker process,
+pickup and end-to-end latency with an idle worker, and Redis memory per pending job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+
+from asyncjobs import Queue
+from asyncjobs.server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(values, n=100)
+    return {"p50": cuts[49], "p90": cuts[89], "p99": cuts[98]}
+
+
+def bench_queue(url: str) -> Queue:
+    from benchmarks import app
+
+    queue = Queue(f"bench-{uuid.uuid4().hex[:8]}", url)
+    for task in app.queue.tasks.values():
+        queue.task(name=task.name)(task.fn)
+    return queue
+
+
+def start_worker(url: str, queue: Queue, *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "ASYNCJOBS_REDIS_URL": url, "ASYNCJOBS_BENCH_QUEUE": queue.name}
+    return subprocess.Popen(
+        [sys.executable, "-m", "asyncjobs", "worker", "benchmarks.app:queue", "--log-level",
+         "WARNING", *args], cwd=ROOT, env=env,
+    )
+
+
+async def enqueue_rates(url: str, n: int) -> dict[str, float]:
+    queue = bench_queue(url)
+    send = queue.tasks["send"]
+    single = min(n, 5000)
+    started = time.perf_counter()
+    for i in range(single):
+        await send.delay("a@example.com", "Welcome", i)  # type: ignore[arg-type]
+    one_at_a_time = single / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for base in range(0, n, 1000):
+        await queue.enqueue_many([send.call("a@example.com", "Welcome", i)
+                                  for i in range(base, min(n, base + 1000))])
+    bulk = n / (time.perf_counter() - started)
+    await queue.redis.delete(queue.keys.pending)
+    await queue.aclose()
+    return {"enqueue_one_jobs_per_s": one_at_a_time, "enqueue_bulk_jobs_per_s": bulk}
+
+
+async def memory_per_job(url: str, n: int) -> dict[str, float]:
+    queue = bench_queue(url)
+    send = queue.tasks["send"]
+    before = (await queue.redis.info("memory"))["used_memory"]
+    for base in range(0, n, 1000):
+        await queue.enqueue_many([send.call("a@example.com", "Welcome", i)
+                                  for i in range(base, min(n, base + 1000))])
+    after = (await queue.redis.info("memory"))["used_memory"]
+    payload = len(send.call("a@example.com", "Welcome", 1).payload)
+    await queue.aclose()
+    return {"redis_bytes_per_pending_job": (after - before) / n, "encoded_job_bytes": payload}
+
+
+async def drain(url: str, n: int) -> dict[str, float]:
+    queue = bench_queue(url)
+    noop = queue.tasks["noop"]
+    jobs = []
+    for base in range(0, n, 1000):
+        jobs += await queue.enqueue_many([noop.call() for _ in range(base, min(n, base + 1000))])
+    started = time.perf_counter()
+    proc = start_worker(url, queue, "--burst", "--concurrency", "100")
+    await anyio.to_thread.run_sync(proc.wait)
+    wall = time.perf_counter() - started
+    async with queue.redis.pipeline(transaction=False) as pipe:
+        for job in jobs:
+            pipe.hmget(queue.keys.job(job.id), ["st", "f"])
+        marks = await pipe.execute()
+    first = min(float(st) for st, _ in marks)
+    last = max(float(f) for _, f in marks)
+    stats = await queue.stats()
+    await queue.aclose()
+    assert stats.get("complete") == n, stats
+    return {
+        "drain_jobs_per_s": n / (last - first),
+        "drain_wall_s_with_process_start": wall,
+    }
+
+
+async def latency(url: str, n: int) -> dict[str, Any]:
+    queue = bench_queue(url)
+    noop = queue.tasks["noop"]
+    proc = start_worker(url, queue, "--concurrency", "100")
+    try:
+        warm = await noop.delay()
+        await warm.result(timeout=30)
+        pickup: list[float] = []
+        end_to_end: list[float] = []
+        for _ in range(n):
+            t0 = time.time()
+            job = await noop.delay()
+            await job.result(timeout=10)
+            end_to_end.append((time.time() - t0) * 1000)
+            info = await job.info()
+            assert info is not None and info.started_at and info.enqueued_at
+            pickup.append((info.started_at - info.enqueued_at) * 1000)
+            await anyio.sleep(0.005)
+    finally:
+        proc.terminate()
+        await anyio.to_thread.run_sync(proc.wait)
+        await queue.aclose()
+    return {"pickup_ms": percentiles(pickup), "end_to_end_ms": percentiles(end_to_end)}
+
+
+async def run(args: argparse.Namespace, url: str, server: str) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "python": platform.python_version(),
+        "server": server,
+        "jobs": args.jobs,
+    }
+    results.update(await enqueue_rates(url, args.jobs))
+    results.update(await drain(url, args.jobs))
+    results.update(await latency(url, args.latency_jobs))
+    results.update(await memory_per_job(url, args.jobs))
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [
+        f"asyncjobs benchmark, {results['date']}: {results['machine']}, Python "
+        f"{results['python']}, {results['server']}",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| enqueue, one `.delay()` at a time | {results['enqueue_one_jobs_per_s']:,.0f} jobs/s |",
+        f"| enqueue, bulk (`enqueue_many`, 1,000 per call) | {results['enqueue_bulk_jobs_per_s']:,.0f} jobs/s |",
+        f"| drain {results['jobs']:,} no-op jobs, one worker process | {results['drain_jobs_per_s']:,.0f} jobs/s |",
+    ]
+    for name, key in (("pickup (enqueue to start)", "pickup_ms"),
+                      ("end to end (enqueue to result seen)", "end_to_end_ms")):
+        p = results[key]
+        lines.append(f"| {name} p50 / p90 / p99 | {p['p50']:.2f} / {p['p90']:.2f} / {p['p99']:.2f} ms |")
+    lines.append(f"| Redis memory per pending job | {results['redis_bytes_per_pending_job']:.0f} bytes |")
+    lines.append(f"| one encoded job (3 arguments) | {results['encoded_job_bytes']} bytes |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--latency-jobs", type=int, default=500)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    server = RedisServer().start()
+    try:
+        version = subprocess.run([server.binary, "--version"], capture_output=True, text=True)
+        results = anyio.run(run, args, server.url, version.stdout.split(" sha=")[0].strip())
+    finally:
+        server.cleanup()
+    print(report(results))
+    if args.json:
+        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(results)))
+
+
+if __name__ == "__main__":
+    main()
