@@ -9,7 +9,6 @@ pickup and end-to-end latency with an idle worker, and Redis memory per pending 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -155,8 +154,10 @@ def report(results: dict[str, Any]) -> str:
         "| measure | value |",
         "|---|---|",
         f"| enqueue, one `.delay()` at a time | {results['enqueue_one_jobs_per_s']:,.0f} jobs/s |",
-        f"| enqueue, bulk (`enqueue_many`, 1,000 per call) | {results['enqueue_bulk_jobs_per_s']:,.0f} jobs/s |",
-        f"| drain {results['jobs']:,} no-op jobs, one worker process | {results['drain_jobs_per_s']:,.0f} jobs/s |",
+        "| enqueue, bulk (`enqueue_many`, 1,000 per call) | "
+        f"{results['enqueue_bulk_jobs_per_s']:,.0f} jobs/s |",
+        f"| drain {results['jobs']:,} no-op jobs, one worker process | "
+        f"{results['drain_jobs_per_s']:,.0f} jobs/s |",
     ]
     for name, key in (("pickup (enqueue to start)", "pickup_ms"),
                       ("end to end (enqueue to result seen)", "end_to_end_ms")):
