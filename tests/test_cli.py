@@ -150,3 +150,21 @@ async def test_sigterm_with_jobs_in_flight_loses_nothing(
         await job.result(timeout=1)
     ends = Counter(line[1] for line in ledger(app_env) if line[0] == "E")
     assert all(ends[job.id] == 1 for job in quick + slow + later)
+
+
+async def test_a_second_signal_skips_the_grace_period(
+    app_env: dict[str, str], app_queue: Queue
+) -> None:
+    sleepy = app_queue.tasks["sleepy"]
+    jobs = await app_queue.enqueue_many([sleepy.call(60.0) for _ in range(3)])
+    proc = cli("worker", APP, "-c", "5", "--grace", "60", env=app_env)
+    await wait_until(lambda: len(ledger(app_env)) == 3, timeout=30, what="3 jobs started")
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)  # far below the 60 s grace
+    assert proc.returncode == 0, err
+    assert "second SIGINT, stopping now" in err
+    assert await app_queue.pending_count() == 3
+    for job in jobs:
+        info = await job.info()
+        assert info is not None and info.status is JobStatus.QUEUED

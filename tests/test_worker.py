@@ -355,3 +355,14 @@ async def test_one_pubsub_connection_serves_every_waiter(queue: Queue) -> None:
         assert len(await queue.redis.client_list(_type="pubsub")) == before + 1
         gate.set()
     assert sorted(results) == list(range(50))
+
+
+async def test_scripts_are_reloaded_after_a_script_flush(queue: Queue) -> None:
+    @queue.task
+    async def double(n: int) -> int:
+        return 2 * n
+
+    async with running_worker(queue):
+        assert await (await double.delay(1)).result(timeout=10) == 2
+        await queue.redis.script_flush()
+        assert await (await double.delay(2)).result(timeout=10) == 4
