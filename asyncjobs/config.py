@@ -32,6 +32,10 @@ class Settings:
     max_result_bytes: int = 1 << 20
     max_dead_letters: int = 10_000
     """The dead-letter list keeps at most this many entries (oldest dropped first)."""
+    dead_letter_ttl: float = 30 * 24 * 3600.0
+    """The dead-letter list expires this long after its last entry was added."""
+    max_recoveries: int = 3
+    """A job recovered this many times from dead workers is dead-lettered as ``worker_lost``."""
     enqueue_timeout: float = 5.0
     """``.delay()`` raises ``EnqueueError`` when Redis has not taken the job by then."""
     socket_timeout: float = 3.0
@@ -39,12 +43,16 @@ class Settings:
     """How long one blocking fetch waits for work; always below ``socket_timeout``."""
     heartbeat_interval: float = 2.0
     heartbeat_ttl: float = 10.0
+    """A worker whose heartbeat is this old is dead: its jobs are recovered by other workers."""
+    reaper_interval: float = 5.0
+    """How often each worker looks for dead workers to recover jobs from."""
 
     def __post_init__(self) -> None:
         if self.block_timeout >= self.socket_timeout:
             raise ConfigError("block_timeout must be below socket_timeout")
         if self.heartbeat_interval >= self.heartbeat_ttl:
             raise ConfigError("heartbeat_interval must be below heartbeat_ttl")
-        for name in ("result_ttl", "job_ttl", "socket_timeout", "block_timeout", "enqueue_timeout"):
+        for name in ("result_ttl", "job_ttl", "socket_timeout", "block_timeout", "enqueue_timeout",
+                     "reaper_interval", "dead_letter_ttl"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")

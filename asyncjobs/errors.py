@@ -9,14 +9,17 @@
     ├── EnqueueError                    Redis did not take the job within enqueue_timeout
     ├── JobNotFound                     no job with that id (never enqueued, or its record expired)
     ├── ResultTimeout (TimeoutError)    job.result(timeout=...) ran out
-    └── JobFailed                       the job ended in failure; carries the remote error as data
-        ├── TaskTimeout                 the task ran past its timeout and was cancelled
-        └── JobDeadLettered             the payload could not be run at all and went to the dead letters
+    ├── JobFailed                       the job ended in failure; carries the remote error as data
+    │   ├── TaskTimeout                 the task ran past its timeout and was cancelled
+    │   └── JobDeadLettered             the job could not run (bad payload, or it kept killing workers)
+    └── Retry                           raised inside a task: run it again later (never reaches callers)
 
 Errors carry data (ids, type names, text), never rebuilt remote exception classes.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 
 class AsyncJobsError(Exception):
@@ -72,4 +75,17 @@ class TaskTimeout(JobFailed):
 
 
 class JobDeadLettered(JobFailed):
-    """The job could not be run (bad payload, unknown task, bad arguments) and was dead-lettered."""
+    """The job could not run (bad payload, unknown task, bad arguments, or it kept killing its
+    workers) and was dead-lettered."""
+
+
+class Retry(AsyncJobsError):
+    """Raise inside a task to run it again after ``delay`` seconds (or the task's backoff).
+
+    Each retry uses one of the task's ``retries``; when none is left the job fails.
+    """
+
+    def __init__(self, delay: float | timedelta | None = None) -> None:
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
+        super().__init__(f"retry requested (delay {seconds} s)")
+        self.delay = seconds

@@ -17,6 +17,7 @@ R_co = TypeVar("R_co", covariant=True)
 
 class JobStatus(StrEnum):
     QUEUED = "queued"
+    SCHEDULED = "scheduled"
     RUNNING = "running"
     COMPLETE = "complete"
     FAILED = "failed"
@@ -25,7 +26,8 @@ class JobStatus(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class JobInfo:
-    """A job's record. Times are Unix timestamps; ``error`` is ``"Type: message"`` on failure."""
+    """A job's record. Times are Unix timestamps; ``error`` is ``"Type: message"`` of the failure
+    (or, while a retry is scheduled, of the last failed attempt)."""
 
     id: str
     task: str
@@ -42,12 +44,13 @@ class JobInfo:
             raw = record.get(field)
             return float(raw) if raw is not None else None
 
-        error = None
+        last_error = record.get(b"le")  # of a job waiting for its retry
+        error = last_error.decode() if last_error is not None else None
         outcome_raw = record.get(b"r")
         if outcome_raw is not None:
             outcome = OUTCOME_DECODER.decode(outcome_raw)
-            if outcome.error is not None:
-                error = f"{outcome.error.type}: {outcome.error.message}"
+            failure = outcome.error
+            error = f"{failure.type}: {failure.message}" if failure is not None else None
         status = record.get(b"s", b"complete" if outcome_raw is not None else b"queued")
         return cls(
             id=job_id,

@@ -45,19 +45,21 @@ class QueueKeys:
     ``aj:{q}:hb:<w>``         string  worker ``w``'s heartbeat, with a TTL
     ``aj:{q}:workers``        zset    worker ids by last heartbeat time
     ``aj:{q}:job:<id>``       hash    one job's state and, once finished, its outcome (TTL)
+    ``aj:{q}:scheduled``      zset    jobs to run later (delayed jobs, retries) by due time
     ``aj:{q}:dead``           list    dead-lettered jobs, capped
     ``aj:{q}:stats``          hash    queue-wide counters
     ``aj:{q}:done``           pubsub  channel announcing finished job ids
     ========================  ======  ===========================================
     """
 
-    __slots__ = ("base", "dead", "done", "name", "pending", "stats", "workers")
+    __slots__ = ("base", "dead", "done", "name", "pending", "scheduled", "stats", "workers")
 
     def __init__(self, name: str) -> None:
         self.name = check_queue_name(name)
         self.base = f"{PREFIX}:{{{name}}}"
         self.pending = f"{self.base}:pending"
         self.workers = f"{self.base}:workers"
+        self.scheduled = f"{self.base}:scheduled"
         self.dead = f"{self.base}:dead"
         self.stats = f"{self.base}:stats"
         self.done = f"{self.base}:done"

@@ -20,7 +20,7 @@ from .errors import ConfigError, EnqueueError, JobNotFound
 from .job import Job, JobInfo, unwrap_outcome
 from .keys import QueueKeys, check_job_id
 from .scripts import Scripts
-from .task import AsyncTask, Call, SyncTask, Task
+from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task
 from .waiter import ResultWaiter
 
 P = ParamSpec("P")
@@ -53,7 +53,7 @@ class _Connection:
         self.loop = asyncio.get_running_loop()
         url = queue.settings.redis_url
         self.redis = async_client(url, socket_timeout=queue.settings.socket_timeout)
-        self.scripts = Scripts(self.redis, queue.keys)
+        self.scripts = Scripts(self.redis, queue.keys, queue.settings)
         self.waiter = ResultWaiter(
             lambda: async_client(url, socket_timeout=None), queue.keys.done
         )
@@ -109,6 +109,10 @@ class Queue:
         name: str | None = None,
         timeout: float | None = None,
         result_ttl: float | None = None,
+        retries: int = 0,
+        retry_backoff: float = 1.0,
+        retry_backoff_max: float = 300.0,
+        retry_on: tuple[type[BaseException], ...] = (Exception,),
     ) -> TaskDecorator: ...
 
     def task(  # type: ignore[misc]  # mypy misreads the keyword-only overload
@@ -119,12 +123,22 @@ class Queue:
         name: str | None = None,
         timeout: float | None = None,
         result_ttl: float | None = None,
+        retries: int = 0,
+        retry_backoff: float = 1.0,
+        retry_backoff_max: float = 300.0,
+        retry_on: tuple[type[BaseException], ...] = (Exception,),
     ) -> Any:
         """Register a function as a task: ``@queue.task`` or ``@queue.task(name=..., timeout=...)``.
 
         ``name`` defaults to ``module.qualname``; ``timeout`` (seconds) cancels a run that
-        takes longer; ``result_ttl`` overrides how long the outcome is kept.
+        takes longer; ``result_ttl`` overrides how long the outcome is kept. A failure (an
+        exception that is an instance of one in ``retry_on``, or a timeout) is retried up to
+        ``retries`` times, after a random wait of up to ``retry_backoff * 2**(attempt-1)``
+        seconds (capped at ``retry_backoff_max``); ``raise Retry(delay=...)`` asks for one.
         """
+        policy = RetryPolicy(
+            retries=retries, backoff=retry_backoff, backoff_max=retry_backoff_max, on=retry_on
+        )
 
         def register(fn: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or f"{fn.__module__}.{fn.__qualname__}"
@@ -136,7 +150,7 @@ class Queue:
             kind: type[Task[Any, Any]] = AsyncTask if is_async else SyncTask
             task = kind(
                 fn, name=task_name, queue=self, timeout=timeout, result_ttl=result_ttl,
-                is_async=is_async,
+                retry=policy, is_async=is_async,
             )
             self.tasks[task_name] = task
             return task
@@ -180,20 +194,19 @@ class Queue:
         Raises ``EnqueueError`` if Redis does not take them within ``enqueue_timeout``.
         """
         conn = self.connection()
-        ttl_ms = int(self.settings.job_ttl * 1000)
         try:
             async with asyncio.timeout(self.settings.enqueue_timeout):
                 if len(calls) == 1:
                     call = calls[0]
                     await conn.scripts.enqueue(
-                        call.job_id, call.payload, call.task, call.enqueued_at, ttl_ms
+                        call.job_id, call.payload, call.task, call.enqueued_at, call.due
                     )
                 else:
                     async with conn.redis.pipeline(transaction=False) as pipe:
                         for call in calls:
                             await conn.scripts.enqueue(
-                                call.job_id, call.payload, call.task, call.enqueued_at,
-                                ttl_ms, client=pipe,
+                                call.job_id, call.payload, call.task, call.enqueued_at, call.due,
+                                client=pipe,
                             )
                         await pipe.execute()
         except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
@@ -237,6 +250,26 @@ class Queue:
         """The newest dead-lettered jobs, newest first."""
         raw = cast("list[bytes]", await self.redis.lrange(self.keys.dead, 0, limit - 1))
         return [DEAD_LETTER_DECODER.decode(item) for item in raw]
+
+    async def requeue_dead_letters(self, limit: int | None = None) -> int:
+        """Put dead-lettered jobs back on the queue, oldest first (e.g. after deploying the task
+        that was unknown); each starts afresh with its attempts reset. Returns how many."""
+        raw = cast("list[bytes]", await self.redis.lrange(self.keys.dead, 0, -1))
+        oldest_first = raw[::-1] if limit is None else raw[::-1][:limit]
+        scripts = self.connection().scripts
+        revived = 0
+        for item in oldest_first:
+            letter = DEAD_LETTER_DECODER.decode(item)
+            revived += await scripts.revive(item, letter.payload, letter.job_id)
+        return revived
+
+    async def purge_dead_letters(self) -> int:
+        """Delete every dead letter; returns how many there were."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.llen(self.keys.dead)
+            pipe.delete(self.keys.dead)
+            count, _ = await pipe.execute()
+        return int(count)
 
     async def stats(self) -> dict[str, int]:
         """Queue-wide counters: complete, failed, dead, duplicate_completions."""

@@ -6,13 +6,16 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 import msgspec
 
 from .codec import Envelope, TaskCodec, encode_envelope
 from .context import Context
+from .errors import ConfigError
 from .job import Job
+from .keys import check_job_id
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,6 +31,8 @@ class Call(Generic[R_co]):
     payload: bytes
     enqueued_at: float
     decoder: msgspec.msgpack.Decoder[Any]
+    due: float | None = None
+    """Unix time to run at, or None to run now."""
 
 
 class Enqueuer(Protocol):
@@ -41,6 +46,22 @@ class Enqueuer(Protocol):
     async def enqueue_many(self, calls: Sequence[Call[R]]) -> list[Job[R]]: ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How a task's failed attempts are retried: up to ``retries`` more attempts, after
+    exponential backoff with full jitter (a random wait up to ``backoff * 2**(attempt-1)``,
+    capped at ``backoff_max`` seconds), for exceptions that are instances of ``on``."""
+
+    retries: int = 0
+    backoff: float = 1.0
+    backoff_max: float = 300.0
+    on: tuple[type[BaseException], ...] = (Exception,)
+
+    def __post_init__(self) -> None:
+        if self.retries < 0 or self.backoff < 0 or self.backoff_max < 0:
+            raise ConfigError("retries, retry_backoff and retry_backoff_max must not be negative")
+
+
 class Task(Generic[P, R]):
     """A function registered on a queue. ``await task.delay(...)`` enqueues a call of it."""
 
@@ -52,6 +73,7 @@ class Task(Generic[P, R]):
         queue: Enqueuer,
         timeout: float | None,
         result_ttl: float | None,
+        retry: RetryPolicy,
         is_async: bool,
     ) -> None:
         self.fn = fn
@@ -59,6 +81,7 @@ class Task(Generic[P, R]):
         self.queue = queue
         self.timeout = timeout
         self.result_ttl = result_ttl
+        self.retry = retry
         self.is_async = is_async
         self.codec = TaskCodec(name, fn)
         self.__doc__ = fn.__doc__
@@ -73,17 +96,48 @@ class Task(Generic[P, R]):
 
         Raises ``TaskArgumentError`` (a ``TypeError``) or ``PayloadTooLarge`` before any I/O.
         """
-        call = self._make_call("delay", args, kwargs)
-        (job,) = await self.queue.enqueue_many([call])
+        (job,) = await self.queue.enqueue_many([self._make_call("delay", args, kwargs)])
         return job
 
-    def _make_call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call[R]:
+    def options(
+        self,
+        *,
+        job_id: str | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> TaskOptions[P, R]:
+        """The same task with options for one enqueue:
+
+        - ``job_id``: your own id; enqueueing an id that exists is a no-op returning its handle,
+          so a caller can retry safely;
+        - ``delay`` (seconds or a timedelta) or ``at`` (a datetime): run later, not now.
+        """
+        if delay is not None and at is not None:
+            raise ConfigError("give delay or at, not both")
+        if job_id is not None:
+            check_job_id(job_id)
+        due = None
+        if at is not None:
+            due = at.timestamp()
+        elif delay is not None:
+            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+            due = time.time() + seconds
+        return TaskOptions(self, job_id, due)
+
+    def _make_call(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        job_id: str | None = None,
+        due: float | None = None,
+    ) -> Call[R]:
         encoded_args = self.codec.encode_args(method, args, kwargs)
-        job_id = uuid.uuid4().hex
+        job_id = job_id or uuid.uuid4().hex
         now = time.time()
         envelope = Envelope(job_id, self.name, msgspec.Raw(encoded_args), now)
         payload = encode_envelope(envelope, task=self.name, limit=self.queue.max_payload_bytes)
-        return Call(job_id, self.name, payload, now, self.codec.result_decoder)
+        return Call(job_id, self.name, payload, now, self.codec.result_decoder, due)
 
     def _inline_args(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         if self.codec.context_index is None:
@@ -94,6 +148,25 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.name} of queue {self.queue.name!r}>"
+
+
+class TaskOptions(Generic[P, R]):
+    """A task with per-enqueue options; see ``Task.options``."""
+
+    __slots__ = ("_due", "_job_id", "_task")
+
+    def __init__(self, task: Task[P, R], job_id: str | None, due: float | None) -> None:
+        self._task = task
+        self._job_id = job_id
+        self._due = due
+
+    def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[R]:
+        return self._task._make_call("call", args, kwargs, self._job_id, self._due)
+
+    async def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        call = self._task._make_call("delay", args, kwargs, self._job_id, self._due)
+        (job,) = await self._task.queue.enqueue_many([call])
+        return job
 
 
 class AsyncTask(Task[P, R]):

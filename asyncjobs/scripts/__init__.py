@@ -12,34 +12,38 @@ from typing import Any
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 
+from ..config import Settings
 from ..keys import QueueKeys
 
 _FOLDER = files(__package__)
 _LIB = _FOLDER.joinpath("lib.lua").read_text()
+_NAMES = (
+    "enqueue", "fetch", "start", "finish", "dead", "requeue", "reap", "reconcile", "retry",
+    "promote", "revive",
+)
+_SOURCES = {name: _LIB + "\n" + _FOLDER.joinpath(f"{name}.lua").read_text() for name in _NAMES}
 
 Client = aredis.Redis | aredis.client.Pipeline
 
 
-def _source(name: str) -> str:
-    return _LIB + "\n" + _FOLDER.joinpath(f"{name}.lua").read_text()
-
-
-_SOURCES = {
-    name: _source(name) for name in ("enqueue", "fetch", "start", "finish", "dead", "requeue")
-}
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
 
 
 class Scripts:
     """One typed method per script, for one queue on one client."""
 
-    def __init__(self, client: aredis.Redis, keys: QueueKeys) -> None:
+    def __init__(self, client: aredis.Redis, keys: QueueKeys, settings: Settings) -> None:
         self._client = client
         self._keys = keys
+        self._settings = settings
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(source) for name, source in _SOURCES.items()
         }
 
-    async def _call(self, name: str, keys: list[str], args: list[Any], client: Client | None) -> Any:
+    async def _call(
+        self, name: str, keys: list[str], args: list[Any], client: Client | None = None
+    ) -> Any:
         return await self._scripts[name](keys=keys, args=args, client=client or self._client)
 
     async def enqueue(
@@ -48,20 +52,20 @@ class Scripts:
         payload: bytes,
         task: str,
         enqueued_at: float,
-        ttl_ms: int,
+        due: float | None = None,
         client: Client | None = None,
-    ) -> Any:
-        keys = [self._keys.pending, self._keys.job(job_id)]
-        return await self._call("enqueue", keys, [payload, task, enqueued_at, ttl_ms], client)
+    ) -> bool:
+        keys = [self._keys.pending, self._keys.job(job_id), self._keys.scheduled]
+        args = [payload, task, enqueued_at, _ms(self._settings.job_ttl), "" if due is None else due]
+        return bool(await self._call("enqueue", keys, args, client))
 
     async def fetch(self, processing: str, n: int, now: float) -> list[tuple[bytes, int]]:
         keys = [self._keys.pending, processing]
-        flat = await self._call("fetch", keys, [n, self._keys.job_prefix, now], None)
+        flat = await self._call("fetch", keys, [n, self._keys.job_prefix, now])
         return list(zip(flat[::2], flat[1::2], strict=True))
 
     async def start(self, processing: str, entry: bytes, now: float) -> int:
-        args = [entry, self._keys.job_prefix, now]
-        return int(await self._call("start", [processing], args, None))
+        return int(await self._call("start", [processing], [entry, self._keys.job_prefix, now]))
 
     async def finish(
         self,
@@ -72,11 +76,18 @@ class Scripts:
         state: str,
         outcome: bytes,
         finished_at: float,
-        ttl_ms: int,
+        ttl: float,
+        token: str,
     ) -> bool:
         keys = [processing, self._keys.job(job_id), self._keys.stats]
-        args = [entry, state, outcome, finished_at, ttl_ms, job_id, self._keys.done]
-        return bool(await self._call("finish", keys, args, None))
+        args = [entry, state, outcome, finished_at, _ms(ttl), job_id, self._keys.done, token]
+        return bool(await self._call("finish", keys, args))
+
+    async def retry(
+        self, processing: str, entry: bytes, *, job_id: str, due: float, error: str
+    ) -> bool:
+        keys = [processing, self._keys.scheduled, self._keys.job(job_id), self._keys.stats]
+        return bool(await self._call("retry", keys, [entry, due, error]))
 
     async def dead(
         self,
@@ -84,18 +95,47 @@ class Scripts:
         entry: bytes,
         *,
         record: bytes,
-        cap: int,
         job_id: str | None,
         outcome: bytes,
         finished_at: float,
-        ttl_ms: int,
     ) -> bool:
         keys = [processing, self._keys.dead, self._keys.stats]
         if job_id is not None:
             keys.append(self._keys.job(job_id))
-        args = [entry, record, cap, outcome, finished_at, ttl_ms, job_id or "", self._keys.done]
-        return bool(await self._call("dead", keys, args, None))
+        settings = self._settings
+        args = [
+            entry, record, settings.max_dead_letters, outcome, finished_at,
+            _ms(settings.result_ttl), job_id or "", self._keys.done, _ms(settings.dead_letter_ttl),
+        ]
+        return bool(await self._call("dead", keys, args))
 
     async def requeue(self, processing: str) -> int:
         keys = [processing, self._keys.pending]
-        return int(await self._call("requeue", keys, [self._keys.job_prefix], None))
+        return int(await self._call("requeue", keys, [self._keys.job_prefix]))
+
+    async def reconcile(self, processing: str, running: list[bytes]) -> int:
+        keys = [processing, self._keys.pending]
+        return int(await self._call("reconcile", keys, [self._keys.job_prefix, *running]))
+
+    async def reap(self, victim: str, *, reaper: str, now: float) -> tuple[int, int]:
+        k = self._keys
+        s = self._settings
+        keys = [k.heartbeat(victim), k.processing(victim), k.pending, k.workers, k.dead, k.stats]
+        args = [
+            victim, k.job_prefix, s.max_recoveries, now, k.name, reaper, s.max_dead_letters,
+            _ms(s.result_ttl), k.done, _ms(s.dead_letter_ttl),
+        ]
+        requeued, dead = await self._call("reap", keys, args)
+        return int(requeued), int(dead)
+
+    async def promote(self, now: float, limit: int = 1000) -> tuple[int, float | None]:
+        keys = [self._keys.scheduled, self._keys.pending]
+        moved, next_due = await self._call("promote", keys, [now, limit, self._keys.job_prefix])
+        return int(moved), (float(next_due) if next_due else None)
+
+    async def revive(self, record: bytes, payload: bytes, job_id: str | None) -> bool:
+        keys = [self._keys.dead, self._keys.pending]
+        if job_id is not None:
+            keys.append(self._keys.job(job_id))
+        args = [record, payload, _ms(self._settings.job_ttl)]
+        return bool(await self._call("revive", keys, args))

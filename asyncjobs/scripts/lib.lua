@@ -37,3 +37,40 @@ local function mark_started(job_prefix, entry, now)
   redis.call('HSET', key, 's', 'running', 'st', now)
   return redis.call('HINCRBY', key, 'a', 1)
 end
+
+-- Puts a job's record back to "queued" and uncounts the attempt that did not run to its end
+-- (shutdown and reconcile requeue jobs that were taken but not run).
+local function unstart(job_prefix, entry)
+  local id = job_id(entry)
+  if id and redis.call('EXISTS', job_prefix .. id) == 1 then
+    redis.call('HSET', job_prefix .. id, 's', 'queued')
+    redis.call('HINCRBY', job_prefix .. id, 'a', -1)
+  end
+end
+
+-- msgpack encoders for the records scripts write themselves (decoded by asyncjobs.codec).
+local function mp_str(s)
+  local n = #s
+  if n < 32 then return string.char(0xa0 + n) .. s end
+  if n < 256 then return '\217' .. string.char(n) .. s end
+  if n < 65536 then return '\218' .. struct.pack('>I2', n) .. s end
+  return '\219' .. struct.pack('>I4', n) .. s
+end
+
+local function mp_bin(s)
+  local n = #s
+  if n < 256 then return '\196' .. string.char(n) .. s end
+  if n < 65536 then return '\197' .. struct.pack('>I2', n) .. s end
+  return '\198' .. struct.pack('>I4', n) .. s
+end
+
+-- codec.DeadLetter: [reason, message, payload, queue, worker_id, at, job_id]
+local function dead_record(reason, message, payload, queue, worker, at, id)
+  return '\151' .. mp_str(reason) .. mp_str(message) .. mp_bin(payload) .. mp_str(queue)
+    .. mp_str(worker) .. '\203' .. struct.pack('>d', tonumber(at)) .. (id and mp_str(id) or '\192')
+end
+
+-- codec.Outcome of a dead-lettered job: [nil, [kind 'dead', type, message, traceback '']]
+local function dead_outcome(reason, message)
+  return '\146\192\148' .. mp_str('dead') .. mp_str(reason) .. mp_str(message) .. mp_str('')
+end

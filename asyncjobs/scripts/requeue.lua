@@ -9,10 +9,6 @@ while true do
   local entry = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
   if not entry then break end
   n = n + 1
-  local id = job_id(entry)
-  if id and redis.call('EXISTS', ARGV[1] .. id) == 1 then
-    redis.call('HSET', ARGV[1] .. id, 's', 'queued')
-    redis.call('HINCRBY', ARGV[1] .. id, 'a', -1)
-  end
+  unstart(ARGV[1], entry)
 end
 return n

@@ -31,9 +31,10 @@ from ..codec import (
     Outcome,
 )
 from ..context import Context
+from ..errors import Retry
 from ..queue import Queue
 from ..scripts import Scripts
-from ..task import Task
+from ..task import RetryPolicy, Task
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +83,22 @@ class Executor:
         )
         if task.codec.context_index is not None:
             args.insert(0, ctx)
-        outcome = await self._call(task, envelope.id, args, kwargs)
-        state = "complete" if outcome.error is None else "failed"
+        outcome, exc = await self._call(task, envelope.id, args, kwargs)
+        delay = retry_delay(task.retry, attempt, outcome, exc)
+        if outcome.error is not None and delay is not None:
+            log.info("job %s: attempt %d failed, retrying in %.2f s", envelope.id, attempt, delay)
+            await self._finish(functools.partial(
+                self._scripts.retry, self._processing, entry, job_id=envelope.id,
+                due=time.time() + delay, error=f"{outcome.error.type}: {outcome.error.message}",
+            ))
+            return
         ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
-        encoded = ENCODER.encode(outcome)
-
-        async def finish() -> bool:
-            return await self._scripts.finish(
-                self._processing, entry, job_id=envelope.id, state=state, outcome=encoded,
-                finished_at=time.time(), ttl_ms=int(ttl * 1000),
-            )
-
-        await self._finish(finish)
+        await self._finish(functools.partial(
+            self._scripts.finish, self._processing, entry, job_id=envelope.id,
+            state="complete" if outcome.error is None else "failed",
+            outcome=ENCODER.encode(outcome), finished_at=time.time(), ttl=ttl,
+            token=f"{self._worker_id}:{attempt}",
+        ))
 
     def _decode(self, entry: bytes) -> tuple[Envelope, Task[Any, Any]]:
         if len(entry) > self._settings.max_payload_bytes:
@@ -121,7 +126,8 @@ class Executor:
 
     async def _call(
         self, task: Task[Any, Any], job_id: str, args: list[Any], kwargs: dict[str, Any]
-    ) -> Outcome:
+    ) -> tuple[Outcome, Exception | None]:
+        """The outcome of one run, and the exception the task raised, if any."""
         try:
             with anyio.move_on_after(task.timeout) as scope:
                 if task.is_async:
@@ -135,11 +141,12 @@ class Executor:
             if scope.cancelled_caught:
                 message = f"{task.name} ran over its timeout of {task.timeout} s"
                 log.warning("job %s: %s", job_id, message)
-                return _error(ErrorKind.TIMEOUT, "TaskTimeout", message)
-            return self._encode_result(task, value)
+                return _error(ErrorKind.TIMEOUT, "TaskTimeout", message), None
+            return self._encode_result(task, value), None
         except Exception as exc:
             log.warning("job %s (%s) failed: %s: %s", job_id, task.name, type(exc).__name__, exc)
-            return _error(ErrorKind.ERROR, type(exc).__name__, str(exc), traceback.format_exc())
+            tb = traceback.format_exc()
+            return _error(ErrorKind.ERROR, type(exc).__name__, str(exc), tb), exc
 
     def _encode_result(self, task: Task[Any, Any], value: Any) -> Outcome:
         try:
@@ -160,10 +167,8 @@ class Executor:
         )
         outcome = _error(ErrorKind.DEAD, poison.reason, str(poison))
         return await self._scripts.dead(
-            self._processing, entry, record=ENCODER.encode(record),
-            cap=self._settings.max_dead_letters, job_id=poison.job_id,
+            self._processing, entry, record=ENCODER.encode(record), job_id=poison.job_id,
             outcome=ENCODER.encode(outcome), finished_at=now,
-            ttl_ms=int(self._settings.result_ttl * 1000),
         )
 
     async def _finish(self, step: Callable[[], Awaitable[bool]]) -> None:
@@ -189,3 +194,17 @@ class Executor:
 
 def _error(kind: ErrorKind, exc_type: str, message: str, tb: str = "") -> Outcome:
     return Outcome(error=ErrorInfo(kind, exc_type, message, tb))
+
+
+def retry_delay(
+    policy: RetryPolicy, attempt: int, outcome: Outcome, exc: Exception | None
+) -> float | None:
+    """Seconds until the next attempt, or None when this failure is final (or not a failure)."""
+    error = outcome.error
+    if error is None or attempt > policy.retries:
+        return None
+    if isinstance(exc, Retry) and exc.delay is not None:
+        return max(exc.delay, 0.0)
+    if not (isinstance(exc, Retry) or error.kind is ErrorKind.TIMEOUT or isinstance(exc, policy.on)):
+        return None
+    return random.uniform(0, min(policy.backoff_max, policy.backoff * 2 ** (attempt - 1)))

@@ -1,6 +1,8 @@
 """The worker's heartbeat, on its own thread and connection.
 
 A task that blocks the event loop cannot stop the heartbeat, so a busy worker never looks dead.
+The worker reads ``stale`` to fence itself: once its heartbeat may have expired, other workers
+may have taken its jobs, so it stops running them.
 """
 
 from __future__ import annotations
@@ -21,15 +23,34 @@ class Heartbeat:
     def __init__(
         self, url: str, keys: QueueKeys, worker_id: str, *, interval: float, ttl: float
     ) -> None:
-        self._url = url
         self._keys = keys
         self._worker_id = worker_id
         self._interval = interval
-        self._ttl_ms = int(ttl * 1000)
+        self._ttl = ttl
+        self._client = sync_client(url, socket_timeout=max(1.0, interval))
         self._stopped = threading.Event()
+        self._last_ok = time.monotonic()
         self._thread = threading.Thread(
             target=self._run, name=f"asyncjobs-heartbeat-{worker_id}", daemon=True
         )
+
+    @property
+    def stale(self) -> bool:
+        """True once the heartbeat key may be about to expire (no beat for ttl - interval)."""
+        return time.monotonic() - self._last_ok > self._ttl - self._interval
+
+    def beat(self) -> bool:
+        """Refresh the heartbeat and the registry entry once (blocking)."""
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.set(self._keys.heartbeat(self._worker_id), time.time(), px=int(self._ttl * 1000))
+                pipe.zadd(self._keys.workers, {self._worker_id: time.time()})
+                pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.debug("heartbeat of %s failed: %s", self._worker_id, exc)
+            return False
+        self._last_ok = time.monotonic()
+        return True
 
     def start(self) -> None:
         self._thread.start()
@@ -38,26 +59,16 @@ class Heartbeat:
         """Stop beating and remove this worker's heartbeat and registry entry (blocks briefly)."""
         self._stopped.set()
         self._thread.join(timeout=10)
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.delete(self._keys.heartbeat(self._worker_id))
+                pipe.zrem(self._keys.workers, self._worker_id)
+                pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("could not deregister worker %s: %s", self._worker_id, exc)
+        finally:
+            self._client.close()
 
     def _run(self) -> None:
-        client = sync_client(self._url, socket_timeout=max(1.0, self._interval))
-        beat = self._keys.heartbeat(self._worker_id)
-        try:
-            while not self._stopped.is_set():
-                try:
-                    with client.pipeline(transaction=False) as pipe:
-                        pipe.set(beat, time.time(), px=self._ttl_ms)
-                        pipe.zadd(self._keys.workers, {self._worker_id: time.time()})
-                        pipe.execute()
-                except (RedisError, OSError) as exc:
-                    log.debug("heartbeat of %s failed: %s", self._worker_id, exc)
-                self._stopped.wait(self._interval)
-            try:
-                with client.pipeline(transaction=False) as pipe:
-                    pipe.delete(beat)
-                    pipe.zrem(self._keys.workers, self._worker_id)
-                    pipe.execute()
-            except (RedisError, OSError) as exc:
-                log.warning("could not deregister worker %s: %s", self._worker_id, exc)
-        finally:
-            client.close()
+        while not self._stopped.wait(self._interval):
+            self.beat()

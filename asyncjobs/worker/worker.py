@@ -9,10 +9,11 @@ import re
 import signal
 import socket
 import uuid
+from collections import Counter
 from typing import Any
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -21,10 +22,14 @@ from ..queue import Queue
 from .executor import Executor
 from .fetcher import Fetcher
 from .heartbeat import Heartbeat
+from .preflight import warn_about_durability
+from .promoter import Promoter
+from .reaper import Reaper
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 100
+REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def new_worker_id() -> str:
@@ -34,12 +39,16 @@ def new_worker_id() -> str:
 
 class Worker:
     """Runs a queue's jobs, ``concurrency`` at once, until stopped (or, with ``burst``, until
-    the queue is empty).
+    the queue is empty and nothing runs).
 
     On ``stop()`` (or SIGINT/SIGTERM when ``handle_signals``) it stops fetching at once, lets
     running jobs finish within ``grace`` seconds, then cancels the rest and puts every
     unfinished job back at the head of the queue. ``stop(now=True)`` (or a second signal) skips
     the wait.
+
+    Every worker also recovers the jobs of dead workers (see ``reaper``), moves due scheduled
+    jobs to the queue (see ``promoter``), and stops running its jobs when its own heartbeat
+    may have expired (self-fencing), since other workers may then have taken them.
     """
 
     def __init__(
@@ -62,9 +71,11 @@ class Worker:
         self.id = worker_id or new_worker_id()
         self.processing = queue.keys.processing(self.id)
         self.state: dict[str, Any] = {}
-        self._running = 0
+        self._entries: Counter[bytes] = Counter()  # what we run, for reconcile
+        self._scopes: set[anyio.CancelScope] = set()
         self._stopping = False
         self._stop_now = False
+        self._needs_reconcile = True  # a crash of an earlier process with our id cannot be ruled out
         # made in run(): anyio objects belong to a running event loop
         self._job_done: anyio.Event | None = None
         self._fetch_scope: anyio.CancelScope | None = None
@@ -73,7 +84,7 @@ class Worker:
     @property
     def running(self) -> int:
         """How many jobs are running now."""
-        return self._running
+        return len(self._scopes)
 
     def stop(self, *, now: bool = False) -> None:
         """Stop fetching; with ``now``, also cancel running jobs without waiting."""
@@ -86,25 +97,28 @@ class Worker:
 
     async def run(self) -> None:
         queue = self.queue
+        settings = queue.settings
         conn = queue.connection()
         self._job_done = anyio.Event()
         self._fetch_scope = anyio.CancelScope()
         self._grace_scope = anyio.CancelScope()
         if self._stopping:
             self.stop(now=self._stop_now)
-        settings = queue.settings
         for hook in queue.startup_hooks:
             await hook(self.state)
         heartbeat = Heartbeat(
             settings.redis_url, queue.keys, self.id,
             interval=settings.heartbeat_interval, ttl=settings.heartbeat_ttl,
         )
+        await anyio.to_thread.run_sync(heartbeat.beat)  # registered before the first fetch
         heartbeat.start()
+        await warn_about_durability(conn.redis)
         log.info(
             "worker %s: queue %r at %s, concurrency %d, tasks: %s",
             self.id, queue.name, redact_url(settings.redis_url), self.concurrency,
             ", ".join(sorted(queue.tasks)) or "(none)",
         )
+        reaper = Reaper(conn.redis, conn.scripts, queue.keys, self.id, settings)
         fetcher = Fetcher(
             conn.redis, conn.scripts, queue.keys, self.processing, settings.block_timeout
         )
@@ -116,36 +130,52 @@ class Worker:
             async with anyio.create_task_group() as outer:
                 if self.handle_signals:
                     await outer.start(self._watch_signals)
+                outer.start_soon(reaper.run)
+                outer.start_soon(Promoter(conn.scripts).run)
+                outer.start_soon(self._fence, heartbeat, reaper)
                 async with anyio.create_task_group() as jobs:
                     with self._fetch_scope:
-                        await self._fetch_loop(fetcher, executor, jobs)
-                    with self._grace_scope:
-                        with anyio.move_on_after(self.grace):
-                            await self._wait_running(0)
-                    if self._running:
+                        await self._fetch_loop(fetcher, executor, reaper, heartbeat, jobs)
+                    with self._grace_scope, anyio.move_on_after(self.grace):
+                        await self._wait_running(0)
+                    if self.running:
                         log.warning("worker %s: cancelling %d unfinished jobs", self.id,
-                                    self._running)
+                                    self.running)
                     jobs.cancel_scope.cancel()
                 outer.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await self._shutdown(heartbeat)
 
-    async def _fetch_loop(self, fetcher: Fetcher, executor: Executor, jobs: Any) -> None:
+    async def _fetch_loop(
+        self,
+        fetcher: Fetcher,
+        executor: Executor,
+        reaper: Reaper,
+        heartbeat: Heartbeat,
+        jobs: TaskGroup,
+    ) -> None:
         slots = anyio.Semaphore(self.concurrency)
         delay = 0.05
         while not self._stopping:
+            if heartbeat.stale:  # fenced: other workers may be taking our jobs; wait it out
+                await anyio.sleep(self.queue.settings.heartbeat_interval / 4)
+                continue
             await slots.acquire()
             n = 1
             while n < MAX_BATCH and slots.value > 0:
                 slots.acquire_nowait()
                 n += 1
             try:
+                if self._needs_reconcile:
+                    await self._reconcile()
                 fetched = await fetcher.fetch(n, block=not self.burst)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 for _ in range(n):
                     slots.release()
                 log.warning("worker %s: Redis error while fetching (%s); retrying", self.id, exc)
+                self._needs_reconcile = True  # a lost BLMOVE reply leaves a job in our list
+                reaper.hold_off()
                 await anyio.sleep(random.uniform(0, delay))
                 delay = min(delay * 2, 5.0)
                 continue
@@ -155,28 +185,54 @@ class Worker:
             if self._stopping:
                 return  # whatever was fetched is requeued at shutdown, not run
             for entry, attempt in fetched:
-                self._running += 1
+                self._entries[entry] += 1
                 jobs.start_soon(self._run_one, executor, entry, attempt, slots)
             if self.burst and not fetched:
-                if self._running == 0:
+                if not self.running and not self._entries:
                     return
-                await self._wait_running(self._running - 1)
+                await self._wait_running(self.running - 1)
+
+    async def _reconcile(self) -> None:
+        scripts = self.queue.connection().scripts
+        back = await scripts.reconcile(self.processing, list(self._entries.elements()))
+        self._needs_reconcile = False
+        if back:
+            log.warning("worker %s: put back %d jobs it had taken but was not running", self.id,
+                        back)
 
     async def _run_one(
         self, executor: Executor, entry: bytes, attempt: int, slots: anyio.Semaphore
     ) -> None:
-        try:
-            await executor.run(entry, attempt)
-        finally:
-            self._running -= 1
-            slots.release()
-            if self._job_done is not None:
-                self._job_done.set()
-            self._job_done = anyio.Event()
+        with anyio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                await executor.run(entry, attempt)
+            finally:
+                self._scopes.discard(scope)
+                self._entries[entry] -= 1
+                if self._entries[entry] <= 0:
+                    del self._entries[entry]
+                slots.release()
+                if self._job_done is not None:
+                    self._job_done.set()
+                self._job_done = anyio.Event()
 
     async def _wait_running(self, at_most: int) -> None:
-        while self._running > at_most and self._job_done is not None:
+        while self.running > at_most and self._job_done is not None:
             await self._job_done.wait()
+
+    async def _fence(self, heartbeat: Heartbeat, reaper: Reaper) -> None:
+        """Cancel our running jobs once our heartbeat may have expired: from then on other
+        workers may recover them, and two runs at once is what fencing prevents."""
+        while True:
+            await anyio.sleep(self.queue.settings.heartbeat_interval / 4)
+            if heartbeat.stale and self._scopes:
+                log.warning("worker %s: heartbeat lost; cancelling %d running jobs", self.id,
+                            len(self._scopes))
+                for scope in self._scopes:
+                    scope.cancel()
+                self._needs_reconcile = True
+                reaper.hold_off()
 
     async def _watch_signals(self, *, task_status: TaskStatus[None]) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -195,7 +251,7 @@ class Worker:
             requeued = await self.queue.connection().scripts.requeue(self.processing)
             if requeued:
                 log.info("worker %s: put %d unfinished jobs back on the queue", self.id, requeued)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             log.error("worker %s: could not requeue unfinished jobs: %s", self.id, exc)
         await anyio.to_thread.run_sync(heartbeat.stop)
         for hook in self.queue.shutdown_hooks:

@@ -1,0 +1,92 @@
+"""Recovery of dead workers' jobs, run continuously by every worker.
+
+A worker is dead when its heartbeat key has expired. ``reap.lua`` re-checks that atomically,
+then moves the dead worker's whole processing list back to the queue. A worker does not reap
+for one heartbeat TTL after it starts or after its own connection trouble: after a Redis
+restart every heartbeat has expired, and live workers need that long to beat again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import cast
+
+import anyio
+import redis.asyncio as aredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..config import Settings
+from ..errors import ConfigError
+from ..keys import QueueKeys, check_worker_id
+from ..scripts import Scripts
+
+log = logging.getLogger(__name__)
+
+
+class Reaper:
+    def __init__(
+        self,
+        client: aredis.Redis,
+        scripts: Scripts,
+        keys: QueueKeys,
+        worker_id: str,
+        settings: Settings,
+    ) -> None:
+        self._client = client
+        self._scripts = scripts
+        self._keys = keys
+        self._worker_id = worker_id
+        self._interval = settings.reaper_interval
+        self._hold = settings.heartbeat_ttl
+        self._hold_until = 0.0
+        self.hold_off()
+
+    def hold_off(self) -> None:
+        """Do not reap anyone for one heartbeat TTL from now."""
+        self._hold_until = max(self._hold_until, time.monotonic() + self._hold)
+
+    async def run(self) -> None:
+        while True:
+            await anyio.sleep(self._interval)
+            if time.monotonic() < self._hold_until:
+                continue
+            try:
+                await self.reap_once()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("worker %s: reaper lost Redis (%s)", self._worker_id, exc)
+                self.hold_off()
+
+    async def reap_once(self) -> int:
+        """Recover the jobs of every registered worker whose heartbeat is gone; returns how
+        many jobs went back to the queue."""
+        others = []
+        registered = cast("list[bytes]", await self._client.zrange(self._keys.workers, 0, -1))
+        for raw in registered:
+            worker = raw.decode(errors="replace")
+            try:
+                check_worker_id(worker)
+            except ConfigError:
+                log.warning("ignoring a malformed worker id in the registry: %r", worker)
+                continue
+            if worker != self._worker_id:
+                others.append(worker)
+        if not others:
+            return 0
+        async with self._client.pipeline(transaction=False) as pipe:
+            for worker in others:
+                pipe.exists(self._keys.heartbeat(worker))
+            alive = await pipe.execute()
+        total = 0
+        for worker, is_alive in zip(others, alive, strict=True):
+            if is_alive:
+                continue
+            requeued, dead = await self._scripts.reap(worker, reaper=self._worker_id, now=time.time())
+            if requeued >= 0:
+                total += requeued
+                log.warning(
+                    "worker %s: worker %s is dead; recovered %d jobs, dead-lettered %d",
+                    self._worker_id, worker, requeued, dead,
+                )
+        return total
