@@ -15,12 +15,13 @@ from .errors import (
     JobNotFound,
     PayloadTooLarge,
     ResultTimeout,
+    Retry,
     TaskArgumentError,
     TaskTimeout,
 )
 from .job import Job, JobInfo, JobStatus
 from .queue import Queue
-from .task import AsyncTask, Call, SyncTask, Task
+from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, TaskOptions
 from .worker import Worker
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -42,10 +43,13 @@ __all__ = [
     "PayloadTooLarge",
     "Queue",
     "ResultTimeout",
+    "Retry",
+    "RetryPolicy",
     "Settings",
     "SyncTask",
     "Task",
     "TaskArgumentError",
+    "TaskOptions",
     "TaskTimeout",
     "Worker",
     "__version__",

@@ -19,7 +19,7 @@ import pytest
 from asyncjobs import Queue, Settings, Worker
 from asyncjobs.server import RedisServer
 
-TEST_SETTINGS = Settings(heartbeat_interval=0.4, heartbeat_ttl=2.0)
+TEST_SETTINGS = Settings(heartbeat_interval=0.4, heartbeat_ttl=2.0, reaper_interval=0.5)
 
 
 @pytest.fixture(scope="session")

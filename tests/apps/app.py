@@ -15,7 +15,7 @@ from asyncjobs import Context, Queue, Settings
 
 queue = Queue(
     os.environ.get("ASYNCJOBS_TEST_QUEUE", "tests"),
-    settings=Settings(heartbeat_interval=0.4, heartbeat_ttl=2.0),
+    settings=Settings(heartbeat_interval=0.4, heartbeat_ttl=2.0, reaper_interval=0.5),
 )
 LEDGER = os.environ.get("ASYNCJOBS_TEST_LEDGER", os.devnull)
 
