@@ -25,6 +25,9 @@ _SOURCES = {name: _LIB + "\n" + _FOLDER.joinpath(f"{name}.lua").read_text() for 
 
 Client = aredis.Redis | aredis.client.Pipeline
 
+SUSPECT_STAGGER = 0.1
+"""Seconds between jobs recovered more than once, so that each runs apart from the others."""
+
 
 def _ms(seconds: float) -> int:
     return int(seconds * 1000)
@@ -120,10 +123,13 @@ class Scripts:
     async def reap(self, victim: str, *, reaper: str, now: float) -> tuple[int, int]:
         k = self._keys
         s = self._settings
-        keys = [k.heartbeat(victim), k.processing(victim), k.pending, k.workers, k.dead, k.stats]
+        keys = [
+            k.heartbeat(victim), k.processing(victim), k.pending, k.workers, k.dead, k.stats,
+            k.scheduled,
+        ]
         args = [
             victim, k.job_prefix, s.max_recoveries, now, k.name, reaper, s.max_dead_letters,
-            _ms(s.result_ttl), k.done, _ms(s.dead_letter_ttl),
+            _ms(s.result_ttl), k.done, _ms(s.dead_letter_ttl), SUSPECT_STAGGER,
         ]
         requeued, dead = await self._call("reap", keys, args)
         return int(requeued), int(dead)

@@ -1,0 +1,342 @@
+"""The chaos harness: real servers to kill and restart, worker processes to kill, a ledger of
+every execution, a TCP fault proxy, and the invariant checker."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from asyncjobs import Queue
+from asyncjobs.server import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = "tests.chaos.app:queue"
+
+
+class RedisProc(RedisServer):
+    """A server with AOF on, to SIGKILL, shut down, restart, pause, or roll back."""
+
+    def __init__(self, *, appendonly: bool = True) -> None:
+        super().__init__(appendonly=appendonly, extra_args=("--appendfsync", "everysec"))
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=5)
+
+    def kill9(self) -> None:
+        self.kill()
+
+    def shutdown(self) -> None:
+        """SHUTDOWN NOSAVE: a graceful stop that still flushes the AOF."""
+        assert self.process is not None
+        try:
+            self.client().shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def restart(self) -> None:
+        self.start()
+
+    def snapshot_dir(self) -> Path:
+        copy = Path(f"{self.dir}-snapshot-{time.monotonic_ns()}")
+        shutil.copytree(self.dir / "appendonlydir", copy)
+        return copy
+
+    def restart_from(self, snapshot: Path) -> None:
+        shutil.rmtree(self.dir / "appendonlydir")
+        shutil.copytree(snapshot, self.dir / "appendonlydir")
+        self.start()
+
+    def pause(self, ms: int) -> None:
+        self.client().execute_command("CLIENT", "PAUSE", ms, "ALL")
+
+    def drop_clients(self) -> None:
+        self.client().execute_command("CLIENT", "KILL", "TYPE", "normal")
+
+
+@dataclass
+class WorkerProc:
+    slot: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    killed: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+class Supervisor:
+    """Runs ``asyncjobs worker`` subprocesses; can SIGKILL, SIGTERM and restart them."""
+
+    def __init__(self, env: dict[str, str], folder: Path, *, concurrency: int = 20,
+                 grace: float = 2.0, url: str | None = None) -> None:
+        self.env = env
+        self.folder = folder
+        self.concurrency = concurrency
+        self.grace = grace
+        self.url = url or env["ASYNCJOBS_REDIS_URL"]
+        self.workers: dict[int, WorkerProc] = {}
+        self.history: list[WorkerProc] = []
+        self.auto_restart = False
+        self._lock = threading.Lock()
+        self._watching = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def spawn(self, slot: int, *, url: str | None = None) -> WorkerProc:
+        log = self.folder / f"worker-{slot}-{len(self.history)}.err"
+        env = {**self.env, "ASYNCJOBS_REDIS_URL": url or self.url}
+        with log.open("wb") as err:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "asyncjobs", "worker", APP, "-c", str(self.concurrency),
+                 "--grace", str(self.grace), "--log-level", "INFO"],
+                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        worker = WorkerProc(slot, process, log)
+        with self._lock:
+            self.workers[slot] = worker
+            self.history.append(worker)
+        return worker
+
+    def start(self, n: int) -> None:
+        for slot in range(n):
+            self.spawn(slot)
+
+    def kill9(self, slot: int) -> int:
+        worker = self.workers[slot]
+        worker.killed = True
+        worker.process.send_signal(signal.SIGKILL)
+        worker.process.wait()
+        return worker.pid
+
+    def term(self, slot: int) -> WorkerProc:
+        worker = self.workers[slot]
+        worker.killed = True
+        worker.process.send_signal(signal.SIGTERM)
+        return worker
+
+    def restart(self, slot: int) -> WorkerProc:
+        return self.spawn(slot)
+
+    def watch(self) -> None:
+        """Restart any worker that dies by itself (a task that kills its process)."""
+        self.auto_restart = True
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._watching.wait(0.02):
+            with self._lock:
+                dead = [w for w in self.workers.values()
+                        if w.process.poll() is not None and not w.killed]
+            for worker in dead:
+                worker.killed = True
+                self.spawn(worker.slot)
+
+    def stop_all(self, timeout: float = 20.0) -> list[int | None]:
+        self._watching.set()
+        if self._watcher is not None:
+            self._watcher.join()
+        for worker in self.workers.values():
+            if worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGTERM)
+        codes = []
+        for worker in self.workers.values():
+            try:
+                codes.append(worker.process.wait(timeout=timeout))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                codes.append(worker.process.wait())
+        return codes
+
+    def stderr(self) -> str:
+        return "\n".join(f"--- {w.log.name} (pid {w.pid}, rc {w.process.poll()})\n"
+                         + w.log.read_text(errors="replace")[-3000:] for w in self.history)
+
+
+@dataclass
+class Ledger:
+    starts: dict[str, list[tuple[int, int, float]]] = field(default_factory=lambda: defaultdict(list))
+    ends: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+
+    @classmethod
+    def read(cls, folder: Path) -> Ledger:
+        ledger = cls()
+        for path in folder.glob("*.log"):
+            for line in path.read_text().splitlines():
+                parts = line.split()
+                if parts[0] == "S" and len(parts) == 5:
+                    ledger.starts[parts[1]].append((int(parts[2]), int(parts[3]), float(parts[4])))
+                elif parts[0] == "E" and len(parts) == 4:
+                    ledger.ends[parts[1]].append((int(parts[2]), float(parts[3])))
+        return ledger
+
+    def started(self) -> int:
+        return sum(len(v) for v in self.starts.values())
+
+    def completed(self) -> int:
+        return sum(len(v) for v in self.ends.values())
+
+    def in_flight(self, pid: int) -> set[str]:
+        """Jobs that pid started and did not end (what it held when it died)."""
+        return {
+            job for job, runs in self.starts.items()
+            for p, _, _ in runs if p == pid and not any(ep == pid for ep, _ in self.ends.get(job, ()))
+        }
+
+    def overlaps(self) -> int:
+        """Pairs of completed runs of one job on two processes that overlapped in time."""
+        count = 0
+        for job, ends in self.ends.items():
+            runs = []
+            for pid, end in ends:
+                begin = max((t for p, _, t in self.starts[job] if p == pid and t <= end), default=end)
+                runs.append((begin, end, pid))
+            runs.sort()
+            for (_, e1, p1), (b2, _, p2) in zip(runs, runs[1:], strict=False):
+                if p1 != p2 and b2 < e1:
+                    count += 1
+        return count
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_until(pred: Callable[[], Any], timeout: float, what: str,
+                     dump: Callable[[], str] | None = None) -> None:
+    """Poll pred (sync or async) every 20 ms until true; on the deadline fail with a dump."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n"
+                                 + (dump() if dump else ""))
+        await asyncio.sleep(0.02)
+
+
+KEY_FAMILIES = re.compile(
+    r"aj:\{[^}]+\}:(pending|scheduled|dead|stats|workers|job:[A-Za-z0-9_.:\-]+"
+    r"|processing:[A-Za-z0-9_.\-]+|hb:[A-Za-z0-9_.\-]+)"
+)
+
+
+@dataclass
+class Invariants:
+    ids: int
+    results: int
+    failed: int
+    dead: int
+    duplicate_completions: int
+    executions: int
+    completed_runs: int
+    overlaps: int
+
+
+async def dump(queue: Queue, supervisor: Supervisor | None = None) -> str:
+    r = queue.redis
+    lines = [f"pending={await r.llen(queue.keys.pending)}"
+             f" scheduled={await r.zcard(queue.keys.scheduled)}"
+             f" dead={await r.llen(queue.keys.dead)} stats={await queue.stats()}"]
+    lines += [f"{key!r}: {await r.llen(key)} entries"
+              async for key in r.scan_iter(match=f"{queue.keys.base}:processing:*")]
+    lines.append(f"workers={await r.zrange(queue.keys.workers, 0, -1)}")
+    if supervisor is not None:
+        lines.append(supervisor.stderr())
+    return "\n".join(lines)
+
+
+async def _drained(queue: Queue) -> bool:
+    r = queue.redis
+    if await r.llen(queue.keys.pending) or await r.zcard(queue.keys.scheduled):
+        return False
+    async for key in r.scan_iter(match=f"{queue.keys.base}:processing:*"):
+        if await r.llen(key):
+            return False
+    return True
+
+
+async def _outcomes(queue: Queue, ids: list[str]) -> tuple[Counter[bytes], list[str]]:
+    """How many jobs ended in each state, and the ids with no outcome at all."""
+    states: Counter[bytes] = Counter()
+    missing = []
+    for start in range(0, len(ids), 1000):
+        batch = ids[start:start + 1000]
+        async with queue.redis.pipeline(transaction=False) as pipe:
+            for job_id in batch:
+                pipe.hmget(queue.keys.job(job_id), ["r", "s"])
+            replies = await pipe.execute()
+        for job_id, (outcome, state) in zip(batch, replies, strict=True):
+            if outcome is None:
+                missing.append(job_id)
+            else:
+                states[state] += 1
+    return states, missing
+
+
+async def check_invariants(
+    queue: Queue,
+    ids: list[str],
+    ledger_dir: Path,
+    *,
+    max_duplicates: int = 0,
+    dead_expected: dict[str, str] | None = None,
+    live_workers: int = 0,
+    drained_within: float = 10.0,
+    supervisor: Supervisor | None = None,
+) -> Invariants:
+    """Assert I1 to I7 of the reliability contract over ``ids``; returns the counts."""
+    r = queue.redis
+    dead_expected = dead_expected or {}
+    # I4: queue, schedule and processing lists empty
+    await wait_until(lambda: _drained(queue), drained_within, "the queue to drain", lambda: "")
+    states, missing = await _outcomes(queue, ids)
+    # I1: every job reached a terminal state
+    assert not missing, (
+        f"{len(missing)} jobs have no outcome, e.g. {missing[:5]}\n" + await dump(queue, supervisor)
+    )
+    stats = await queue.stats()
+    # I2: outcomes stored exactly once per id
+    assert stats.get("complete", 0) + stats.get("failed", 0) + stats.get("dead", 0) == len(ids), stats
+    # I3: duplicates within the bound
+    duplicates = stats.get("duplicate_completions", 0)
+    assert duplicates <= max_duplicates, f"{duplicates} duplicate completions > {max_duplicates}"
+    # I5: the dead letters are exactly the expected ones
+    letters = await queue.dead_letters(limit=100_000)
+    assert {d.job_id: d.reason for d in letters if d.job_id} == dead_expected or (
+        not dead_expected and not letters), [(d.job_id, d.reason) for d in letters]
+    # I4 (registry): only live workers are registered, and no heartbeat of a dead one remains
+    registered = await r.zcard(queue.keys.workers)
+    assert registered <= live_workers, await r.zrange(queue.keys.workers, 0, -1)
+    # I7: every key belongs to a known family
+    async for key in r.scan_iter(match=f"{queue.keys.base}:*"):
+        assert KEY_FAMILIES.fullmatch(key.decode()), key
+    ledger = Ledger.read(ledger_dir)
+    overlaps = ledger.overlaps()
+    return Invariants(
+        ids=len(ids), results=states[b"complete"], failed=states[b"failed"], dead=states[b"dead"],
+        duplicate_completions=duplicates, executions=ledger.started(),
+        completed_runs=ledger.completed(), overlaps=overlaps,
+    )
