@@ -6,7 +6,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aredis
-from redis.backoff import NoBackoff
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import FullJitterBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 
@@ -20,17 +23,26 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def async_client(url: str, *, socket_timeout: float | None) -> aredis.Redis:
-    """An asyncio client that never re-sends a command by itself.
+def async_client(url: str, *, socket_timeout: float | None, resend: bool) -> aredis.Redis:
+    """An asyncio client.
 
-    A re-sent BLMOVE or LPUSH whose first reply was lost could move or enqueue a job twice,
-    so callers see every connection error and decide what to do.
+    With ``resend``, a command whose connection failed is sent again (up to 3 times, after a
+    short jittered backoff): for reads and for the steps that are idempotent (enqueue by job
+    id, the fenced finish, promote, reap). Without it, callers see every connection error: the
+    fetch client, since a re-sent BLMOVE whose first reply was lost would leave a job behind in
+    the processing list unnoticed.
     """
+    if resend:
+        retry = AsyncRetry(FullJitterBackoff(cap=0.5, base=0.02), 3)
+        errors: list[type[Exception]] = [RedisConnectionError, RedisTimeoutError]
+    else:
+        retry, errors = AsyncRetry(NoBackoff(), 0), []
     return aredis.Redis.from_url(
         url,
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_timeout or 5.0,
-        retry=Retry(NoBackoff(), 0),
+        retry=retry,
+        retry_on_error=errors,
     )
 
 

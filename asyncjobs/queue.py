@@ -52,15 +52,18 @@ class _Connection:
     def __init__(self, queue: Queue) -> None:
         self.loop = asyncio.get_running_loop()
         url = queue.settings.redis_url
-        self.redis = async_client(url, socket_timeout=queue.settings.socket_timeout)
+        timeout = queue.settings.socket_timeout
+        self.redis = async_client(url, socket_timeout=timeout, resend=True)
+        self.fetch_redis = async_client(url, socket_timeout=timeout, resend=False)
         self.scripts = Scripts(self.redis, queue.keys, queue.settings)
         self.waiter = ResultWaiter(
-            lambda: async_client(url, socket_timeout=None), queue.keys.done
+            lambda: async_client(url, socket_timeout=None, resend=False), queue.keys.done
         )
 
     async def aclose(self) -> None:
         await self.waiter.aclose()
         await self.redis.aclose()
+        await self.fetch_redis.aclose()
 
 
 class Queue:

@@ -62,13 +62,18 @@ class Scripts:
         args = [payload, task, enqueued_at, _ms(self._settings.job_ttl), "" if due is None else due]
         return bool(await self._call("enqueue", keys, args, client))
 
-    async def fetch(self, processing: str, n: int, now: float) -> list[tuple[bytes, int]]:
+    async def fetch(
+        self, processing: str, n: int, now: float, client: Client | None = None
+    ) -> list[tuple[bytes, int]]:
         keys = [self._keys.pending, processing]
-        flat = await self._call("fetch", keys, [n, self._keys.job_prefix, now])
+        flat = await self._call("fetch", keys, [n, self._keys.job_prefix, now], client)
         return list(zip(flat[::2], flat[1::2], strict=True))
 
-    async def start(self, processing: str, entry: bytes, now: float) -> int:
-        return int(await self._call("start", [processing], [entry, self._keys.job_prefix, now]))
+    async def start(
+        self, processing: str, entry: bytes, now: float, client: Client | None = None
+    ) -> int:
+        args = [entry, self._keys.job_prefix, now]
+        return int(await self._call("start", [processing], args, client))
 
     async def finish(
         self,

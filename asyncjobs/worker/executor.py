@@ -60,6 +60,7 @@ class Executor:
         worker_id: str,
         state: dict[str, Any],
         thread_limiter: anyio.CapacityLimiter,
+        executing: set[anyio.CancelScope],
     ) -> None:
         self._queue = queue
         self._scripts = scripts
@@ -67,10 +68,12 @@ class Executor:
         self._worker_id = worker_id
         self._state = state
         self._threads = thread_limiter
+        self._executing = executing
         self._settings = queue.settings
 
     async def run(self, entry: bytes, attempt: int) -> None:
-        """Run one fetched job to its recorded end. Cancellation leaves it in our list."""
+        """Run one fetched job to its recorded end. Cancellation (shutdown, or the fence that
+        cancels the scopes in ``executing``) leaves it in our list, unacknowledged."""
         try:
             envelope, task = self._decode(entry)
             args, kwargs = self._decode_args(envelope, task)
@@ -83,7 +86,15 @@ class Executor:
         )
         if task.codec.context_index is not None:
             args.insert(0, ctx)
-        outcome, exc = await self._call(task, envelope.id, args, kwargs)
+        with anyio.CancelScope() as fence:
+            self._executing.add(fence)
+            try:
+                outcome, exc = await self._call(task, envelope.id, args, kwargs)
+            finally:
+                self._executing.discard(fence)
+        if fence.cancelled_caught:
+            log.warning("job %s: cancelled by the fence; it will run again", envelope.id)
+            return
         delay = retry_delay(task.retry, attempt, outcome, exc)
         if outcome.error is not None and delay is not None:
             log.info("job %s: attempt %d failed, retrying in %.2f s", envelope.id, attempt, delay)

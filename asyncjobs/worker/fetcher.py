@@ -33,7 +33,7 @@ class Fetcher:
 
     async def fetch(self, n: int, *, block: bool) -> list[tuple[bytes, int]]:
         """Up to ``n`` (entry, attempt) pairs; waits up to the block timeout if ``block``."""
-        jobs = await self._scripts.fetch(self._processing, n, time.time())
+        jobs = await self._scripts.fetch(self._processing, n, time.time(), self._client)
         if jobs or not block:
             return jobs
         reply = await self._client.blmove(
@@ -42,5 +42,5 @@ class Fetcher:
         entry = cast("bytes | None", reply)
         if entry is None:
             return []
-        attempt = await self._scripts.start(self._processing, entry, time.time())
+        attempt = await self._scripts.start(self._processing, entry, time.time(), self._client)
         return [(entry, attempt or 1)]

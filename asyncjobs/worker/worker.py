@@ -72,7 +72,8 @@ class Worker:
         self.processing = queue.keys.processing(self.id)
         self.state: dict[str, Any] = {}
         self._entries: Counter[bytes] = Counter()  # what we run, for reconcile
-        self._scopes: set[anyio.CancelScope] = set()
+        self._running = 0
+        self._executing: set[anyio.CancelScope] = set()  # task calls, cancelled by the fence
         self._stopping = False
         self._stop_now = False
         self._needs_reconcile = True  # a crash of an earlier process with our id cannot be ruled out
@@ -84,7 +85,7 @@ class Worker:
     @property
     def running(self) -> int:
         """How many jobs are running now."""
-        return len(self._scopes)
+        return self._running
 
     def stop(self, *, now: bool = False) -> None:
         """Stop fetching; with ``now``, also cancel running jobs without waiting."""
@@ -120,11 +121,12 @@ class Worker:
         )
         reaper = Reaper(conn.redis, conn.scripts, queue.keys, self.id, settings)
         fetcher = Fetcher(
-            conn.redis, conn.scripts, queue.keys, self.processing, settings.block_timeout
+            conn.fetch_redis, conn.scripts, queue.keys, self.processing, settings.block_timeout
         )
         executor = Executor(
             queue, conn.scripts, processing=self.processing, worker_id=self.id,
             state=self.state, thread_limiter=anyio.CapacityLimiter(self.concurrency),
+            executing=self._executing,
         )
         try:
             async with anyio.create_task_group() as outer:
@@ -203,33 +205,34 @@ class Worker:
     async def _run_one(
         self, executor: Executor, entry: bytes, attempt: int, slots: anyio.Semaphore
     ) -> None:
-        with anyio.CancelScope() as scope:
-            self._scopes.add(scope)
-            try:
-                await executor.run(entry, attempt)
-            finally:
-                self._scopes.discard(scope)
-                self._entries[entry] -= 1
-                if self._entries[entry] <= 0:
-                    del self._entries[entry]
-                slots.release()
-                if self._job_done is not None:
-                    self._job_done.set()
-                self._job_done = anyio.Event()
+        self._running += 1
+        try:
+            await executor.run(entry, attempt)
+        finally:
+            self._running -= 1
+            self._entries[entry] -= 1
+            if self._entries[entry] <= 0:
+                del self._entries[entry]
+            slots.release()
+            if self._job_done is not None:
+                self._job_done.set()
+            self._job_done = anyio.Event()
 
     async def _wait_running(self, at_most: int) -> None:
         while self.running > at_most and self._job_done is not None:
             await self._job_done.wait()
 
     async def _fence(self, heartbeat: Heartbeat, reaper: Reaper) -> None:
-        """Cancel our running jobs once our heartbeat may have expired: from then on other
-        workers may recover them, and two runs at once is what fencing prevents."""
+        """Cancel our running task calls once our heartbeat may have expired: from then on
+        other workers may recover the jobs, and two runs at once is what fencing prevents.
+        A cancelled job is not acknowledged; it stays in our list until reconcile puts it
+        back (unless a reaper already has). Jobs already recording their outcome go on."""
         while True:
             await anyio.sleep(self.queue.settings.heartbeat_interval / 4)
-            if heartbeat.stale and self._scopes:
+            if heartbeat.stale and self._executing:
                 log.warning("worker %s: heartbeat lost; cancelling %d running jobs", self.id,
-                            len(self._scopes))
-                for scope in self._scopes:
+                            len(self._executing))
+                for scope in self._executing:
                     scope.cancel()
                 self._needs_reconcile = True
                 reaper.hold_off()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,16 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def redis_proc() -> Iterator[RedisProc]:
     server = RedisProc()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def redis_proc_no_aof() -> Iterator[RedisProc]:
+    server = RedisProc(appendonly=False)
     server.start()
     try:
         yield server
@@ -47,6 +58,18 @@ class Chaos:
 
 @pytest.fixture
 async def chaos(redis_proc: RedisProc, tmp_path: Path) -> AsyncIterator[Chaos]:
+    async with chaos_on(redis_proc, tmp_path) as state:
+        yield state
+
+
+@pytest.fixture
+async def chaos_no_aof(redis_proc_no_aof: RedisProc, tmp_path: Path) -> AsyncIterator[Chaos]:
+    async with chaos_on(redis_proc_no_aof, tmp_path) as state:
+        yield state
+
+
+@asynccontextmanager
+async def chaos_on(redis_proc: RedisProc, tmp_path: Path) -> AsyncIterator[Chaos]:
     ledger = tmp_path / "ledger"
     ledger.mkdir()
     name = f"chaos-{uuid.uuid4().hex[:8]}"
