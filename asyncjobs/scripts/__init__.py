@@ -92,10 +92,10 @@ class Scripts:
         return bool(await self._call("finish", keys, args))
 
     async def retry(
-        self, processing: str, entry: bytes, *, job_id: str, due: float, error: str
+        self, processing: str, entry: bytes, *, job_id: str, due: float, error: str, token: str
     ) -> bool:
         keys = [processing, self._keys.scheduled, self._keys.job(job_id), self._keys.stats]
-        return bool(await self._call("retry", keys, [entry, due, error]))
+        return bool(await self._call("retry", keys, [entry, due, error, token]))
 
     async def dead(
         self,

@@ -6,16 +6,16 @@
 -- ARGV[4] finished_at, ARGV[5] record TTL in ms, ARGV[6] job id, ARGV[7] done channel,
 -- ARGV[8] this execution's token (worker id and attempt), kept in the record as 'fw'
 -- Returns 1 when stored (or already stored by this same execution, whose reply was lost),
--- 0 when not ours or already finished by another execution (counted as a duplicate).
+-- 0 when not ours or already finished by another execution (counted once as a duplicate).
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   if redis.call('HGET', KEYS[2], 'fw') == ARGV[8] then
     return 1
   end
-  redis.call('HINCRBY', KEYS[3], 'duplicate_completions', 1)
+  count_duplicate(KEYS[2], KEYS[3], ARGV[8])
   return 0
 end
 if redis.call('HSETNX', KEYS[2], 'r', ARGV[3]) == 0 then
-  redis.call('HINCRBY', KEYS[3], 'duplicate_completions', 1)
+  count_duplicate(KEYS[2], KEYS[3], ARGV[8])
   return 0
 end
 redis.call('HSET', KEYS[2], 's', ARGV[2], 'f', ARGV[4], 'fw', ARGV[8])

@@ -74,3 +74,12 @@ end
 local function dead_outcome(reason, message)
   return '\146\192\148' .. mp_str('dead') .. mp_str(reason) .. mp_str(message) .. mp_str('')
 end
+
+-- Counts one duplicate execution of a job: once per execution token, however often that
+-- execution's late acknowledgement arrives (a re-sent one, a copy delayed in the network).
+local function count_duplicate(record, stats, token)
+  if redis.call('EXISTS', record) == 1 and redis.call('HSETNX', record, 'x:' .. token, 1) == 0 then
+    return
+  end
+  redis.call('HINCRBY', stats, 'duplicate_completions', 1)
+end

@@ -3,10 +3,11 @@
 -- KEYS[2] schedule zset       (entry scored by due time, promoted by promote.lua)
 -- KEYS[3] job record          (state "scheduled", last error kept in 'le')
 -- KEYS[4] stats hash
--- ARGV[1] entry, ARGV[2] due time (Unix seconds), ARGV[3] "Type: message" of the failure
--- Returns 1 when scheduled, 0 when the entry was no longer ours (counted as a duplicate).
+-- ARGV[1] entry, ARGV[2] due time (Unix seconds), ARGV[3] "Type: message" of the failure,
+-- ARGV[4] this execution's token (worker id and attempt)
+-- Returns 1 when scheduled, 0 when the entry was no longer ours (counted once as a duplicate).
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
-  redis.call('HINCRBY', KEYS[4], 'duplicate_completions', 1)
+  count_duplicate(KEYS[3], KEYS[4], ARGV[4])
   return 0
 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])

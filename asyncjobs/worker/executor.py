@@ -95,20 +95,21 @@ class Executor:
         if fence.cancelled_caught:
             log.warning("job %s: cancelled by the fence; it will run again", envelope.id)
             return
+        token = f"{self._worker_id}:{attempt}"
         delay = retry_delay(task.retry, attempt, outcome, exc)
         if outcome.error is not None and delay is not None:
             log.info("job %s: attempt %d failed, retrying in %.2f s", envelope.id, attempt, delay)
             await self._finish(functools.partial(
                 self._scripts.retry, self._processing, entry, job_id=envelope.id,
                 due=time.time() + delay, error=f"{outcome.error.type}: {outcome.error.message}",
+                token=token,
             ))
             return
         ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
         await self._finish(functools.partial(
             self._scripts.finish, self._processing, entry, job_id=envelope.id,
             state="complete" if outcome.error is None else "failed",
-            outcome=ENCODER.encode(outcome), finished_at=time.time(), ttl=ttl,
-            token=f"{self._worker_id}:{attempt}",
+            outcome=ENCODER.encode(outcome), finished_at=time.time(), ttl=ttl, token=token,
         ))
 
     def _decode(self, entry: bytes) -> tuple[Envelope, Task[Any, Any]]:
