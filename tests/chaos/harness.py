@@ -4,6 +4,7 @@ every execution, a TCP fault proxy, and the invariant checker."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import signal
@@ -363,6 +364,8 @@ class FaultProxy:
         self._cut_marker: bytes | None = None
         self._cuts_left = 0
         self.cuts_done = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.base_events.Server | None = None
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
@@ -383,12 +386,26 @@ class FaultProxy:
         self._cut_marker, self._cuts_left = marker, times
 
     def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if tasks:  # closed sockets end the relays; cancel only what is still stuck
+            _, stuck = await asyncio.wait(tasks, timeout=2)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
 
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(
+        self._server = self._loop.run_until_complete(
             asyncio.start_server(self._handle, "127.0.0.1", self.port)
         )
         ready.set()
@@ -401,11 +418,14 @@ class FaultProxy:
             await asyncio.sleep(self._latency)
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self._writers.add(client_w)
         try:
             server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
             client_w.close()
+            self._writers.discard(client_w)
             return
+        self._writers.add(server_w)
         armed = [False]
 
         async def upstream() -> None:
@@ -429,9 +449,12 @@ class FaultProxy:
         tasks = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        except Exception:
-            pass
-        for task in tasks:
-            task.cancel()
-        for writer in (client_w, server_w):
-            writer.close()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for writer in (client_w, server_w):
+                writer.close()
+                self._writers.discard(writer)
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()

@@ -53,7 +53,8 @@ async def _gone(chaos: Chaos, key: str) -> bool:
 async def test_s8c_lost_blmove_replies_strand_no_job(chaos: Chaos, proxy: FaultProxy) -> None:
     worker = chaos.supervisor.spawn(0, url=proxy.url)
     await wait_until(lambda: _registered(chaos), 10, "the worker registered")
-    processing = chaos.queue.keys.processing(_worker_id(chaos, worker.pid))
+    [worker_id] = await chaos.queue.redis.zrange(chaos.queue.keys.workers, 0, -1)
+    processing = chaos.queue.keys.processing(worker_id.decode())
     proxy.cut_replies(b"BLMOVE", 20)
     work = chaos.queue.tasks["work"]
     jobs = []

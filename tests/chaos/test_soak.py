@@ -1,0 +1,82 @@
+"""The soak: a long run with a seeded chaos monkey, every invariant checked over all jobs.
+
+``ASYNCJOBS_SOAK_JOBS`` sets the size (default 60,000; the full soak is 200,000).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from .conftest import Chaos
+from .harness import Ledger, check_invariants
+from .test_redis_faults import _completed
+from .test_workers import enqueue
+
+pytestmark = [pytest.mark.anyio, pytest.mark.soak]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
+    total = int(os.environ.get("ASYNCJOBS_SOAK_JOBS", "60000"))
+    seed = int(os.environ.get("ASYNCJOBS_SOAK_SEED", str(int(time.time()))))
+    print(f"soak: {total} jobs, seed {seed}")
+    rng = random.Random(seed)
+    jobs = await enqueue(chaos, "work", [(0,)] * total)
+    sup = chaos.supervisor
+    sup.concurrency = 50
+    sup.start(3)
+    kills: list[int] = []
+    redis_killed = termed = False
+    rss: dict[int, float] = {}
+    began = time.monotonic()
+    next_kill = began + rng.uniform(2, 4)
+    next_drop = began + 5
+    while (done := await _completed(chaos.queue)) < total:
+        assert time.monotonic() - began < 150, f"soak too slow: {done}/{total}"
+        now = time.monotonic()
+        if done >= total // 4 and not rss:
+            rss = {w.pid: rss_mb(w.pid) for w in sup.workers.values()}
+        if now >= next_kill:
+            slot = rng.randrange(3)
+            kills.append(sup.kill9(slot))
+            sup.restart(slot)
+            next_kill = now + rng.uniform(2, 4)
+        if now >= next_drop:
+            chaos.server.drop_clients()
+            next_drop = now + 5
+        if done >= total // 2 and not redis_killed:
+            redis_killed = True
+            chaos.server.kill9()
+            await anyio.sleep(1.0)  # down for a second
+            chaos.server.restart()
+        if done >= total * 3 // 4 and not termed:
+            termed = True
+            slot = rng.randrange(3)
+            stopping = sup.term(slot).process
+            assert await anyio.to_thread.run_sync(lambda: stopping.wait(timeout=30)) == 0
+            sup.restart(slot)
+        await anyio.sleep(0.1)  # the monkey's tick
+    ledger = Ledger.read(chaos.ledger)
+    bound = sum(len(ledger.in_flight(pid)) for pid in kills) + 2 * 50  # + the Redis restart
+    result = await check_invariants(
+        chaos.queue, [j.id for j in jobs], chaos.ledger, max_duplicates=bound,
+        live_workers=3, supervisor=sup, drained_within=10,
+    )
+    exited = [w for w in sup.history if w.process.poll() is not None and not w.killed]
+    assert not exited, "no worker exits unless killed"
+    for pid, before in rss.items():
+        if any(w.pid == pid and w.process.poll() is None for w in sup.workers.values()):
+            assert rss_mb(pid) - before < 50, f"worker {pid} grew from {before} MB"
+    print(f"soak: {result}, {len(kills)} kills, {time.monotonic() - began:.1f} s")
