@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -65,7 +66,7 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
             termed = True
             slot = rng.randrange(3)
             stopping = sup.term(slot).process
-            assert await anyio.to_thread.run_sync(lambda: stopping.wait(timeout=30)) == 0
+            assert await anyio.to_thread.run_sync(partial(stopping.wait, timeout=30)) == 0
             sup.restart(slot)
         await anyio.sleep(0.1)  # the monkey's tick
     ledger = Ledger.read(chaos.ledger)
