@@ -30,6 +30,7 @@ class Heartbeat:
         self._client = sync_client(url, socket_timeout=max(1.0, interval))
         self._stopped = threading.Event()
         self._last_ok = time.monotonic()
+        self._steady_since = self._last_ok
         self._thread = threading.Thread(
             target=self._run, name=f"asyncjobs-heartbeat-{worker_id}", daemon=True
         )
@@ -38,6 +39,13 @@ class Heartbeat:
     def stale(self) -> bool:
         """True once the heartbeat key may be about to expire (no beat for ttl - interval)."""
         return time.monotonic() - self._last_ok > self._ttl - self._interval
+
+    @property
+    def steady_for(self) -> float:
+        """Seconds since the heartbeat last went stale (0 while it is). A worker that was cut
+        off itself (a network fault, a stalled server) must not judge others by their expired
+        heartbeats until its own has been steady for a while."""
+        return 0.0 if self.stale else time.monotonic() - self._steady_since
 
     def beat(self) -> bool:
         """Refresh the heartbeat and the registry entry once (blocking)."""
@@ -49,7 +57,10 @@ class Heartbeat:
         except (RedisError, OSError) as exc:
             log.debug("heartbeat of %s failed: %s", self._worker_id, exc)
             return False
-        self._last_ok = time.monotonic()
+        now = time.monotonic()
+        if now - self._last_ok > self._ttl - self._interval:
+            self._steady_since = now
+        self._last_ok = now
         return True
 
     def start(self) -> None:

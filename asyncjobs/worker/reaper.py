@@ -1,9 +1,10 @@
 """Recovery of dead workers' jobs, run continuously by every worker.
 
 A worker is dead when its heartbeat key has expired. ``reap.lua`` re-checks that atomically,
-then moves the dead worker's whole processing list back to the queue. A worker does not reap
-for one heartbeat TTL after it starts or after its own connection trouble: after a Redis
-restart every heartbeat has expired, and live workers need that long to beat again.
+then moves the dead worker's whole processing list back to the queue. A worker reaps only when
+its own heartbeat has been steady for one heartbeat TTL, and not within one TTL of its own
+connection trouble: after a Redis restart or stall every heartbeat has expired, and live
+workers need that long to beat again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..config import Settings
 from ..errors import ConfigError
 from ..keys import QueueKeys, check_worker_id
 from ..scripts import Scripts
+from .heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,10 @@ class Reaper:
         keys: QueueKeys,
         worker_id: str,
         settings: Settings,
+        heartbeat: Heartbeat,
     ) -> None:
         self._client = client
+        self._heartbeat = heartbeat
         self._scripts = scripts
         self._keys = keys
         self._worker_id = worker_id
@@ -50,7 +54,7 @@ class Reaper:
     async def run(self) -> None:
         while True:
             await anyio.sleep(self._interval)
-            if time.monotonic() < self._hold_until:
+            if time.monotonic() < self._hold_until or self._heartbeat.steady_for < self._hold:
                 continue
             try:
                 await self.reap_once()

@@ -119,7 +119,7 @@ class Worker:
             self.id, queue.name, redact_url(settings.redis_url), self.concurrency,
             ", ".join(sorted(queue.tasks)) or "(none)",
         )
-        reaper = Reaper(conn.redis, conn.scripts, queue.keys, self.id, settings)
+        reaper = Reaper(conn.redis, conn.scripts, queue.keys, self.id, settings, heartbeat)
         fetcher = Fetcher(
             conn.fetch_redis, conn.scripts, queue.keys, self.processing, settings.block_timeout
         )
