@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .redact import redact_url
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 REDIS_URL_ENV = "ASYNCJOBS_REDIS_URL"
@@ -46,6 +48,13 @@ class Settings:
     """A worker whose heartbeat is this old is dead: its jobs are recovered by other workers."""
     reaper_interval: float = 5.0
     """How often each worker looks for dead workers to recover jobs from."""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{f.name}={redact_url(self.redis_url) if f.name == 'redis_url' else getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+        )
+        return f"Settings({fields})"
 
     def __post_init__(self) -> None:
         if self.block_timeout >= self.socket_timeout:

@@ -1,8 +1,6 @@
-"""Redis clients built from a URL, with timeouts fit for a job queue, and URL redaction."""
+"""Redis clients built from a URL, with timeouts and retry rules fit for a job queue."""
 
 from __future__ import annotations
-
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aredis
@@ -11,16 +9,6 @@ from redis.backoff import FullJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
-
-
-def redact_url(url: str) -> str:
-    """``redis://user:secret@host:port/db`` -> ``redis://user:***@host:port/db``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def async_client(url: str, *, socket_timeout: float | None, resend: bool) -> aredis.Redis:

@@ -25,10 +25,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .config import redis_url_from_env
-from .connection import redact_url
 from .errors import JobFailed
 from .job import Job
 from .queue import Queue
+from .redact import redact_url
 from .server import RedisServer, ping
 from .worker import Worker
 

@@ -14,11 +14,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .codec import ANY_DECODER, DEAD_LETTER_DECODER, OUTCOME_DECODER, DeadLetter, Outcome
 from .config import Settings
-from .connection import async_client, redact_url
+from .connection import async_client
 from .context import Context
 from .errors import ConfigError, EnqueueError, JobNotFound
 from .job import Job, JobInfo, unwrap_outcome
 from .keys import QueueKeys, check_job_id
+from .redact import redact_url
 from .scripts import Scripts
 from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task
 from .waiter import ResultWaiter

@@ -17,8 +17,8 @@ from anyio.abc import TaskGroup, TaskStatus
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..connection import redact_url
 from ..queue import Queue
+from ..redact import redact_url
 from .executor import Executor
 from .fetcher import Fetcher
 from .heartbeat import Heartbeat
