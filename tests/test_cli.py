@@ -100,6 +100,7 @@ async def test_1000_jobs_across_two_worker_processes_run_exactly_once(
     square = app_queue.tasks["square"]
     workers = [cli("worker", APP, "-c", "20", env=app_env) for _ in range(2)]
     try:
+        await wait_until(lambda: _registered(app_queue, 2), timeout=30, what="2 workers up")
         jobs = await app_queue.enqueue_many([square.call(n) for n in range(1000)])
         values = [await job.result(timeout=60) for job in jobs]
     finally:
@@ -115,6 +116,10 @@ async def test_1000_jobs_across_two_worker_processes_run_exactly_once(
     pids = {line[2] for line in ledger(app_env)}
     assert len(pids) == 2, "both workers took part"
     assert (await app_queue.stats()).get("duplicate_completions", 0) == 0
+
+
+async def _registered(queue: Queue, n: int) -> bool:
+    return int(await queue.redis.zcard(queue.keys.workers)) >= n
 
 
 async def test_sigterm_with_jobs_in_flight_loses_nothing(
