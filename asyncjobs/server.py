@@ -16,7 +16,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 SERVER_ENV = "ASYNCJOBS_REDIS_SERVER"
@@ -121,12 +120,3 @@ class RedisServer:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def running_server(**kwargs: object) -> Iterator[RedisServer]:
-    server = RedisServer(**kwargs).start()  # type: ignore[arg-type]
-    try:
-        yield server
-    finally:
-        server.cleanup()
