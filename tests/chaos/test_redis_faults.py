@@ -26,23 +26,37 @@ async def _completed(queue: Queue) -> int:
 
 @dataclass
 class Producer:
-    """Calls ``.delay()`` in a loop while faults happen; records what Redis accepted."""
+    """Calls ``.delay()`` in a loop while faults happen; records what Redis accepted.
+
+    A call that raised may still have gone in (the server took it, then died before its
+    reply): those ids are ``uncertain``, and count only if Redis has them afterwards.
+    """
 
     queue: Queue
     accepted: list[Job[object]] = field(default_factory=list)
+    uncertain: list[str] = field(default_factory=list)
     refusals: list[float] = field(default_factory=list)
     running: bool = True
 
     async def run(self) -> None:
         work = self.queue.tasks["work"]
+        n = 0
         while self.running:
             began = time.monotonic()
+            n += 1
+            job_id = f"produced-{n}"
             try:
-                self.accepted.append(await work.delay(0))
+                self.accepted.append(await work.options(job_id=job_id).delay(0))
             except EnqueueError:
                 self.refusals.append(time.monotonic() - began)
+                self.uncertain.append(job_id)
                 await anyio.sleep(0.05)
             await anyio.sleep(0.005)
+
+    async def ids(self) -> list[str]:
+        """Every id Redis accepted, the uncertain ones included if they went in."""
+        went_in = [job_id for job_id in self.uncertain if await self.queue.job(job_id) is not None]
+        return [job.id for job in self.accepted] + went_in
 
 
 async def redis_crash(chaos: Chaos, *, down_for: float, graceful: bool = False) -> None:
@@ -67,7 +81,7 @@ async def redis_crash(chaos: Chaos, *, down_for: float, graceful: bool = False) 
         producer.running = False
     assert all(w.process.poll() is None for w in chaos.supervisor.workers.values())
     assert all(seconds <= 5.0 for seconds in producer.refusals)
-    ids = [j.id for j in jobs] + [j.id for j in producer.accepted]
+    ids = [j.id for j in jobs] + await producer.ids()
     await wait_until(_all_done(chaos, len(ids)), 90, "every accepted job")
     result = await check_invariants(chaos.queue, ids, chaos.ledger, max_duplicates=40,
                                     live_workers=2, supervisor=chaos.supervisor)
