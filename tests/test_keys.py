@@ -56,3 +56,30 @@ def test_no_pickle_marshal_eval_or_exec_in_the_package() -> None:
                 assert node.func.id not in banned_calls, path
             elif isinstance(node, ast.Attribute) and node.attr == "import_module":
                 assert path.name == "loader.py", path
+
+
+def test_decoder_bombs_fail_fast_and_small() -> None:
+    import time
+    import tracemalloc
+
+    import msgspec
+
+    from asyncjobs.codec import ENVELOPE_DECODER
+
+    bombs = [
+        b"\x94\xa3p-l\xa4work\xdd\xff\xff\xff\xff",  # array32 claiming 4 G entries
+        b"\x94\xa3p-m\xa4work\xdf\xff\xff\xff\xff",  # map32 claiming 4 G entries
+        b"\x94\xa3p-b\xa4work\xc6\xff\xff\xff\xff",  # bin32 claiming 4 GiB
+        b"\x94\xa3p-n\xa4work" + b"\x91" * 200_000 + b"\xc0\xcb" + bytes(8),  # nesting
+    ]
+    for bomb in bombs:
+        began = time.perf_counter()
+        with pytest.raises((msgspec.DecodeError, RecursionError)):
+            ENVELOPE_DECODER.decode(bomb)
+        assert time.perf_counter() - began < 0.010
+        tracemalloc.start()
+        with pytest.raises((msgspec.DecodeError, RecursionError)):
+            ENVELOPE_DECODER.decode(bomb)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < 10 << 20, peak

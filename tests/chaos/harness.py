@@ -339,12 +339,13 @@ async def check_invariants(
     async for key in r.scan_iter(match=f"{queue.keys.base}:*"):
         assert KEY_FAMILIES.fullmatch(key.decode()), key
     ledger = Ledger.read(ledger_dir)
-    overlaps = ledger.overlaps()
-    return Invariants(
+    result = Invariants(
         ids=len(ids), results=states[b"complete"], failed=states[b"failed"], dead=states[b"dead"],
         duplicate_completions=duplicates, executions=ledger.started(),
-        completed_runs=ledger.completed(), overlaps=overlaps,
+        completed_runs=ledger.completed(), overlaps=ledger.overlaps(),
     )
+    print(f"invariants hold: {result}")  # the figures, for -s runs
+    return result
 
 
 class FaultProxy:

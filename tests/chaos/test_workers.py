@@ -68,9 +68,12 @@ async def test_s1_kill9_mid_run_recovers_orphans_within_n(chaos: Chaos) -> None:
     ledger = Ledger.read(chaos.ledger)
     orphans = ledger.in_flight(victim.pid)
     assert 0 < len(orphans) <= 20
+    delays = []
     for job in orphans:
         rerun = min(t for pid, _, t in ledger.starts[job] if pid != victim.pid and t > killed_at)
-        assert rerun - killed_at <= N, (job, rerun - killed_at)
+        delays.append(rerun - killed_at)
+    print(f"S1: {len(orphans)} orphans re-started {min(delays):.2f}-{max(delays):.2f} s after the kill")
+    assert max(delays) <= N
     result = await check_invariants(
         chaos.queue, [j.id for j in jobs], chaos.ledger, max_duplicates=len(orphans),
         live_workers=1, supervisor=chaos.supervisor,
