@@ -97,14 +97,21 @@ class Worker:
             self._grace_scope.cancel()
 
     async def run(self) -> None:
+        self._job_done = anyio.Event()
+        fetch_scope = self._fetch_scope = anyio.CancelScope()
+        grace_scope = self._grace_scope = anyio.CancelScope()
+        if self._stopping:
+            self.stop(now=self._stop_now)
+        async with anyio.create_task_group() as signals:
+            if self.handle_signals:  # first of all, so no stop request is ever missed
+                await signals.start(self._watch_signals)
+            await self._serve(fetch_scope, grace_scope)
+            signals.cancel_scope.cancel()
+
+    async def _serve(self, fetch_scope: anyio.CancelScope, grace_scope: anyio.CancelScope) -> None:
         queue = self.queue
         settings = queue.settings
         conn = queue.connection()
-        self._job_done = anyio.Event()
-        self._fetch_scope = anyio.CancelScope()
-        self._grace_scope = anyio.CancelScope()
-        if self._stopping:
-            self.stop(now=self._stop_now)
         for hook in queue.startup_hooks:
             await hook(self.state)
         heartbeat = Heartbeat(
@@ -130,15 +137,13 @@ class Worker:
         )
         try:
             async with anyio.create_task_group() as outer:
-                if self.handle_signals:
-                    await outer.start(self._watch_signals)
                 outer.start_soon(reaper.run)
                 outer.start_soon(Promoter(conn.scripts).run)
                 outer.start_soon(self._fence, heartbeat, reaper)
                 async with anyio.create_task_group() as jobs:
-                    with self._fetch_scope:
+                    with fetch_scope:
                         await self._fetch_loop(fetcher, executor, reaper, heartbeat, jobs)
-                    with self._grace_scope, anyio.move_on_after(self.grace):
+                    with grace_scope, anyio.move_on_after(self.grace):
                         await self._wait_running(0)
                     if self.running:
                         log.warning("worker %s: cancelling %d unfinished jobs", self.id,
