@@ -14,7 +14,7 @@ import pytest
 from asyncjobs import Queue
 
 from . import app
-from .harness import RedisProc, Supervisor
+from .harness import RedisProc, Supervisor, dump
 
 pytestmark = pytest.mark.anyio
 
@@ -46,6 +46,10 @@ class Chaos:
     supervisor: Supervisor
     ledger: Path
     env: dict[str, str]
+
+    async def snapshot(self) -> str:
+        """What each list holds and what the workers said, for a failed wait."""
+        return await dump(self.queue, self.supervisor)
 
     def producer(self, url: str | None = None) -> Queue:
         """A Queue object with the app's tasks, talking to ``url`` (the server by default)."""

@@ -223,8 +223,9 @@ def free_port() -> int:
 
 
 async def wait_until(pred: Callable[[], Any], timeout: float, what: str,
-                     dump: Callable[[], str] | None = None) -> None:
-    """Poll pred (sync or async) every 20 ms until true; on the deadline fail with a dump."""
+                     dump: Callable[[], Any] | None = None) -> None:
+    """Poll pred (sync or async) every 20 ms until true; on the deadline fail with ``dump()``
+    (sync or async: what each list holds, the workers' stderr)."""
     deadline = time.monotonic() + timeout
     while True:
         value = pred()
@@ -233,8 +234,10 @@ async def wait_until(pred: Callable[[], Any], timeout: float, what: str,
         if value:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n"
-                                 + (dump() if dump else ""))
+            text = dump() if dump else ""
+            if asyncio.iscoroutine(text):
+                text = await text
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{text}")
         await asyncio.sleep(0.02)
 
 
@@ -316,7 +319,8 @@ async def check_invariants(
     r = queue.redis
     dead_expected = dead_expected or {}
     # I4: queue, schedule and processing lists empty
-    await wait_until(lambda: _drained(queue), drained_within, "the queue to drain", lambda: "")
+    await wait_until(lambda: _drained(queue), drained_within, "the queue to drain",
+                     lambda: dump(queue, supervisor))
     states, missing = await _outcomes(queue, ids)
     # I1: every job reached a terminal state
     assert not missing, (
@@ -334,7 +338,7 @@ async def check_invariants(
         not dead_expected and not letters), [(d.job_id, d.reason) for d in letters]
     # I4 (registry): within N only live workers are registered
     await wait_until(lambda: _registered_at_most(queue, live_workers), 5, "dead workers reaped",
-                     lambda: "")
+                     lambda: dump(queue, supervisor))
     # I7: every key belongs to a known family
     async for key in r.scan_iter(match=f"{queue.keys.base}:*"):
         assert KEY_FAMILIES.fullmatch(key.decode()), key

@@ -39,7 +39,7 @@ async def test_s8b_one_sided_stall_fences_the_cut_off_worker(chaos: Chaos, proxy
     stalled_at = time.monotonic()
     await wait_until(lambda: _gone(chaos, processing), 10, "the cut-off worker reaped")
     assert time.monotonic() - stalled_at <= 3.5 + 1.0
-    await wait_until(_all_done(chaos, len(jobs)), 90, "all results")
+    await wait_until(_all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
     result = await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
                                     max_duplicates=20, live_workers=2, supervisor=chaos.supervisor)
     assert result.ids == len(jobs)
@@ -70,7 +70,7 @@ async def test_s8c_lost_blmove_replies_strand_no_job(chaos: Chaos, proxy: FaultP
             snapshots.append(set(await chaos.queue.redis.lrange(processing, 0, -1)))
             if len(snapshots) >= 3:
                 seen_twice |= snapshots[-1] & snapshots[-2] & snapshots[-3]
-    await wait_until(_all_done(chaos, len(jobs)), 60, "all results")
+    await wait_until(_all_done(chaos, len(jobs)), 60, "all results", chaos.snapshot)
     assert proxy.cuts_done >= 1
     assert not seen_twice, "a job sat in the worker's list for 2 s while it lived"
     assert worker.process.poll() is None
@@ -87,7 +87,7 @@ async def test_s8d_slow_link_makes_no_duplicates(chaos: Chaos, proxy: FaultProxy
     jobs = await enqueue(chaos, "work", [(random.randint(0, 5),) for _ in range(5000)])
     chaos.supervisor.spawn(0, url=proxy.url)
     chaos.supervisor.spawn(1)
-    await wait_until(_all_done(chaos, len(jobs)), 90, "all results")
+    await wait_until(_all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
     result = await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
                                     max_duplicates=0, live_workers=2, supervisor=chaos.supervisor)
     assert result.executions == len(jobs), "the slow worker was never reaped"

@@ -82,7 +82,7 @@ async def redis_crash(chaos: Chaos, *, down_for: float, graceful: bool = False) 
     assert all(w.process.poll() is None for w in chaos.supervisor.workers.values())
     assert all(seconds <= 5.0 for seconds in producer.refusals)
     ids = [j.id for j in jobs] + await producer.ids()
-    await wait_until(_all_done(chaos, len(ids)), 90, "every accepted job")
+    await wait_until(_all_done(chaos, len(ids)), 90, "every accepted job", chaos.snapshot)
     result = await check_invariants(chaos.queue, ids, chaos.ledger, max_duplicates=40,
                                     live_workers=2, supervisor=chaos.supervisor)
     assert result.overlaps == 0
@@ -115,7 +115,7 @@ async def test_s2_kill_storm(chaos: Chaos) -> None:
         slot = rng.randrange(3)
         kills.append((chaos.supervisor.kill9(slot), time.time()))
         chaos.supervisor.restart(slot)
-    await wait_until(_all_done(chaos, len(jobs)), 120, "all results")
+    await wait_until(_all_done(chaos, len(jobs)), 120, "all results", chaos.snapshot)
     ledger = Ledger.read(chaos.ledger)
     in_flight = [ledger.in_flight(pid) for pid, _ in kills]
     bound = sum(len(s) for s in in_flight)
@@ -158,7 +158,7 @@ async def test_s7b_rollback_to_an_older_aof(chaos: Chaos) -> None:
     chaos.server.kill9()
     chaos.server.restart_from(snapshot)
     # every job present in the restored state completes, once in the new timeline
-    await wait_until(_all_done(chaos, len(jobs)), 90, "the restored jobs to complete")
+    await wait_until(_all_done(chaos, len(jobs)), 90, "the restored jobs to complete", chaos.snapshot)
     await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
                            max_duplicates=200, live_workers=2, drained_within=N + 5,
                            supervisor=chaos.supervisor)
@@ -173,7 +173,7 @@ async def test_s8a_dropped_connections_make_no_duplicates(chaos: Chaos) -> None:
         chaos.server.drop_clients()
         await anyio.sleep(0.5)  # the fault's rhythm
         assert all(w.process.poll() is None for w in chaos.supervisor.workers.values())
-    await wait_until(_all_done(chaos, len(jobs)), 90, "all results")
+    await wait_until(_all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
     result = await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
                                     max_duplicates=0, live_workers=2, supervisor=chaos.supervisor)
     assert result.executions == len(jobs)
@@ -184,7 +184,7 @@ async def test_s8e_stalled_server(chaos: Chaos) -> None:
     chaos.supervisor.start(2)
     await wait_until(lambda: started(chaos) >= 500, 30, "500 starts")
     chaos.server.pause(3000)
-    await wait_until(_all_done(chaos, len(jobs)), 90, "all results")
+    await wait_until(_all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
     result = await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
                                     max_duplicates=0, live_workers=2, supervisor=chaos.supervisor)
     assert result.completed_runs - len(jobs) <= 2 * 20, "only fenced runs ran again"

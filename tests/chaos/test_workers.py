@@ -40,8 +40,7 @@ async def test_s0_baseline_no_fault_runs_every_job_exactly_once(chaos: Chaos) ->
     chaos.supervisor.start(3)
     ids = [job.id for job in jobs]
     await wait_until(lambda: chaos.queue.stats(), 5, "stats")
-    await wait_until(_all_done(chaos, len(ids)), 90, "20,000 results",
-                     lambda: "")
+    await wait_until(_all_done(chaos, len(ids)), 90, "20,000 results", chaos.snapshot)
     result = await check_invariants(chaos.queue, ids, chaos.ledger, live_workers=3,
                                     supervisor=chaos.supervisor)
     assert result.executions == 20_000 and result.completed_runs == 20_000
@@ -64,7 +63,7 @@ async def test_s1_kill9_mid_run_recovers_orphans_within_n(chaos: Chaos) -> None:
     victim = chaos.supervisor.workers[0]
     killed_at = time.time()
     chaos.supervisor.kill9(0)
-    await wait_until(_all_done(chaos, len(jobs)), 60, "all results")
+    await wait_until(_all_done(chaos, len(jobs)), 60, "all results", chaos.snapshot)
     ledger = Ledger.read(chaos.ledger)
     orphans = ledger.in_flight(victim.pid)
     assert 0 < len(orphans) <= 20
@@ -139,7 +138,7 @@ async def test_s4_sigterm_finishes_within_grace_and_requeues_the_rest(chaos: Cha
     assert await q.redis.zcard(q.keys.workers) == 0
     assert [k async for k in q.redis.scan_iter(match=f"{q.keys.base}:hb:*")] == []
     chaos.supervisor.spawn(1)
-    await wait_until(_all_done(chaos, len(jobs)), 30, "all results")
+    await wait_until(_all_done(chaos, len(jobs)), 30, "all results", chaos.snapshot)
     await check_invariants(q, [j.id for j in jobs], chaos.ledger, live_workers=1,
                            supervisor=chaos.supervisor)
 
@@ -155,7 +154,7 @@ async def test_s5_term_then_kill_is_recovered_within_n(chaos: Chaos) -> None:
     killed_at = time.time()
     chaos.supervisor.kill9(0)
     chaos.supervisor.spawn(1)
-    await wait_until(_all_done(chaos, len(jobs)), 60, "all results")
+    await wait_until(_all_done(chaos, len(jobs)), 60, "all results", chaos.snapshot)
     ledger = Ledger.read(chaos.ledger)
     orphans = ledger.in_flight(victim.pid)
     for job in orphans:
@@ -237,7 +236,7 @@ async def test_s12_the_same_job_twice_stores_one_result(chaos: Chaos) -> None:
         await chaos.queue.redis.lpush(chaos.queue.keys.pending, call.payload)
     chaos.supervisor.start(2)
     await wait_until(lambda: _stat(chaos, "duplicate_completions", 50), 30, "50 duplicates",
-                     lambda: "")
+                     chaos.snapshot)
     stats = await chaos.queue.stats()
     assert stats["complete"] == 50 and stats["duplicate_completions"] == 50
     for n, call in enumerate(calls):
