@@ -24,6 +24,7 @@ import msgspec
 
 from asyncjobs import Queue
 from asyncjobs.server import RedisServer
+from benchmarks import ceiling
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +57,7 @@ async def enqueue_rates(url: str, n: int) -> dict[str, float]:
     single = min(n, 5000)
     started = time.perf_counter()
     for i in range(single):
-        await send.delay("a@example.com", "Welcome", i)  # type: ignore[arg-type]
+        await send.delay("a@example.com", "Welcome", i)
     one_at_a_time = single / (time.perf_counter() - started)
     started = time.perf_counter()
     for base in range(0, n, 1000):
@@ -81,28 +82,61 @@ async def memory_per_job(url: str, n: int) -> dict[str, float]:
     return {"redis_bytes_per_pending_job": (after - before) / n, "encoded_job_bytes": payload}
 
 
-async def drain(url: str, n: int) -> dict[str, float]:
-    queue = bench_queue(url)
-    noop = queue.tasks["noop"]
+async def redis_cpu(queue: Queue) -> float:
+    info = await queue.redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def burst(url: str, queue: Queue, task: str, args: list[tuple[Any, ...]],
+                concurrency: int) -> dict[str, float]:
+    """Enqueue the calls, drain them with one ``--burst`` worker process; time and CPU."""
+    t = queue.tasks[task]
     jobs = []
-    for base in range(0, n, 1000):
-        jobs += await queue.enqueue_many([noop.call() for _ in range(base, min(n, base + 1000))])
-    started = time.perf_counter()
-    proc = start_worker(url, queue, "--burst", "--concurrency", "100")
-    await anyio.to_thread.run_sync(proc.wait)
-    wall = time.perf_counter() - started
+    for base in range(0, len(args), 1000):
+        jobs += await queue.enqueue_many([t.call(*a) for a in args[base:base + 1000]])
+    redis_before = await redis_cpu(queue)
+    proc = start_worker(url, queue, "--burst", "--concurrency", str(concurrency))
+    _, status, usage = await anyio.to_thread.run_sync(os.wait4, proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    redis_seconds = await redis_cpu(queue) - redis_before
     async with queue.redis.pipeline(transaction=False) as pipe:
         for job in jobs:
             pipe.hmget(queue.keys.job(job.id), ["st", "f"])
         marks = await pipe.execute()
     first = min(float(st) for st, _ in marks)
     last = max(float(f) for _, f in marks)
-    stats = await queue.stats()
-    await queue.aclose()
-    assert stats.get("complete") == n, stats
+    assert (await queue.stats()).get("complete") == len(jobs)
+    per_1000 = 1000 / len(jobs)
     return {
-        "drain_jobs_per_s": n / (last - first),
-        "drain_wall_s_with_process_start": wall,
+        "seconds": last - first,
+        "worker_cpu_s_per_1000": (usage.ru_utime + usage.ru_stime) * per_1000,
+        "redis_cpu_s_per_1000": redis_seconds * per_1000,
+    }
+
+
+async def drain(url: str, n: int) -> dict[str, float]:
+    queue = bench_queue(url)
+    figures = await burst(url, queue, "noop", [()] * n, concurrency=100)
+    await queue.aclose()
+    return {
+        "drain_jobs_per_s": n / figures["seconds"],
+        "worker_cpu_s_per_1000_jobs": figures["worker_cpu_s_per_1000"],
+        "redis_cpu_s_per_1000_jobs": figures["redis_cpu_s_per_1000"],
+    }
+
+
+async def concurrency(url: str) -> dict[str, float]:
+    """2,000 jobs of ``await asyncio.sleep(0.05)`` at concurrency 200: ideal 0.5 s."""
+    queue = bench_queue(url)
+    figures = await burst(url, queue, "nap", [(0.05,)] * 2000, concurrency=200)
+    await queue.aclose()
+    return {"sleep_jobs_wall_s": figures["seconds"]}
+
+
+async def ceilings(url: str, n: int) -> dict[str, float]:
+    return {
+        "ceiling_plain_jobs_per_s": await ceiling.plain(url, n),
+        "ceiling_pipelined_jobs_per_s": await ceiling.pipelined(url, n),
     }
 
 
@@ -141,6 +175,8 @@ async def run(args: argparse.Namespace, url: str, server: str) -> dict[str, Any]
     }
     results.update(await enqueue_rates(url, args.jobs))
     results.update(await drain(url, args.jobs))
+    results.update(await ceilings(url, args.jobs))
+    results.update(await concurrency(url))
     results.update(await latency(url, args.latency_jobs))
     results.update(await memory_per_job(url, args.jobs))
     return results
@@ -158,6 +194,15 @@ def report(results: dict[str, Any]) -> str:
         f"{results['enqueue_bulk_jobs_per_s']:,.0f} jobs/s |",
         f"| drain {results['jobs']:,} no-op jobs, one worker process | "
         f"{results['drain_jobs_per_s']:,.0f} jobs/s |",
+        f"| ceiling: bare BLMOVE + Lua ack loop, 32 consumers / pipelined | "
+        f"{results['ceiling_plain_jobs_per_s']:,.0f} / "
+        f"{results['ceiling_pipelined_jobs_per_s']:,.0f} jobs/s |",
+        f"| drain as a fraction of the plain ceiling | "
+        f"{results['drain_jobs_per_s'] / results['ceiling_plain_jobs_per_s']:.0%} |",
+        f"| CPU per 1,000 jobs: worker / redis-server | "
+        f"{results['worker_cpu_s_per_1000_jobs']:.3f} / {results['redis_cpu_s_per_1000_jobs']:.3f} s |",
+        f"| 2,000 jobs of `sleep(0.05)` at concurrency 200 (ideal 0.5 s) | "
+        f"{results['sleep_jobs_wall_s']:.2f} s |",
     ]
     for name, key in (("pickup (enqueue to start)", "pickup_ms"),
                       ("end to end (enqueue to result seen)", "end_to_end_ms")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from asyncjobs import Queue
@@ -12,6 +13,11 @@ queue = Queue(os.environ.get("ASYNCJOBS_BENCH_QUEUE", "bench"))
 @queue.task(name="noop")
 async def noop() -> None:
     return None
+
+
+@queue.task(name="nap")
+async def nap(seconds: float) -> None:
+    await asyncio.sleep(seconds)
 
 
 @queue.task(name="send")
