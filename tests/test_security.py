@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -64,6 +65,8 @@ def tls_ready(port: int, ca: Path) -> bool:
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
     if os.environ.get("ASYNCJOBS_REDIS_URL"):
         pytest.skip("a TLS server of our own is needed; an external server is configured")
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test certificates")
     folder = tmp_path_factory.mktemp("tls")
     make_certs(folder)
     port = free_port()
