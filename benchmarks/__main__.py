@@ -133,6 +133,33 @@ async def concurrency(url: str) -> dict[str, float]:
     return {"sleep_jobs_wall_s": figures["seconds"]}
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def rss_flatness(url: str, n: int) -> dict[str, float]:
+    """Drain ``n`` no-op jobs with one worker process; its RSS after 25% and at the end."""
+    queue = bench_queue(url)
+    noop = queue.tasks["noop"]
+    for base in range(0, n, 1000):
+        await queue.enqueue_many([noop.call() for _ in range(base, min(n, base + 1000))])
+    proc = start_worker(url, queue, "--burst", "--concurrency", "100")
+    quarter = last = 0.0
+    while proc.poll() is None:
+        done = (await queue.stats()).get("complete", 0)
+        rss = rss_mb(proc.pid)
+        if rss:
+            last = rss
+            if done >= n // 4 and not quarter:
+                quarter = rss
+        await anyio.sleep(0.25)  # a sampling period, not a synchronisation
+    await queue.aclose()
+    return {"rss_jobs": n, "rss_mb_at_25_percent": quarter, "rss_mb_at_end": last}
+
+
 async def ceilings(url: str, n: int) -> dict[str, float]:
     return {
         "ceiling_plain_jobs_per_s": await ceiling.plain(url, n),
@@ -179,6 +206,8 @@ async def run(args: argparse.Namespace, url: str, server: str) -> dict[str, Any]
     results.update(await concurrency(url))
     results.update(await latency(url, args.latency_jobs))
     results.update(await memory_per_job(url, args.jobs))
+    if args.rss_jobs:
+        results.update(await rss_flatness(url, args.rss_jobs))
     return results
 
 
@@ -210,6 +239,11 @@ def report(results: dict[str, Any]) -> str:
         lines.append(f"| {name} p50 / p90 / p99 | {p['p50']:.2f} / {p['p90']:.2f} / {p['p99']:.2f} ms |")
     lines.append(f"| Redis memory per pending job | {results['redis_bytes_per_pending_job']:.0f} bytes |")
     lines.append(f"| one encoded job (3 arguments) | {results['encoded_job_bytes']} bytes |")
+    if "rss_jobs" in results:
+        lines.append(
+            f"| worker RSS over {results['rss_jobs']:,} jobs: after 25% / at the end | "
+            f"{results['rss_mb_at_25_percent']:.1f} / {results['rss_mb_at_end']:.1f} MB |"
+        )
     return "\n".join(lines)
 
 
@@ -217,6 +251,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--latency-jobs", type=int, default=500)
+    parser.add_argument("--rss-jobs", type=int, default=200_000,
+                        help="jobs for the worker-memory check (0 skips it)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     server = RedisServer().start()
