@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 import anyio
+import msgspec
 import pytest
 
 from asyncjobs import Job, JobDeadLettered, JobFailed, JobStatus, TaskTimeout
 from asyncjobs.codec import ENCODER, Envelope
 
 from .conftest import Chaos
-from .harness import Ledger, check_invariants, wait_until
+from .harness import Ledger, WorkerProc, check_invariants, wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.chaos]
 N = 3.5
@@ -48,7 +50,9 @@ async def test_s0_baseline_no_fault_runs_every_job_exactly_once(chaos: Chaos) ->
     assert chaos.supervisor.stop_all() == [0, 0, 0]
 
 
-def _all_done(chaos: Chaos, n: int):  # type: ignore[no-untyped-def]
+def _all_done(chaos: Chaos, n: int) -> Callable[[], Awaitable[bool]]:
+    """A predicate: n jobs have an outcome (complete, failed or dead)."""
+
     async def check() -> bool:
         stats = await chaos.queue.stats()
         return stats.get("complete", 0) + stats.get("failed", 0) + stats.get("dead", 0) >= n
@@ -112,12 +116,18 @@ async def test_s3_a_job_that_kills_its_worker_is_dead_lettered_after_3_recoverie
     )
 
 
-async def test_s4_sigterm_finishes_within_grace_and_requeues_the_rest(chaos: Chaos) -> None:
-    rng = random.Random(4)
+async def busy_worker(chaos: Chaos, seed: int) -> tuple[list[Job[object]], WorkerProc]:
+    """200 jobs of 0.2-4 s and one worker (concurrency 50) that has started 50 of them."""
+    rng = random.Random(seed)
     jobs = await enqueue(chaos, "work", [(rng.randint(200, 4000),) for _ in range(200)])
     chaos.supervisor.concurrency = 50
     worker = chaos.supervisor.spawn(0)
-    await wait_until(lambda: started(chaos) >= 50, 30, "50 starts")
+    await wait_until(lambda: started(chaos) >= 50, 30, "50 starts", chaos.snapshot)
+    return jobs, worker
+
+
+async def test_s4_sigterm_finishes_within_grace_and_requeues_the_rest(chaos: Chaos) -> None:
+    jobs, worker = await busy_worker(chaos, 4)
     termed_at = time.time()
     chaos.supervisor.term(0)
     code = await anyio.to_thread.run_sync(lambda: worker.process.wait(timeout=10))
@@ -144,11 +154,7 @@ async def test_s4_sigterm_finishes_within_grace_and_requeues_the_rest(chaos: Cha
 
 
 async def test_s5_term_then_kill_is_recovered_within_n(chaos: Chaos) -> None:
-    rng = random.Random(5)
-    jobs = await enqueue(chaos, "work", [(rng.randint(200, 4000),) for _ in range(200)])
-    chaos.supervisor.concurrency = 50
-    victim = chaos.supervisor.spawn(0)
-    await wait_until(lambda: started(chaos) >= 50, 30, "50 starts")
+    jobs, victim = await busy_worker(chaos, 5)
     chaos.supervisor.term(0)
     await anyio.sleep(0.5)  # the fault's timing: SIGKILL half a second into the grace period
     killed_at = time.time()
@@ -165,7 +171,7 @@ async def test_s5_term_then_kill_is_recovered_within_n(chaos: Chaos) -> None:
 
 
 def _raw(job_id: str, task: str, args: bytes) -> bytes:
-    return ENCODER.encode(Envelope(job_id, task, __import__("msgspec").Raw(args), time.time()))
+    return ENCODER.encode(Envelope(job_id, task, msgspec.Raw(args), time.time()))
 
 
 async def test_s9_poison_is_dead_lettered_and_nothing_runs(chaos: Chaos, tmp_path) -> None:  # type: ignore[no-untyped-def]
