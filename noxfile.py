@@ -1,6 +1,11 @@
-"""Developer sessions: ``nox`` runs tests, lint and typecheck; ``nox -s demo`` and ``nox -s bench``."""
+"""Developer sessions: ``nox`` runs tests, lint and typecheck.
+
+``nox -s demo``, ``nox -s bench`` (asyncjobs alone) and ``nox -s bench_peers`` (beside the peers).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import nox
 
@@ -36,3 +41,20 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     session.install("-e", ".[server]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+PEERS = ["arq", "saq", "streaq", "taskiq", "rq", "dramatiq", "celery"]
+
+
+@nox.session
+def bench_peers(session: nox.Session) -> None:
+    """Each peer in a virtualenv of its own, pinned by ``benchmarks/peers/requirements/<peer>.txt``."""
+    session.install("-e", ".[server]")
+    venvs = Path(session.virtualenv.location).parent / "peers"
+    for peer in PEERS:
+        python = venvs / peer / "bin" / "python"
+        if not python.exists():
+            session.run("python", "-m", "venv", str(venvs / peer))
+        session.run(str(python), "-m", "pip", "install", "-q", "-r",
+                    f"benchmarks/peers/requirements/{peer}.txt", external=True)
+    session.run("python", "-m", "benchmarks.peers", "--venvs", str(venvs), *session.posargs)

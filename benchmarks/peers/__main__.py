@@ -1,0 +1,146 @@
+"""asyncjobs beside the peer queues: the same workloads, runs interleaved, medians with min and max.
+
+    nox -s bench_peers                     # makes the virtualenvs, then runs this
+    python -m benchmarks.peers --venvs DIR [--runs 3] [--jobs 20000] [--systems asyncjobs,arq,...]
+
+Each peer runs from ``DIR/<name>/bin/python`` (its pins: ``benchmarks/peers/requirements``);
+asyncjobs runs from this interpreter. One redis-server on a free loopback port serves every run.
+Writes ``benchmarks/results/peers.md`` and ``peers.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import redis.asyncio as aredis
+
+from asyncjobs.server import RedisServer
+from benchmarks import ceiling
+from benchmarks.peers.report import markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "results"
+SYSTEMS = ["asyncjobs", "arq", "saq", "streaq", "taskiq", "rq", "dramatiq", "celery"]
+
+
+def flat(figures: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def drive(python: str, system: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    proc = subprocess.run(
+        [python, "-m", "benchmarks.peers.driver", system, url, "--jobs", str(args.jobs),
+         "--latency-jobs", str(args.latency_jobs)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=1800,
+    )
+    if proc.returncode:
+        raise SystemExit(f"{system} failed:\n{proc.stderr[-3000:]}")
+    return flat(json.loads(proc.stdout.splitlines()[-1]))
+
+
+async def lpush_loop(url: str, n: int) -> float:
+    """A raw loop of one LPUSH per call (redis-py asyncio, hiredis): the bound for ``.delay()``."""
+    client = aredis.Redis.from_url(url)
+    payload = b"x" * 80
+    began = time.perf_counter()
+    for _ in range(n):
+        await client.lpush("raw:{q}:pending", payload)
+    rate = n / (time.perf_counter() - began)
+    await client.flushall()
+    await client.aclose()
+    return rate
+
+
+async def bounds(url: str, n: int) -> dict[str, float]:
+    return {
+        "lpush_one_jobs_per_s": await lpush_loop(url, n),
+        "ceiling_plain_jobs_per_s": await ceiling.plain(url, n),
+        "ceiling_pipelined_jobs_per_s": await ceiling.pipelined(url, n),
+    }
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    keys = {k for run in runs for k, v in run.items() if isinstance(v, (int, float))}
+    return {
+        k: {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
+        for k in sorted(keys)
+        if (vals := [run[k] for run in runs if k in run])
+    }
+
+
+def server_info(url: str) -> dict[str, str]:
+    async def read() -> dict[str, str]:
+        client = aredis.Redis.from_url(url, decode_responses=True)
+        info = await client.info("server")
+        config = await client.config_get("appendonly")
+        config.update(await client.config_get("save"))
+        config.update(await client.config_get("maxmemory-policy"))
+        await client.aclose()
+        return {"version": f"{info['redis_version']}", "mode": info["redis_mode"], **config}
+    return anyio.run(read)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--venvs", type=Path, default=ROOT / ".nox" / "peers")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--latency-jobs", type=int, default=500)
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    args = parser.parse_args()
+    systems = args.systems.split(",")
+    pythons = {s: sys.executable if s == "asyncjobs" else str(args.venvs / s / "bin" / "python")
+               for s in systems}
+    runs: dict[str, list[dict[str, Any]]] = {s: [] for s in [*systems, "bounds"]}
+    server = RedisServer().start()
+    try:
+        meta = {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
+                       f"{platform.release()}",
+            "python": platform.python_version(),
+            "server": {"binary": server.binary, **server_info(server.url)},
+            "jobs": args.jobs, "latency_jobs": args.latency_jobs, "runs": args.runs,
+        }
+        for run in range(args.runs):
+            for system in systems:  # interleaved: A B C ... A B C ...
+                began = time.monotonic()
+                runs[system].append(drive(pythons[system], system, server.url, args))
+                print(f"run {run + 1}/{args.runs} {system}: {time.monotonic() - began:.0f} s", flush=True)
+            runs["bounds"].append(anyio.run(bounds, server.url, args.jobs))
+    finally:
+        server.cleanup()
+    results = {
+        **meta,
+        "systems": {s: {"version": runs[s][0]["version"], "settings": runs[s][0]["settings"],
+                        **summarise(runs[s])} for s in systems},
+        "bounds": summarise(runs["bounds"]),
+        "raw": runs,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "peers.json").write_text(json.dumps(results, indent=1) + "\n")
+    text = markdown(results)
+    (RESULTS / "peers.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

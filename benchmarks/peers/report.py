@@ -1,0 +1,98 @@
+"""The markdown table of a ``python -m benchmarks.peers`` run, and its targets checked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+COLUMNS = [
+    ("enqueue_one_jobs_per_s", "W1 enqueue one at a time, jobs/s", "{:,.0f}"),
+    ("enqueue_bulk_jobs_per_s", "W1 bulk enqueue, jobs/s", "{:,.0f}"),
+    ("drain_jobs_per_s", "W2 drain, jobs/s", "{:,.0f}"),
+    ("worker_cpu_s_per_1000_jobs", "W2 worker CPU s / 1,000 jobs", "{:.2f}"),
+    ("redis_cpu_s_per_1000_jobs", "W2 redis CPU s / 1,000 jobs", "{:.2f}"),
+    ("pickup_ms.p50", "W3 start p50 ms", "{:.2f}"),
+    ("pickup_ms.p99", "W3 start p99 ms", "{:.2f}"),
+    ("end_to_end_ms.p50", "W3 result p50 ms", "{:.2f}"),
+    ("end_to_end_ms.p99", "W3 result p99 ms", "{:.2f}"),
+    ("sleep_jobs_wall_s", "W4 2,000 × sleep(0.05) @200, s", "{:.2f}"),
+    ("redis_bytes_per_pending_job", "W5 Redis bytes / pending job", "{:,.0f}"),
+    ("stored_bytes_one_job", "W5 bytes stored for one job", "{:,.0f}"),
+]
+
+
+def cell(figure: dict[str, float] | None, fmt: str) -> str:
+    if figure is None:
+        return "n/a"
+    spread = f"{fmt.format(figure['min'])}–{fmt.format(figure['max'])}"
+    return f"**{fmt.format(figure['median'])}** <sub>{spread}</sub>"
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, bool]]:
+    systems = results["systems"]
+    ours = systems["asyncjobs"]
+    peers = {name: s for name, s in systems.items() if name != "asyncjobs"}
+    bounds = results["bounds"]
+
+    def med(figures: dict[str, Any], key: str) -> float:
+        return float(figures[key]["median"]) if key in figures else float("nan")
+
+    checks: list[tuple[str, bool]] = []
+    if peers:
+        best = max(peers, key=lambda n: med(peers[n], "drain_jobs_per_s"))
+        ratio = med(ours, "drain_jobs_per_s") / med(peers[best], "drain_jobs_per_s")
+        checks.append((f"W2 drain ≥ 3× the fastest peer ({best}): {ratio:.1f}×", ratio >= 3))
+        fastest_one = max(med(p, "enqueue_one_jobs_per_s") for p in peers.values())
+        checks.append((f"W1 one at a time faster than every peer: {med(ours, 'enqueue_one_jobs_per_s'):,.0f}"
+                       f" vs {fastest_one:,.0f} jobs/s", med(ours, "enqueue_one_jobs_per_s") > fastest_one))
+        leanest = min(med(p, "redis_bytes_per_pending_job") for p in peers.values())
+        checks.append((f"W5 fewest bytes per pending job: {med(ours, 'redis_bytes_per_pending_job'):,.0f}"
+                       f" vs {leanest:,.0f}", med(ours, "redis_bytes_per_pending_job") < leanest))
+        cheapest = min(med(p, "worker_cpu_s_per_1000_jobs") for p in peers.values())
+        checks.append((f"lowest worker CPU per job: {med(ours, 'worker_cpu_s_per_1000_jobs'):.2f}"
+                       f" vs {cheapest:.2f} s / 1,000", med(ours, "worker_cpu_s_per_1000_jobs") < cheapest))
+    plain = med(ours, "drain_jobs_per_s") / med(bounds, "ceiling_plain_jobs_per_s")
+    checks.append((f"W2 drain ≥ 80% of the unbatched ceiling loop: {plain:.0%}", plain >= 0.8))
+    lpush = med(ours, "enqueue_one_jobs_per_s") / med(bounds, "lpush_one_jobs_per_s")
+    checks.append((f"W1 one at a time ≥ 70% of a raw LPUSH loop: {lpush:.0%}", lpush >= 0.7))
+    bulk = med(ours, "enqueue_bulk_jobs_per_s")
+    checks.append((f"W1 bulk ≥ 100,000 jobs/s: {bulk:,.0f}", bulk >= 100_000))
+    start50, start99 = med(ours, "pickup_ms.p50"), med(ours, "pickup_ms.p99")
+    checks.append((f"W3 start p50 < 1 ms and p99 < 5 ms: {start50:.2f} / {start99:.2f}",
+                   start50 < 1 and start99 < 5))
+    extra = med(ours, "end_to_end_ms.p50") - start50
+    checks.append((f"W3 result seen within 1 ms of the start (p50): +{extra:.2f} ms", extra <= 1))
+    wall = med(ours, "sleep_jobs_wall_s")
+    checks.append((f"W4 within 1.3× of ideal (0.65 s): {wall:.2f} s", wall <= 0.65))
+    return checks
+
+
+def markdown(results: dict[str, Any]) -> str:
+    server = results["server"]
+    lines = [
+        f"{results['date']}: {results['machine']}, Python {results['python']}, Redis "
+        f"{server['version']} (appendonly {server['appendonly']}), {results['jobs']:,} jobs, "
+        f"{results['runs']} interleaved runs: **median** <sub>min–max</sub>",
+        "",
+        "| system | " + " | ".join(title for _, title, _ in COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+    ]
+    for name, figures in results["systems"].items():
+        lines.append(f"| {name} {figures['version']} | "
+                     + " | ".join(cell(figures.get(key), fmt) for key, _, fmt in COLUMNS) + " |")
+    bounds = results["bounds"]
+    lines += [
+        "",
+        "Bounds on the same server: a raw loop of one LPUSH per call "
+        f"{cell(bounds['lpush_one_jobs_per_s'], '{:,.0f}')} jobs/s; the ceiling loop (BLMOVE, then one "
+        f"Lua ack per job), 32 consumers {cell(bounds['ceiling_plain_jobs_per_s'], '{:,.0f}')}, "
+        f"pipelined {cell(bounds['ceiling_pipelined_jobs_per_s'], '{:,.0f}')} jobs/s.",
+        "",
+        "| system | settings |",
+        "|---|---|",
+        *(f"| {name} | {figures['settings']} |" for name, figures in results["systems"].items()),
+        "",
+        "Targets:",
+        "",
+        *(f"- [{'x' if ok else ' '}] {text}" for text, ok in targets(results)),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""asyncjobs with its defaults; the bulk API is ``Queue.enqueue_many`` (one round trip)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from typing import Any
+
+import asyncjobs
+from asyncjobs import Job, JobStatus, Queue
+
+queue = Queue("bench", os.environ["BENCH_REDIS_URL"])
+
+
+@queue.task(name="noop")
+async def noop() -> float:
+    return time.time()
+
+
+@queue.task(name="nap")
+async def nap(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return time.time()
+
+
+@queue.task(name="send")
+async def send(to: str, subject: str, n: int) -> None:
+    return None
+
+
+class System:
+    name = "asyncjobs"
+    version = asyncjobs.__version__
+    settings = "defaults; worker `--concurrency N`; bulk: `enqueue_many`"
+    bulk = True
+    concurrent = True
+
+    async def open(self, url: str) -> None:
+        pass
+
+    async def reset(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        await queue.aclose()
+
+    async def send(self, i: int) -> Job[None]:
+        return await send.delay("a@example.com", "Welcome", i)
+
+    async def send_many(self, ids: range) -> list[Job[None]]:
+        return await queue.enqueue_many([send.call("a@example.com", "Welcome", i) for i in ids])
+
+    async def enqueue(self, task: str, args: list[tuple[Any, ...]]) -> list[Job[Any]]:
+        t = queue.tasks[task]
+        return await queue.enqueue_many([t.call(*a) for a in args])
+
+    async def result(self, job: Job[float]) -> float | None:
+        info = await job.info()
+        if info is None or info.status is not JobStatus.COMPLETE:
+            return None
+        return await job.result()
+
+    async def wait(self, job: Job[float]) -> float:
+        return await job.result(timeout=30)
+
+    def worker_argv(self, concurrency: int) -> list[str]:
+        return [sys.executable, "-m", "asyncjobs", "worker", f"{__name__}:queue",
+                "--concurrency", str(concurrency), "--log-level", "WARNING"]

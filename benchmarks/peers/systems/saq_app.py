@@ -1,0 +1,81 @@
+"""SAQ: one worker process (``saq ... --workers 1``), ``concurrency`` = N, other settings default.
+
+SAQ has no bulk enqueue; callers wait with ``job.refresh(until_complete=...)`` (pub/sub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from saq import Job
+from saq.queue.redis import RedisQueue
+
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "10"))
+# SAQ holds several connections a running job; redis-py bounds its pool at 100 by default
+queue = RedisQueue(
+    Redis.from_url(os.environ["BENCH_REDIS_URL"], max_connections=4 * CONCURRENCY + 100), name="bench"
+)
+PARAMETERS = {"noop": (), "nap": ("seconds",), "send": ("to", "subject", "n")}
+
+
+async def noop(ctx: dict[str, Any]) -> float:
+    return time.time()
+
+
+async def nap(ctx: dict[str, Any], *, seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return time.time()
+
+
+async def send(ctx: dict[str, Any], *, to: str, subject: str, n: int) -> None:
+    return None
+
+
+settings = {
+    "queue": queue,
+    "functions": [noop, nap, send],
+    "concurrency": CONCURRENCY,
+}
+
+
+class System:
+    name = "saq"
+    version = version("saq")
+    settings = "`--workers 1`, `concurrency=N`, a pool of 4N + 100 connections, other settings default"
+    bulk = False
+    concurrent = True
+
+    async def open(self, url: str) -> None:
+        await queue.connect()
+
+    async def reset(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        await queue.disconnect()
+
+    async def send(self, i: int) -> Job | None:
+        return await queue.enqueue("send", to="a@example.com", subject="Welcome", n=i)
+
+    async def enqueue(self, task: str, args: list[tuple[Any, ...]]) -> list[Job | None]:
+        names = PARAMETERS[task]
+        calls = [queue.enqueue(task, **dict(zip(names, a, strict=True))) for a in args]
+        return list(await asyncio.gather(*calls))
+
+    async def result(self, job: Job) -> float | None:
+        await job.refresh()
+        return job.result if job.completed else None
+
+    async def wait(self, job: Job) -> float:
+        await job.refresh(until_complete=30)
+        return job.result
+
+    def worker_argv(self, concurrency: int) -> list[str]:
+        return [str(Path(sys.executable).parent / "saq"), f"{__name__}.settings", "--workers", "1", "--quiet"]
