@@ -33,8 +33,9 @@ from ..codec import (
 from ..context import Context
 from ..errors import Retry
 from ..queue import Queue
-from ..scripts import Scripts
+from ..scripts import Finished, Scripts
 from ..task import RetryPolicy, Task
+from .acker import Acker
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Executor:
         self,
         queue: Queue,
         scripts: Scripts,
+        acker: Acker,
         *,
         processing: str,
         worker_id: str,
@@ -64,6 +66,7 @@ class Executor:
     ) -> None:
         self._queue = queue
         self._scripts = scripts
+        self._acker = acker
         self._processing = processing
         self._worker_id = worker_id
         self._state = state
@@ -106,11 +109,10 @@ class Executor:
             ))
             return
         ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
-        await self._finish(functools.partial(
-            self._scripts.finish, self._processing, entry, job_id=envelope.id,
-            state="complete" if outcome.error is None else "failed",
-            outcome=ENCODER.encode(outcome), finished_at=time.time(), ttl=ttl, token=token,
-        ))
+        await self._finish(functools.partial(self._acker.finish, Finished(
+            entry, envelope.id, "complete" if outcome.error is None else "failed",
+            ENCODER.encode(outcome), time.time(), ttl, token,
+        )))
 
     def _decode(self, entry: bytes) -> tuple[Envelope, Task[Any, Any]]:
         if len(entry) > self._settings.max_payload_bytes:

@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..queue import Queue
 from ..redact import redact_url
+from .acker import Acker
 from .executor import Executor
 from .fetcher import Fetcher
 from .heartbeat import Heartbeat
@@ -130,14 +131,16 @@ class Worker:
         fetcher = Fetcher(
             conn.fetch_redis, conn.scripts, queue.keys, self.processing, settings.block_timeout
         )
+        acker = Acker(conn.scripts, self.processing)
         executor = Executor(
-            queue, conn.scripts, processing=self.processing, worker_id=self.id,
+            queue, conn.scripts, acker, processing=self.processing, worker_id=self.id,
             state=self.state, thread_limiter=anyio.CapacityLimiter(self.concurrency),
             executing=self._executing,
         )
         try:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(reaper.run)
+                outer.start_soon(acker.run)
                 outer.start_soon(Promoter(conn.scripts).run)
                 outer.start_soon(self._fence, heartbeat, reaper)
                 async with anyio.create_task_group() as jobs:
