@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -168,7 +169,8 @@ async def test_a_second_signal_skips_the_grace_period(
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)  # far below the 60 s grace
     assert proc.returncode == 0, err
-    assert "second SIGINT, stopping now" in err
+    # both signals may be pending at once, and the kernel delivers the lower-numbered first
+    assert re.search(r"second SIG(INT|TERM), stopping now", err), err
     assert await app_queue.pending_count() == 3
     for job in jobs:
         info = await job.info()

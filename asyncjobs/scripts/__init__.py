@@ -65,12 +65,19 @@ class Scripts:
         return await self._scripts[name](keys=keys, args=args, client=client or self._client)
 
     async def enqueue(
-        self, payloads: Sequence[bytes], due: float | None = None, client: Client | None = None
-    ) -> list[bool]:
-        """Enqueue encoded envelopes in one call; a flag a job: new, or its id was taken."""
+        self,
+        payloads: Sequence[bytes],
+        enqueued_at: float,
+        due: float | None = None,
+        client: Client | None = None,
+    ) -> None:
+        """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is)."""
         keys = [self._keys.pending, self._keys.scheduled]
-        args = [self._keys.job_prefix, _ms(self._settings.job_ttl), "" if due is None else due]
-        return [bool(flag) for flag in await self._call("enqueue", keys, [*args, *payloads], client)]
+        args = [
+            self._keys.job_prefix, _ms(self._settings.job_ttl), "" if due is None else due,
+            enqueued_at,
+        ]
+        await self._call("enqueue", keys, [*args, *payloads], client)
 
     async def fetch(
         self, processing: str, n: int, now: float, client: Client | None = None

@@ -5,21 +5,21 @@
 -- queue's hash tag, so the key is in this script's slot): a hash created with state
 -- "queued"/"scheduled", task name and enqueued_at; it marks the id as taken.
 -- ARGV[1] job record key prefix, ARGV[2] record TTL in ms, ARGV[3] due time (Unix seconds) or
--- '' to run now, for every job of the call; ARGV[4..] encoded envelopes [id, task, args,
--- enqueued_at], built and checked by the caller.
+-- '' to run now, ARGV[4] enqueued_at, both for every job of the call; ARGV[5..] encoded
+-- envelopes [id, task, args, enqueued_at], built and checked by the caller.
 -- Returns one flag a job: 1 when enqueued, 0 when a job with its id already exists (nothing
 -- written for it).
 local due = ARGV[3]
 local state = (due == '') and 'queued' or 'scheduled'
 local flags = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local payload = ARGV[i]
-  local key = ARGV[1] .. job_id(payload)
+  local id, task = job_head(payload)
+  local key = ARGV[1] .. id
   if redis.call('EXISTS', key) == 1 then
     flags[#flags + 1] = 0
   else
-    local job = cmsgpack.unpack(payload)
-    redis.call('HSET', key, 's', state, 't', job[2], 'e', string.format('%.6f', job[4]), 'a', 0)
+    redis.call('HSET', key, 's', state, 't', task, 'e', ARGV[4], 'a', 0)
     redis.call('PEXPIRE', key, ARGV[2])
     if due == '' then
       redis.call('LPUSH', KEYS[1], payload)
