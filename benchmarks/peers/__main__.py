@@ -43,15 +43,16 @@ def flat(figures: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def drive(python: str, system: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+def drive(python: str, system: str, url: str, args: argparse.Namespace) -> dict[str, Any] | None:
     proc = subprocess.run(
         [python, "-m", "benchmarks.peers.driver", system, url, "--jobs", str(args.jobs),
          "--latency-jobs", str(args.latency_jobs)],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
         timeout=1800,
     )
-    if proc.returncode:
-        raise SystemExit(f"{system} failed:\n{proc.stderr[-3000:]}")
+    if proc.returncode:  # reported, and left out of this run's figures
+        print(f"{system} failed:\n{proc.stderr[-3000:]}", file=sys.stderr, flush=True)
+        return None
     return flat(json.loads(proc.stdout.splitlines()[-1]))
 
 
@@ -123,7 +124,9 @@ def main() -> None:
         for run in range(args.runs):
             for system in systems:  # interleaved: A B C ... A B C ...
                 began = time.monotonic()
-                runs[system].append(drive(pythons[system], system, server.url, args))
+                figures = drive(pythons[system], system, server.url, args)
+                if figures is not None:
+                    runs[system].append(figures)
                 print(f"run {run + 1}/{args.runs} {system}: {time.monotonic() - began:.0f} s", flush=True)
             runs["bounds"].append(anyio.run(bounds, server.url, args.jobs))
     finally:
@@ -131,7 +134,7 @@ def main() -> None:
     results = {
         **meta,
         "systems": {s: {"version": runs[s][0]["version"], "settings": runs[s][0]["settings"],
-                        **summarise(runs[s])} for s in systems},
+                        "runs": len(runs[s]), **summarise(runs[s])} for s in systems if runs[s]},
         "bounds": summarise(runs["bounds"]),
         "raw": runs,
     }

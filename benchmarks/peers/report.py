@@ -77,7 +77,9 @@ def markdown(results: dict[str, Any]) -> str:
         "|---|" + "---|" * len(COLUMNS),
     ]
     for name, figures in results["systems"].items():
-        lines.append(f"| {name} {figures['version']} | "
+        missing = results["runs"] - figures["runs"]
+        failed = f" ({missing} of {results['runs']} runs failed)" if missing else ""
+        lines.append(f"| {name} {figures['version']}{failed} | "
                      + " | ".join(cell(figures.get(key), fmt) for key, _, fmt in COLUMNS) + " |")
     bounds = results["bounds"]
     lines += [

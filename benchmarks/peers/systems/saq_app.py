@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
-from saq import Job
+from saq import Job, Status
+from saq.job import TERMINAL_STATUSES
 from saq.queue.redis import RedisQueue
 
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "10"))
@@ -71,6 +72,8 @@ class System:
 
     async def result(self, job: Job) -> float | None:
         await job.refresh()
+        if job.status in TERMINAL_STATUSES and job.status is not Status.COMPLETE:
+            raise RuntimeError(f"SAQ ended job {job.key} as {job.status}: {job.error}")
         return job.result if job.completed else None
 
     async def wait(self, job: Job) -> float:

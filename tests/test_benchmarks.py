@@ -1,0 +1,48 @@
+"""The benchmark harness runs end to end: the driver measures every workload for asyncjobs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from asyncjobs.server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def own_server() -> Iterator[str]:
+    """A server of this test's own: the driver flushes the server it is given."""
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.cleanup()
+
+
+def test_the_peer_driver_measures_every_workload(own_server: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.peers.driver", "asyncjobs", own_server,
+         "--jobs", "300", "--latency-jobs", "20"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout.splitlines()[-1])
+    for key in ("enqueue_one_jobs_per_s", "enqueue_bulk_jobs_per_s", "drain_jobs_per_s",
+                "worker_cpu_s_per_1000_jobs", "redis_cpu_s_per_1000_jobs", "sleep_jobs_wall_s",
+                "redis_bytes_per_pending_job", "stored_bytes_one_job"):
+        assert figures[key] > 0, key
+    assert 0 < figures["pickup_ms"]["p50"] <= figures["end_to_end_ms"]["p99"]
+
+
+def test_the_driver_refuses_the_default_port() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.peers.driver", "asyncjobs", "redis://127.0.0.1:6379"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode != 0 and "not port 6379" in proc.stderr
