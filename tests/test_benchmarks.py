@@ -34,9 +34,10 @@ def test_the_peer_driver_measures_every_workload(own_server: str) -> None:
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout.splitlines()[-1])
     for key in ("enqueue_one_jobs_per_s", "enqueue_bulk_jobs_per_s", "drain_jobs_per_s",
-                "worker_cpu_s_per_1000_jobs", "redis_cpu_s_per_1000_jobs", "sleep_jobs_wall_s",
-                "redis_bytes_per_pending_job", "stored_bytes_one_job"):
+                "sleep_jobs_wall_s", "redis_bytes_per_pending_job", "stored_bytes_one_job"):
         assert figures[key] > 0, key
+    for key in ("worker_cpu_s_per_1000_jobs", "redis_cpu_s_per_1000_jobs"):
+        assert figures[key] >= 0, key  # 300 jobs can take less than a clock tick of CPU
     assert 0 < figures["pickup_ms"]["p50"] <= figures["end_to_end_ms"]["p99"]
 
 
