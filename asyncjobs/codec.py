@@ -97,6 +97,8 @@ class TaskCodec:
         self.params = params
         self.signature = signature.replace(parameters=params)
         self.keyword_only = tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+        # a call giving every parameter by position binds to itself: no need for Signature.bind
+        self._positional = len(self.keyword_only) == 0
         arg_types = tuple(hints.get(p.name, Any) for p in params)
         self.args_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(
             tuple[arg_types] if arg_types else tuple[()]  # type: ignore[valid-type]
@@ -109,12 +111,15 @@ class TaskCodec:
     def encode_args(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
         """Bind, encode and validate a call. Raises ``TaskArgumentError`` naming the argument."""
         where = f"{self.name}.{method}()"
-        try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TaskArgumentError(f"{where}: {exc}") from None
-        bound.apply_defaults()
-        values = [bound.arguments[p.name] for p in self.params]
+        if self._positional and not kwargs and len(args) == len(self.params):
+            values = list(args)
+        else:
+            try:
+                bound = self.signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TaskArgumentError(f"{where}: {exc}") from None
+            bound.apply_defaults()
+            values = [bound.arguments[p.name] for p in self.params]
         try:
             encoded = ENCODER.encode(values)
         except (TypeError, ValueError, OverflowError) as exc:

@@ -26,6 +26,9 @@ from .waiter import ResultWaiter
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+ENQUEUE_BATCH = 1000
+"""Jobs a script call enqueues at most, so that no call holds Redis for long."""
 Hook = Callable[[dict[str, Any]], Awaitable[None]]
 HookT = TypeVar("HookT", bound=Hook)
 
@@ -197,21 +200,24 @@ class Queue:
 
         Raises ``EnqueueError`` if Redis does not take them within ``enqueue_timeout``.
         """
+        if not calls:
+            return []
         conn = self.connection()
         try:
             async with asyncio.timeout(self.settings.enqueue_timeout):
-                if len(calls) == 1:
-                    call = calls[0]
-                    await conn.scripts.enqueue(
-                        call.job_id, call.payload, call.task, call.enqueued_at, call.due
-                    )
+                at = calls[0].enqueued_at
+                now = [c.payload for c in calls if c.due is None]
+                later = [c for c in calls if c.due is not None]
+                if len(now) <= ENQUEUE_BATCH and not later:
+                    await conn.scripts.enqueue(now, at)
                 else:
                     async with conn.redis.pipeline(transaction=False) as pipe:
-                        for call in calls:
-                            await conn.scripts.enqueue(
-                                call.job_id, call.payload, call.task, call.enqueued_at, call.due,
-                                client=pipe,
-                            )
+                        for start in range(0, len(now), ENQUEUE_BATCH):
+                            batch = now[start:start + ENQUEUE_BATCH]
+                            await conn.scripts.enqueue(batch, at, client=pipe)
+                        for call in later:
+                            await conn.scripts.enqueue([call.payload], call.enqueued_at, call.due,
+                                                       client=pipe)
                         await pipe.execute()
         except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
             raise EnqueueError(

@@ -6,6 +6,8 @@ Each ``.lua`` file is one atomic step; its header says which keys it touches and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
@@ -27,6 +29,19 @@ Client = aredis.Redis | aredis.client.Pipeline
 
 SUSPECT_STAGGER = 0.1
 """Seconds between jobs recovered more than once, so that each runs apart from the others."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """One job's outcome, for ``Scripts.finish``."""
+
+    entry: bytes
+    job_id: str
+    state: str  # 'complete' or 'failed'
+    outcome: bytes
+    finished_at: float
+    ttl: float
+    token: str  # this execution: worker id and attempt
 
 
 def _ms(seconds: float) -> int:
@@ -51,16 +66,18 @@ class Scripts:
 
     async def enqueue(
         self,
-        job_id: str,
-        payload: bytes,
-        task: str,
+        payloads: Sequence[bytes],
         enqueued_at: float,
         due: float | None = None,
         client: Client | None = None,
-    ) -> bool:
-        keys = [self._keys.pending, self._keys.job(job_id), self._keys.scheduled]
-        args = [payload, task, enqueued_at, _ms(self._settings.job_ttl), "" if due is None else due]
-        return bool(await self._call("enqueue", keys, args, client))
+    ) -> None:
+        """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is)."""
+        keys = [self._keys.pending, self._keys.scheduled]
+        args = [
+            self._keys.job_prefix, _ms(self._settings.job_ttl), "" if due is None else due,
+            enqueued_at,
+        ]
+        await self._call("enqueue", keys, [*args, *payloads], client)
 
     async def fetch(
         self, processing: str, n: int, now: float, client: Client | None = None
@@ -75,21 +92,13 @@ class Scripts:
         args = [entry, self._keys.job_prefix, now]
         return int(await self._call("start", [processing], args, client))
 
-    async def finish(
-        self,
-        processing: str,
-        entry: bytes,
-        *,
-        job_id: str,
-        state: str,
-        outcome: bytes,
-        finished_at: float,
-        ttl: float,
-        token: str,
-    ) -> bool:
-        keys = [processing, self._keys.job(job_id), self._keys.stats]
-        args = [entry, state, outcome, finished_at, _ms(ttl), job_id, self._keys.done, token]
-        return bool(await self._call("finish", keys, args))
+    async def finish(self, processing: str, jobs: Sequence[Finished]) -> list[bool]:
+        """Record every job's outcome in one atomic call; a flag a job: stored, or not ours."""
+        keys = [processing, self._keys.stats, *(self._keys.job(j.job_id) for j in jobs)]
+        args: list[Any] = [self._keys.done]
+        for j in jobs:
+            args += [j.entry, j.state, j.outcome, j.finished_at, _ms(j.ttl), j.job_id, j.token]
+        return [bool(flag) for flag in await self._call("finish", keys, args)]
 
     async def retry(
         self, processing: str, entry: bytes, *, job_id: str, due: float, error: str, token: str

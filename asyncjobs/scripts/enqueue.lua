@@ -1,19 +1,32 @@
--- Enqueue one job, idempotent by job id: now (to the queue) or later (to the schedule).
--- KEYS[1] pending list   (the job's bytes go in at the left)
--- KEYS[2] job record     (hash; created with state "queued"/"scheduled"; marks the id as taken)
--- KEYS[3] schedule zset  (used instead of the queue when ARGV[5] gives a due time)
--- ARGV[1] encoded envelope, ARGV[2] task name, ARGV[3] enqueued_at, ARGV[4] record TTL in ms,
--- ARGV[5] due time (Unix seconds) or '' to run now
--- Returns 1 when enqueued, 0 when a job with this id already exists (nothing written).
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  return 0
+-- Enqueue jobs, each idempotent by its id: now (to the queue) or later (to the schedule).
+-- KEYS[1] pending list   (new jobs' bytes go in at the left, in order)
+-- KEYS[2] schedule zset  (used instead of the queue when ARGV[3] gives a due time)
+-- Each job's record is ARGV[1] .. its id, the id read from its envelope (the prefix carries the
+-- queue's hash tag, so the key is in this script's slot): a hash created with state
+-- "queued"/"scheduled", task name and enqueued_at; it marks the id as taken.
+-- ARGV[1] job record key prefix, ARGV[2] record TTL in ms, ARGV[3] due time (Unix seconds) or
+-- '' to run now, ARGV[4] enqueued_at, both for every job of the call; ARGV[5..] encoded
+-- envelopes [id, task, args, enqueued_at], built and checked by the caller.
+-- Returns one flag a job: 1 when enqueued, 0 when a job with its id already exists (nothing
+-- written for it).
+local due = ARGV[3]
+local state = (due == '') and 'queued' or 'scheduled'
+local flags = {}
+for i = 5, #ARGV do
+  local payload = ARGV[i]
+  local id, task = job_head(payload)
+  local key = ARGV[1] .. id
+  if redis.call('EXISTS', key) == 1 then
+    flags[#flags + 1] = 0
+  else
+    redis.call('HSET', key, 's', state, 't', task, 'e', ARGV[4], 'a', 0)
+    redis.call('PEXPIRE', key, ARGV[2])
+    if due == '' then
+      redis.call('LPUSH', KEYS[1], payload)
+    else
+      redis.call('ZADD', KEYS[2], due, payload)
+    end
+    flags[#flags + 1] = 1
+  end
 end
-local state = (ARGV[5] == '') and 'queued' or 'scheduled'
-redis.call('HSET', KEYS[2], 's', state, 't', ARGV[2], 'e', ARGV[3], 'a', 0)
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-if ARGV[5] == '' then
-  redis.call('LPUSH', KEYS[1], ARGV[1])
-else
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
-end
-return 1
+return flags

@@ -1,25 +1,35 @@
--- Finish a job: remove it from our processing list and store its outcome, in one atomic step.
--- KEYS[1] processing list   (ours; the entry must be there, else we lost ownership)
--- KEYS[2] job record        (hash: outcome 'r' set once, first completion wins; then TTL)
--- KEYS[3] stats hash        (queue-wide counters)
--- ARGV[1] entry, ARGV[2] state ('complete' or 'failed'), ARGV[3] encoded outcome,
--- ARGV[4] finished_at, ARGV[5] record TTL in ms, ARGV[6] job id, ARGV[7] done channel,
--- ARGV[8] this execution's token (worker id and attempt), kept in the record as 'fw'
--- Returns 1 when stored (or already stored by this same execution, whose reply was lost),
--- 0 when not ours or already finished by another execution (counted once as a duplicate).
-if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
-  if redis.call('HGET', KEYS[2], 'fw') == ARGV[8] then
-    return 1
+-- Finish jobs: each is removed from our processing list and its outcome stored, in one atomic step
+-- for all of them (the worker records every job that finished while its previous call was in flight).
+-- KEYS[1] processing list   (ours; an entry must be there, else we lost ownership of that job)
+-- KEYS[2] stats hash        (queue-wide counters)
+-- KEYS[3..] job records     (one a job, in order; hash: outcome 'r' set once, first completion
+--                            wins; then its TTL)
+-- ARGV[1] done channel, then 7 a job: entry, state ('complete' or 'failed'), encoded outcome,
+-- finished_at, record TTL in ms, job id, this execution's token (worker id and attempt, kept
+-- in the record as 'fw')
+-- Returns one flag a job: 1 when stored (or already stored by this same execution, whose reply
+-- was lost), 0 when not ours or already finished by another execution (counted as a duplicate).
+local stored = {}
+for i = 3, #KEYS do
+  local a = 2 + (i - 3) * 7
+  local entry, state, outcome, token = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 6]
+  local record = KEYS[i]
+  local ok = 0
+  if redis.call('LREM', KEYS[1], -1, entry) == 0 then
+    if redis.call('HGET', record, 'fw') == token then
+      ok = 1
+    else
+      count_duplicate(record, KEYS[2], token)
+    end
+  elseif redis.call('HSETNX', record, 'r', outcome) == 0 then
+    count_duplicate(record, KEYS[2], token)
+  else
+    redis.call('HSET', record, 's', state, 'f', ARGV[a + 3], 'fw', token)
+    redis.call('PEXPIRE', record, ARGV[a + 4])
+    redis.call('HINCRBY', KEYS[2], state, 1)
+    redis.call('PUBLISH', ARGV[1], ARGV[a + 5])
+    ok = 1
   end
-  count_duplicate(KEYS[2], KEYS[3], ARGV[8])
-  return 0
+  stored[#stored + 1] = ok
 end
-if redis.call('HSETNX', KEYS[2], 'r', ARGV[3]) == 0 then
-  count_duplicate(KEYS[2], KEYS[3], ARGV[8])
-  return 0
-end
-redis.call('HSET', KEYS[2], 's', ARGV[2], 'f', ARGV[4], 'fw', ARGV[8])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-redis.call('PUBLISH', ARGV[7], ARGV[6])
-return 1
+return stored

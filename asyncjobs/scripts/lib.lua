@@ -1,30 +1,41 @@
 -- Shared helpers, prepended to every script of this folder.
 
--- The job id at the head of an encoded envelope: a msgpack array whose first element is the
--- id as a fixstr or str8. Returns nil for anything else (poison input), so callers skip it.
-local function job_id(entry)
-  local head = string.byte(entry, 1)
-  if head == nil or not ((head >= 0x90 and head <= 0x9f) or head == 0xdc) then
-    return nil
-  end
-  local pos = (head == 0xdc) and 4 or 2
+-- A msgpack string (fixstr or str8) at pos: returns it and the position after it, or nil.
+local function mp_read_str(entry, pos)
   local tag = string.byte(entry, pos)
   local len, start
   if tag == nil then
     return nil
-  elseif tag >= 0xa1 and tag <= 0xbf then
+  elseif tag >= 0xa0 and tag <= 0xbf then
     len, start = tag - 0xa0, pos + 1
   elseif tag == 0xd9 then
     len, start = string.byte(entry, pos + 1), pos + 2
-    if len == nil or len == 0 then return nil end
+    if len == nil then return nil end
   else
     return nil
   end
-  local id = string.sub(entry, start, start + len - 1)
-  if #id ~= len or string.find(id, '[^%w_.:%-]') then
+  local s = string.sub(entry, start, start + len - 1)
+  if #s ~= len then return nil end
+  return s, start + len
+end
+
+-- The job id and task name at the head of an encoded envelope: a msgpack array whose first
+-- elements are the id and the task name, as fixstr or str8. Returns nil for anything else
+-- (poison input), so callers skip it.
+local function job_head(entry)
+  local head = string.byte(entry, 1)
+  if head == nil or not ((head >= 0x90 and head <= 0x9f) or head == 0xdc) then
     return nil
   end
-  return id
+  local id, after = mp_read_str(entry, (head == 0xdc) and 4 or 2)
+  if id == nil or #id == 0 or string.find(id, '[^%w_.:%-]') then
+    return nil
+  end
+  return id, mp_read_str(entry, after)
+end
+
+local function job_id(entry)
+  return (job_head(entry))
 end
 
 -- Marks a job as running in its record (if the record still exists) and returns its attempt

@@ -33,8 +33,9 @@ from ..codec import (
 from ..context import Context
 from ..errors import Retry
 from ..queue import Queue
-from ..scripts import Scripts
+from ..scripts import Finished, Scripts
 from ..task import RetryPolicy, Task
+from .acker import Acker
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Executor:
         self,
         queue: Queue,
         scripts: Scripts,
+        acker: Acker,
         *,
         processing: str,
         worker_id: str,
@@ -64,6 +66,7 @@ class Executor:
     ) -> None:
         self._queue = queue
         self._scripts = scripts
+        self._acker = acker
         self._processing = processing
         self._worker_id = worker_id
         self._state = state
@@ -80,21 +83,25 @@ class Executor:
         except Poison as poison:
             await self._finish(functools.partial(self._dead_letter, entry, poison))
             return
-        ctx = Context(
-            job_id=envelope.id, task=task.name, attempt=attempt, queue=self._queue.name,
-            worker_id=self._worker_id, state=self._state,
-        )
         if task.codec.context_index is not None:
-            args.insert(0, ctx)
-        with anyio.CancelScope() as fence:
-            self._executing.add(fence)
+            args.insert(0, Context(
+                job_id=envelope.id, task=task.name, attempt=attempt, queue=self._queue.name,
+                worker_id=self._worker_id, state=self._state,
+            ))
+        # one scope a job, for its timeout and for the fence (which cancels it before its deadline)
+        with anyio.move_on_after(task.timeout) as scope:
+            self._executing.add(scope)
             try:
                 outcome, exc = await self._call(task, envelope.id, args, kwargs)
             finally:
-                self._executing.discard(fence)
-        if fence.cancelled_caught:
-            log.warning("job %s: cancelled by the fence; it will run again", envelope.id)
-            return
+                self._executing.discard(scope)
+        if scope.cancelled_caught:
+            if scope.deadline > anyio.current_time():
+                log.warning("job %s: cancelled by the fence; it will run again", envelope.id)
+                return
+            message = f"{task.name} ran over its timeout of {task.timeout} s"
+            log.warning("job %s: %s", envelope.id, message)
+            outcome, exc = _error(ErrorKind.TIMEOUT, "TaskTimeout", message), None
         token = f"{self._worker_id}:{attempt}"
         delay = retry_delay(task.retry, attempt, outcome, exc)
         if outcome.error is not None and delay is not None:
@@ -106,11 +113,10 @@ class Executor:
             ))
             return
         ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
-        await self._finish(functools.partial(
-            self._scripts.finish, self._processing, entry, job_id=envelope.id,
-            state="complete" if outcome.error is None else "failed",
-            outcome=ENCODER.encode(outcome), finished_at=time.time(), ttl=ttl, token=token,
-        ))
+        await self._finish(functools.partial(self._acker.finish, Finished(
+            entry, envelope.id, "complete" if outcome.error is None else "failed",
+            ENCODER.encode(outcome), time.time(), ttl, token,
+        )))
 
     def _decode(self, entry: bytes) -> tuple[Envelope, Task[Any, Any]]:
         if len(entry) > self._settings.max_payload_bytes:
@@ -139,21 +145,17 @@ class Executor:
     async def _call(
         self, task: Task[Any, Any], job_id: str, args: list[Any], kwargs: dict[str, Any]
     ) -> tuple[Outcome, Exception | None]:
-        """The outcome of one run, and the exception the task raised, if any."""
+        """The outcome of one run, and the exception the task raised, if any (a cancellation,
+        by timeout or fence, goes through to the caller's scope)."""
         try:
-            with anyio.move_on_after(task.timeout) as scope:
-                if task.is_async:
-                    value = await task.fn(*args, **kwargs)
-                else:
-                    value = await anyio.to_thread.run_sync(
-                        functools.partial(task.fn, *args, **kwargs),
-                        abandon_on_cancel=True,
-                        limiter=self._threads,
-                    )
-            if scope.cancelled_caught:
-                message = f"{task.name} ran over its timeout of {task.timeout} s"
-                log.warning("job %s: %s", job_id, message)
-                return _error(ErrorKind.TIMEOUT, "TaskTimeout", message), None
+            if task.is_async:
+                value = await task.fn(*args, **kwargs)
+            else:
+                value = await anyio.to_thread.run_sync(
+                    functools.partial(task.fn, *args, **kwargs),
+                    abandon_on_cancel=True,
+                    limiter=self._threads,
+                )
             return self._encode_result(task, value), None
         except Exception as exc:
             log.warning("job %s (%s) failed: %s: %s", job_id, task.name, type(exc).__name__, exc)

@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..queue import Queue
 from ..redact import redact_url
+from .acker import Acker
 from .executor import Executor
 from .fetcher import Fetcher
 from .heartbeat import Heartbeat
@@ -28,7 +29,7 @@ from .reaper import Reaper
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 100
+MAX_BATCH = 250
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
@@ -77,8 +78,7 @@ class Worker:
         self._stopping = False
         self._stop_now = False
         self._needs_reconcile = True  # a crash of an earlier process with our id cannot be ruled out
-        # made in run(): anyio objects belong to a running event loop
-        self._job_done: anyio.Event | None = None
+        self._job_done: anyio.Event | None = None  # set when a job ends, while someone waits
         self._fetch_scope: anyio.CancelScope | None = None
         self._grace_scope: anyio.CancelScope | None = None
 
@@ -97,7 +97,6 @@ class Worker:
             self._grace_scope.cancel()
 
     async def run(self) -> None:
-        self._job_done = anyio.Event()
         fetch_scope = self._fetch_scope = anyio.CancelScope()
         grace_scope = self._grace_scope = anyio.CancelScope()
         if self._stopping:
@@ -130,14 +129,16 @@ class Worker:
         fetcher = Fetcher(
             conn.fetch_redis, conn.scripts, queue.keys, self.processing, settings.block_timeout
         )
+        acker = Acker(conn.scripts, self.processing)
         executor = Executor(
-            queue, conn.scripts, processing=self.processing, worker_id=self.id,
+            queue, conn.scripts, acker, processing=self.processing, worker_id=self.id,
             state=self.state, thread_limiter=anyio.CapacityLimiter(self.concurrency),
             executing=self._executing,
         )
         try:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(reaper.run)
+                outer.start_soon(acker.run)
                 outer.start_soon(Promoter(conn.scripts).run)
                 outer.start_soon(self._fence, heartbeat, reaper)
                 async with anyio.create_task_group() as jobs:
@@ -219,12 +220,14 @@ class Worker:
             if self._entries[entry] <= 0:
                 del self._entries[entry]
             slots.release()
-            if self._job_done is not None:
+            if self._job_done is not None:  # made only while someone waits: no Event a job
                 self._job_done.set()
-            self._job_done = anyio.Event()
+                self._job_done = None
 
     async def _wait_running(self, at_most: int) -> None:
-        while self.running > at_most and self._job_done is not None:
+        while self.running > at_most:
+            if self._job_done is None:
+                self._job_done = anyio.Event()
             await self._job_done.wait()
 
     async def _fence(self, heartbeat: Heartbeat, reaper: Reaper) -> None:
