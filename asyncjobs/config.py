@@ -29,7 +29,9 @@ class Settings:
     result_ttl: float = 3600.0
     """How long a finished job's record and outcome are kept (failures too)."""
     job_ttl: float = 7 * 24 * 3600.0
-    """How long the record of a job that has not finished is kept. The job itself never expires."""
+    """How long the record of a started job that has not finished is kept. A job waiting to
+    start has no record yet (only its entry in the queued hash, which lasts until it starts);
+    the job itself never expires."""
     max_payload_bytes: int = 1 << 20
     max_result_bytes: int = 1 << 20
     max_dead_letters: int = 10_000

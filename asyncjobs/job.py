@@ -63,6 +63,21 @@ class JobInfo:
             error=error,
         )
 
+    @classmethod
+    def from_queued(cls, job_id: str, meta: bytes) -> JobInfo:
+        """A job not yet started, from its queued-hash entry ``<q|s><enqueued_at> <task>``."""
+        head, _, task = meta.decode().partition(" ")
+        return cls(
+            id=job_id,
+            task=task,
+            status=JobStatus.QUEUED if head[:1] == "q" else JobStatus.SCHEDULED,
+            attempts=0,
+            enqueued_at=float(head[1:]),
+            started_at=None,
+            finished_at=None,
+            error=None,
+        )
+
 
 def unwrap_outcome(job_id: str, outcome: Outcome, decoder: msgspec.msgpack.Decoder[Any]) -> Any:
     """The job's return value, or the matching ``JobFailed`` raised."""

@@ -44,7 +44,9 @@ class QueueKeys:
     ``aj:{q}:processing:<w>`` list    jobs worker ``w`` has taken and not finished
     ``aj:{q}:hb:<w>``         string  worker ``w``'s heartbeat, with a TTL
     ``aj:{q}:workers``        zset    worker ids by last heartbeat time
-    ``aj:{q}:job:<id>``       hash    one job's state and, once finished, its outcome (TTL)
+    ``aj:{q}:queued``         hash    job id -> state, enqueued_at and task of each job not yet
+                                      started (its record is made when it first starts)
+    ``aj:{q}:job:<id>``       hash    one started job's state and, once finished, its outcome (TTL)
     ``aj:{q}:scheduled``      zset    jobs to run later (delayed jobs, retries) by due time
     ``aj:{q}:dead``           list    dead-lettered jobs, capped
     ``aj:{q}:stats``          hash    queue-wide counters
@@ -52,12 +54,15 @@ class QueueKeys:
     ========================  ======  ===========================================
     """
 
-    __slots__ = ("base", "dead", "done", "name", "pending", "scheduled", "stats", "workers")
+    __slots__ = (
+        "base", "dead", "done", "name", "pending", "queued", "scheduled", "stats", "workers",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = check_queue_name(name)
         self.base = f"{PREFIX}:{{{name}}}"
         self.pending = f"{self.base}:pending"
+        self.queued = f"{self.base}:queued"
         self.workers = f"{self.base}:workers"
         self.scheduled = f"{self.base}:scheduled"
         self.dead = f"{self.base}:dead"

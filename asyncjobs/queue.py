@@ -229,14 +229,23 @@ class Queue:
 
     async def job(self, job_id: str) -> JobInfo | None:
         """The record of a job, or None if no such job is known."""
-        record = cast("dict[bytes, bytes]", await self.redis.hgetall(self.keys.job(job_id)))
-        return JobInfo.from_record(job_id, record) if record else None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            # the queued hash first: a job moves from there to its record (atomically, when it
+            # starts), never back, so reading in this order cannot miss a job that exists
+            pipe.hget(self.keys.queued, job_id)
+            pipe.hgetall(self.keys.job(job_id))
+            meta, record = cast("tuple[bytes | None, dict[bytes, bytes]]", await pipe.execute())
+        if record:
+            return JobInfo.from_record(job_id, record)
+        return JobInfo.from_queued(job_id, meta) if meta is not None else None
 
     async def _stored(self, job_id: str) -> tuple[Outcome, str] | None:
-        reply = await self.redis.hmget(self.keys.job(job_id), ["r", "t", "s"])
-        outcome_raw, task, state = cast("list[bytes | None]", reply)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hexists(self.keys.queued, job_id)  # first, as in job()
+            pipe.hmget(self.keys.job(job_id), ["r", "t", "s"])
+            queued, (outcome_raw, task, state) = await pipe.execute()
         if outcome_raw is None:
-            if state is None:
+            if state is None and not queued:
                 raise JobNotFound(f"queue {self.name!r} has no job {job_id!r}")
             return None
         return OUTCOME_DECODER.decode(outcome_raw), (task or b"").decode()

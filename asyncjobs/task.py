@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import secrets
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -133,7 +133,7 @@ class Task(Generic[P, R]):
         due: float | None = None,
     ) -> Call[R]:
         encoded_args = self.codec.encode_args(method, args, kwargs)
-        job_id = job_id or os.urandom(16).hex()  # 128 random bits, as uuid4 has, at a tenth of its cost
+        job_id = job_id or secrets.token_urlsafe(16)  # 128 random bits in 22 characters
         now = time.time()
         envelope = Envelope(job_id, self.name, msgspec.Raw(encoded_args), now)
         payload = encode_envelope(envelope, task=self.name, limit=self.queue.max_payload_bytes)

@@ -141,6 +141,8 @@ async def test_enqueue_with_an_explicit_job_id_is_idempotent(queue: Queue) -> No
     assert await queue.pending_count() == 1
     async with running_worker(queue):
         assert await second.result(timeout=10) == "first"
+    again = await charge.options(job_id="order-42").delay("again")  # the id has a record now
+    assert again.id == "order-42" and await queue.pending_count() == 0
     with pytest.raises(ValueError):
         charge.options(job_id="bad id {x}")
 

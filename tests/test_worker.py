@@ -55,9 +55,19 @@ async def test_queued_job_info_and_unknown_id(queue: Queue) -> None:
     async def noop() -> None:
         return None
 
+    before = time.time()
     job = await noop.delay()
+    later = await noop.options(delay=60).delay()
     info = await job.info()
     assert info is not None and info.status is JobStatus.QUEUED and info.attempts == 0
+    assert info.task == noop.name and info.enqueued_at is not None
+    assert before <= info.enqueued_at <= time.time()
+    assert not await queue.redis.exists(queue.keys.job(job.id)), "a record is made at start"
+    info = await later.info()
+    assert info is not None and info.status is JobStatus.SCHEDULED
+    assert await queue.connection().scripts.promote(time.time() + 120) == (1, None)
+    info = await later.info()
+    assert info is not None and info.status is JobStatus.QUEUED and info.task == noop.name
     assert await queue.job("no-such-job") is None
     with pytest.raises(JobNotFound):
         await queue.result("no-such-job", timeout=1)

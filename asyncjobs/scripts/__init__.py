@@ -72,25 +72,23 @@ class Scripts:
         client: Client | None = None,
     ) -> None:
         """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is)."""
-        keys = [self._keys.pending, self._keys.scheduled]
-        args = [
-            self._keys.job_prefix, _ms(self._settings.job_ttl), "" if due is None else due,
-            enqueued_at,
-        ]
+        keys = [self._keys.pending, self._keys.scheduled, self._keys.queued]
+        args = [self._keys.job_prefix, "" if due is None else due, enqueued_at]
         await self._call("enqueue", keys, [*args, *payloads], client)
 
     async def fetch(
         self, processing: str, n: int, now: float, client: Client | None = None
     ) -> list[tuple[bytes, int]]:
-        keys = [self._keys.pending, processing]
-        flat = await self._call("fetch", keys, [n, self._keys.job_prefix, now], client)
+        keys = [self._keys.pending, processing, self._keys.queued]
+        args = [n, self._keys.job_prefix, now, _ms(self._settings.job_ttl)]
+        flat = await self._call("fetch", keys, args, client)
         return list(zip(flat[::2], flat[1::2], strict=True))
 
     async def start(
         self, processing: str, entry: bytes, now: float, client: Client | None = None
     ) -> int:
-        args = [entry, self._keys.job_prefix, now]
-        return int(await self._call("start", [processing], args, client))
+        args = [entry, self._keys.job_prefix, now, _ms(self._settings.job_ttl)]
+        return int(await self._call("start", [processing, self._keys.queued], args, client))
 
     async def finish(self, processing: str, jobs: Sequence[Finished]) -> list[bool]:
         """Record every job's outcome in one atomic call; a flag a job: stored, or not ours."""
@@ -149,7 +147,7 @@ class Scripts:
         return int(requeued), int(dead)
 
     async def promote(self, now: float, limit: int = 1000) -> tuple[int, float | None]:
-        keys = [self._keys.scheduled, self._keys.pending]
+        keys = [self._keys.scheduled, self._keys.pending, self._keys.queued]
         moved, next_due = await self._call("promote", keys, [now, limit, self._keys.job_prefix])
         return int(moved), (float(next_due) if next_due else None)
 

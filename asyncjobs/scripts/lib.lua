@@ -38,15 +38,27 @@ local function job_id(entry)
   return (job_head(entry))
 end
 
--- Marks a job as running in its record (if the record still exists) and returns its attempt
--- number. job_prefix carries the queue's hash tag, so the key is in this script's slot.
-local function mark_started(job_prefix, entry, now)
+-- Marks a job as running in its record and returns its attempt number. A job that has not
+-- started before has no record yet, only its entry in the queued hash: the record is made from
+-- that entry (which leaves the hash) and kept ttl ms. job_prefix carries the queue's hash tag,
+-- so the record is in this script's slot.
+local function mark_started(job_prefix, queued, entry, now, ttl)
   local id = job_id(entry)
   if id == nil then return 1 end
   local key = job_prefix .. id
-  if redis.call('EXISTS', key) == 0 then return 1 end
-  redis.call('HSET', key, 's', 'running', 'st', now)
-  return redis.call('HINCRBY', key, 'a', 1)
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSET', key, 's', 'running', 'st', now)
+    return redis.call('HINCRBY', key, 'a', 1)
+  end
+  local meta = redis.call('HGET', queued, id)
+  if not meta then return 1 end
+  redis.call('HDEL', queued, id)
+  -- meta: state letter, enqueued_at, a space, task name (see enqueue.lua)
+  local space = string.find(meta, ' ', 2, true) or (#meta + 1)
+  redis.call('HSET', key, 's', 'running', 'st', now, 'a', 1,
+    'e', string.sub(meta, 2, space - 1), 't', string.sub(meta, space + 1))
+  redis.call('PEXPIRE', key, ttl)
+  return 1
 end
 
 -- Puts a job's record back to "queued" and uncounts the attempt that did not run to its end
