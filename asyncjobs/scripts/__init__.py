@@ -72,9 +72,10 @@ class Scripts:
         client: Client | None = None,
     ) -> None:
         """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is)."""
-        keys = [self._keys.pending, self._keys.scheduled, self._keys.queued]
-        args = [self._keys.job_prefix, "" if due is None else due, enqueued_at]
-        await self._call("enqueue", keys, [*args, *payloads], client)
+        k = self._keys
+        keys = [k.pending if due is None else k.scheduled, k.queued]
+        args = [k.job_prefix, "" if due is None else due, enqueued_at, *payloads]
+        await self._call("enqueue", keys, args, client)
 
     async def fetch(
         self, processing: str, n: int, now: float, client: Client | None = None

@@ -1,7 +1,7 @@
 -- Enqueue jobs, each idempotent by its id: now (to the queue) or later (to the schedule).
--- KEYS[1] pending list   (new jobs' bytes go in at the left, in order)
--- KEYS[2] schedule zset  (used instead of the queue when ARGV[2] gives a due time)
--- KEYS[3] queued hash    (job id -> "<state letter q|s><enqueued_at> <task>": marks the id as
+-- KEYS[1] where the jobs go: the pending list (in at the left, in order), or the schedule zset
+--         when ARGV[2] gives a due time
+-- KEYS[2] queued hash    (job id -> "<state letter q|s><enqueued_at> <task>": marks the id as
 --                         taken and answers job() until the job starts and gets its record)
 -- A job's record is ARGV[1] .. its id, the id read from its envelope (the prefix carries the
 -- queue's hash tag, so the key is in this script's slot); only read here: an id with a record
@@ -17,13 +17,13 @@ local flags = {}
 for i = 4, #ARGV do
   local payload = ARGV[i]
   local id, task = job_head(payload)
-  if redis.call('EXISTS', ARGV[1] .. id) == 1 or redis.call('HSETNX', KEYS[3], id, head .. task) == 0 then
+  if redis.call('EXISTS', ARGV[1] .. id) == 1 or redis.call('HSETNX', KEYS[2], id, head .. task) == 0 then
     flags[#flags + 1] = 0
   elseif due == '' then
     redis.call('LPUSH', KEYS[1], payload)
     flags[#flags + 1] = 1
   else
-    redis.call('ZADD', KEYS[2], due, payload)
+    redis.call('ZADD', KEYS[1], due, payload)
     flags[#flags + 1] = 1
   end
 end
