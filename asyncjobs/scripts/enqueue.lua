@@ -8,23 +8,33 @@
 -- is taken too.
 -- ARGV[1] job record key prefix, ARGV[2] due time (Unix seconds) or '' to run now,
 -- ARGV[3] enqueued_at, both for every job of the call; ARGV[4..] encoded envelopes
--- [id, task, args, enqueued_at], built and checked by the caller.
+-- [id, task, args, enqueued_at], built and checked by the caller (at most a few thousand).
 -- Returns one flag a job: 1 when enqueued, 0 when a job with its id already exists (nothing
--- written for it).
+-- written for it). The writes are one HSET and one LPUSH (or ZADD) for all jobs of the call.
 local due = ARGV[2]
 local head = ((due == '') and 'q' or 's') .. ARGV[3] .. ' '
-local flags = {}
+local ids, tasks = {}, {}
 for i = 4, #ARGV do
-  local payload = ARGV[i]
-  local id, task = job_head(payload)
-  if redis.call('EXISTS', ARGV[1] .. id) == 1 or redis.call('HSETNX', KEYS[2], id, head .. task) == 0 then
-    flags[#flags + 1] = 0
-  elseif due == '' then
-    redis.call('LPUSH', KEYS[1], payload)
-    flags[#flags + 1] = 1
+  ids[i - 3], tasks[i - 3] = job_head(ARGV[i])
+end
+local metas = redis.call('HMGET', KEYS[2], unpack(ids))
+local flags, fields, entries, seen = {}, {}, {}, {}
+for j, id in ipairs(ids) do
+  if metas[j] or seen[id] or redis.call('EXISTS', ARGV[1] .. id) == 1 then
+    flags[j] = 0
   else
-    redis.call('ZADD', KEYS[1], due, payload)
-    flags[#flags + 1] = 1
+    seen[id] = true
+    flags[j] = 1
+    fields[#fields + 1] = id
+    fields[#fields + 1] = head .. tasks[j]
+    if due ~= '' then
+      entries[#entries + 1] = due
+    end
+    entries[#entries + 1] = ARGV[j + 3]
   end
+end
+if #fields > 0 then
+  redis.call('HSET', KEYS[2], unpack(fields))
+  redis.call((due == '') and 'LPUSH' or 'ZADD', KEYS[1], unpack(entries))
 end
 return flags
