@@ -1,11 +1,12 @@
 """The Lua scripts, loaded once per client and called by EVALSHA (reloaded after NOSCRIPT).
 
 Each ``.lua`` file is one atomic step; its header says which keys it touches and why.
-``lib.lua`` is prepended to every script.
+Each script is prefixed with the ``lib.lua`` helpers it calls.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -18,12 +19,36 @@ from ..config import Settings
 from ..keys import QueueKeys
 
 _FOLDER = files(__package__)
-_LIB = _FOLDER.joinpath("lib.lua").read_text()
 _NAMES = (
     "enqueue", "fetch", "start", "finish", "dead", "requeue", "reap", "reconcile", "retry",
     "promote", "revive",
 )
-_SOURCES = {name: _LIB + "\n" + _FOLDER.joinpath(f"{name}.lua").read_text() for name in _NAMES}
+
+
+def _helpers() -> dict[str, str]:
+    """``lib.lua``'s functions by name, each with its comment (blocks apart by blank lines)."""
+    blocks = _FOLDER.joinpath("lib.lua").read_text().split("\n\n")
+    return {m[1]: block for block in blocks if (m := re.search(r"^local function (\w+)", block, re.M))}
+
+
+def _with_helpers(body: str, helpers: dict[str, str]) -> str:
+    """A script with the helpers it calls, directly or through another, in ``lib.lua``'s order:
+    Redis runs the whole source on every call, so a helper it does not need costs each call."""
+    used: set[str] = set()
+    pending = [body]
+    while pending:
+        text = pending.pop()
+        for name, block in helpers.items():
+            if name not in used and re.search(rf"\b{name}\(", text):
+                used.add(name)
+                pending.append(block)
+    return "\n\n".join([*(b for n, b in helpers.items() if n in used), body])
+
+
+_HELPERS = _helpers()
+_SOURCES = {
+    name: _with_helpers(_FOLDER.joinpath(f"{name}.lua").read_text(), _HELPERS) for name in _NAMES
+}
 
 Client = aredis.Redis | aredis.client.Pipeline
 

@@ -13,6 +13,18 @@
 -- written for it). The writes are one HSET and one LPUSH (or ZADD) for all jobs of the call.
 local due = ARGV[2]
 local head = ((due == '') and 'q' or 's') .. ARGV[3] .. ' '
+if #ARGV == 4 then  -- one job, the common .delay(): the same steps, three commands, no tables
+  local id, task = job_head(ARGV[4])
+  if redis.call('EXISTS', ARGV[1] .. id) == 1 or redis.call('HSETNX', KEYS[2], id, head .. task) == 0 then
+    return {0}
+  end
+  if due == '' then
+    redis.call('LPUSH', KEYS[1], ARGV[4])
+  else
+    redis.call('ZADD', KEYS[1], due, ARGV[4])
+  end
+  return {1}
+end
 local ids, tasks = {}, {}
 for i = 4, #ARGV do
   ids[i - 3], tasks[i - 3] = job_head(ARGV[i])

@@ -1,4 +1,5 @@
--- Shared helpers, prepended to every script of this folder.
+-- Shared helpers: each script of this folder is prefixed with those it calls (one blank line
+-- apart, one function a block).
 
 -- A msgpack string (fixstr or str8) at pos: returns it and the position after it, or nil.
 local function mp_read_str(entry, pos)
