@@ -1,6 +1,11 @@
 """SAQ: one worker process (``saq ... --workers 1``), ``concurrency`` = N, other settings default.
 
-SAQ has no bulk enqueue; callers wait with ``job.refresh(until_complete=...)`` (pub/sub).
+SAQ has no bulk enqueue; callers wait with ``job.refresh(until_complete=...)`` (pub/sub), in
+waits of 0.1 s at most (see ``wait``).
+
+A SAQ worker sweeps the moment it starts, and that sweep aborts a job it dequeues in the same
+instant as "swept" (saq issue #277). A deployed queue rarely meets it: the sweep lock a worker
+sets lasts 60 s. After each flush, ``reset`` puts that lock back, as a running deployment has it.
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ settings = {
 class System:
     name = "saq"
     version = version("saq")
-    settings = "`--workers 1`, `concurrency=N`, a pool of 4N + 100 connections, other settings default"
+    settings = ("`--workers 1`, `concurrency=N`, a pool of 4N + 100 connections, the sweep lock "
+                "set after each flush (as a running deployment has it), other settings default")
     bulk = False
     concurrent = True
 
@@ -57,7 +63,7 @@ class System:
         await queue.connect()
 
     async def reset(self) -> None:
-        pass
+        await queue.redis.set(queue.namespace("sweep"), 1, ex=60)
 
     async def close(self) -> None:
         await queue.disconnect()
@@ -77,8 +83,17 @@ class System:
         return job.result if job.completed else None
 
     async def wait(self, job: Job) -> float:
-        await job.refresh(until_complete=30)
-        return job.result
+        # refresh(until_complete=T) misses a completion that lands between its read of the job
+        # and its subscription, then sleeps all of T: short waits, each starting with a read
+        deadline = time.monotonic() + 30
+        while (value := await self.result(job)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"SAQ job {job.key} not complete after 30 s")
+            try:
+                await job.refresh(until_complete=0.1)
+            except TimeoutError:
+                pass
+        return value
 
     def worker_argv(self, concurrency: int) -> list[str]:
         return [str(Path(sys.executable).parent / "saq"), f"{__name__}.settings", "--workers", "1", "--quiet"]
