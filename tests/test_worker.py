@@ -374,7 +374,7 @@ async def test_scripts_are_reloaded_after_a_script_flush(queue: Queue) -> None:
 
     async with running_worker(queue):
         assert await (await double.delay(1)).result(timeout=10) == 2
-        await queue.redis.script_flush()  # the idle worker's pipelined start.lua meets NOSCRIPT
+        await queue.redis.script_flush()
         job = await double.delay(2)
         assert await job.result(timeout=10) == 4
         info = await job.info()

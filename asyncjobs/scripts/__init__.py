@@ -110,20 +110,11 @@ class Scripts:
         flat = await self._call("fetch", keys, args, client)
         return list(zip(flat[::2], flat[1::2], strict=True))
 
-    def start_after(self, pipe: aredis.client.Pipeline, processing: str, now: float) -> None:
-        """Queue ``start.lua`` on a pipeline right behind a BLMOVE into ``processing``. It goes by
-        EVALSHA alone (a registered script would cost the pipeline a SCRIPT EXISTS round trip):
-        after a NOSCRIPT reply, call ``start``, which loads it."""
-        pipe.evalsha(self._scripts["start"].sha, 2, *self._start_keys_args(processing, now))
-
-    async def start(self, processing: str, now: float, client: Client | None = None) -> int:
-        """Mark the head of ``processing`` running (see ``start.lua``); its attempt number."""
-        keys_args = self._start_keys_args(processing, now)
-        return int(await self._call("start", keys_args[:2], keys_args[2:], client))
-
-    def _start_keys_args(self, processing: str, now: float) -> list[Any]:
-        k = self._keys
-        return [processing, k.queued, k.job_prefix, now, _ms(self._settings.job_ttl)]
+    async def start(
+        self, processing: str, entry: bytes, now: float, client: Client | None = None
+    ) -> int:
+        args = [entry, self._keys.job_prefix, now, _ms(self._settings.job_ttl)]
+        return int(await self._call("start", [processing, self._keys.queued], args, client))
 
     async def finish(self, processing: str, jobs: Sequence[Finished]) -> list[bool]:
         """Record every job's outcome in one atomic call; a flag a job: stored, or not ours."""

@@ -1,8 +1,7 @@
 """Reliable fetch: jobs move atomically from the queue into this worker's processing list.
 
 With a backlog, one script call moves up to N jobs; on an empty queue one BLMOVE waits for the
-next job, and ``start.lua``, pipelined right behind it, marks that job running in the same round
-trip. The block timeout stays below the socket timeout and the client never re-sends a
+next job. The block timeout stays below the socket timeout and the client never re-sends a
 command, so a lost BLMOVE reply cannot make a job vanish: it is in our own list.
 """
 
@@ -12,7 +11,6 @@ import time
 from typing import cast
 
 import redis.asyncio as aredis
-from redis.exceptions import NoScriptError
 
 from ..keys import QueueKeys
 from ..scripts import Scripts
@@ -38,18 +36,11 @@ class Fetcher:
         jobs = await self._scripts.fetch(self._processing, n, time.time(), self._client)
         if jobs or not block:
             return jobs
-        async with self._client.pipeline(transaction=False) as pipe:
-            pipe.blmove(
-                self._keys.pending, self._processing, self._block_timeout, "RIGHT", "LEFT"  # type: ignore[arg-type]
-            )
-            self._scripts.start_after(pipe, self._processing, time.time())
-            entry, attempt = await pipe.execute(raise_on_error=False)
-        if isinstance(entry, Exception):
-            raise entry
+        reply = await self._client.blmove(
+            self._keys.pending, self._processing, self._block_timeout, "RIGHT", "LEFT"  # type: ignore[arg-type]
+        )
+        entry = cast("bytes | None", reply)
         if entry is None:
             return []
-        if isinstance(attempt, NoScriptError):  # a restarted server: load the script, mark again
-            attempt = await self._scripts.start(self._processing, time.time(), self._client)
-        elif isinstance(attempt, Exception):
-            raise attempt
-        return [(cast("bytes", entry), int(attempt) or 1)]
+        attempt = await self._scripts.start(self._processing, entry, time.time(), self._client)
+        return [(entry, attempt or 1)]
