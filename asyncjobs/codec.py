@@ -62,11 +62,30 @@ class DeadLetter(msgspec.Struct, array_like=True, frozen=True):
     job_id: str | None = None
 
 
+NOTICE_MAX_OUTCOME = 4096
+"""Outcomes up to this many bytes travel in the completion notice, so a waiter needs no read."""
+
+
 ENCODER = msgspec.msgpack.Encoder()
 ENVELOPE_DECODER = msgspec.msgpack.Decoder(Envelope)
 OUTCOME_DECODER = msgspec.msgpack.Decoder(Outcome)
 DEAD_LETTER_DECODER = msgspec.msgpack.Decoder(DeadLetter)
 ANY_DECODER: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder()
+_NOTICE_BODY_DECODER = msgspec.msgpack.Decoder(tuple[str, Outcome])
+
+
+def encode_notice(job_id: str, task: str, outcome: bytes) -> bytes:
+    """What a finished job publishes on the done channel: ``<id>``, or, when the outcome is
+    small, ``<id> <msgpack [task, outcome]>`` (a job id has no space)."""
+    if len(outcome) > NOTICE_MAX_OUTCOME:
+        return job_id.encode()
+    return b"%s \x92%s%s" % (job_id.encode(), ENCODER.encode(task), outcome)
+
+
+def decode_notice_body(body: bytes) -> tuple[Outcome, str]:
+    """A notice's outcome and task name, from the part after ``<id> ``."""
+    task, outcome = _NOTICE_BODY_DECODER.decode(body)
+    return outcome, task
 
 
 class TaskCodec:

@@ -12,7 +12,14 @@ import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .codec import ANY_DECODER, DEAD_LETTER_DECODER, OUTCOME_DECODER, DeadLetter, Outcome
+from .codec import (
+    ANY_DECODER,
+    DEAD_LETTER_DECODER,
+    OUTCOME_DECODER,
+    DeadLetter,
+    Outcome,
+    decode_notice_body,
+)
 from .config import Settings
 from .connection import async_client
 from .context import Context
@@ -252,7 +259,9 @@ class Queue:
 
     async def _wait(self, job_id: str, timeout: float | None) -> tuple[Outcome, str]:
         check_job_id(job_id)
-        return await self.connection().waiter.wait(job_id, lambda: self._stored(job_id), timeout)
+        return await self.connection().waiter.wait(
+            job_id, lambda: self._stored(job_id), decode_notice_body, timeout
+        )
 
     async def wait_outcome(self, job_id: str, timeout: float | None) -> Outcome:
         outcome, _ = await self._wait(job_id, timeout)

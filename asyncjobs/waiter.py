@@ -2,7 +2,9 @@
 
 A waiter registers itself, makes sure the subscription is confirmed, and only then checks the
 stored outcome, so a completion published in between is never missed. After a reconnect every
-waiter checks again, so nothing published during an outage is missed either.
+waiter checks again, so nothing published during an outage is missed either. A notice that
+carries the outcome (``<id> <body>``) answers its waiters without a read; a bare ``<id>`` makes
+them check the store.
 """
 
 from __future__ import annotations
@@ -23,20 +25,35 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class _Waiting:
+    """One waiter: woken by a notice for its job, with the notice's body when it had one."""
+
+    __slots__ = ("body", "event")
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.body: bytes | None = None
+
+
 class ResultWaiter:
     def __init__(self, make_client: Callable[[], aredis.Redis], channel: str) -> None:
         self._make_client = make_client
         self._channel = channel
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[_Waiting]] = {}
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def wait(
-        self, job_id: str, check: Callable[[], Awaitable[T | None]], timeout: float | None
+        self,
+        job_id: str,
+        check: Callable[[], Awaitable[T | None]],
+        parse: Callable[[bytes], T],
+        timeout: float | None,
     ) -> T:
-        """Return ``check()``'s first non-None answer, re-checking on each notice for ``job_id``."""
-        event = asyncio.Event()
-        self._waiters.setdefault(job_id, set()).add(event)
+        """Return ``check()``'s first non-None answer, re-checking on each notice for ``job_id``;
+        or ``parse(body)`` of the first notice that carries a body."""
+        waiting = _Waiting()
+        self._waiters.setdefault(job_id, set()).add(waiting)
         try:
             async with asyncio.timeout(timeout):
                 while True:
@@ -45,29 +62,34 @@ class ResultWaiter:
                     found = await check()
                     if found is not None:
                         return found
-                    await event.wait()
-                    event.clear()
+                    await waiting.event.wait()
+                    if waiting.body is not None:
+                        return parse(waiting.body)
+                    waiting.event.clear()
         except TimeoutError:
             raise ResultTimeout(f"no result for job {job_id} within {timeout} s") from None
         finally:
-            events = self._waiters.get(job_id)
-            if events is not None:
-                events.discard(event)
-                if not events:
+            waiters = self._waiters.get(job_id)
+            if waiters is not None:
+                waiters.discard(waiting)
+                if not waiters:
                     del self._waiters[job_id]
 
     def _start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._listen())
 
-    def _wake(self, job_id: str) -> None:
-        for event in self._waiters.get(job_id, ()):
-            event.set()
+    def _notice(self, data: bytes) -> None:
+        job_id, _, body = data.partition(b" ")
+        for waiting in self._waiters.get(job_id.decode(), ()):
+            if body:
+                waiting.body = body
+            waiting.event.set()
 
     def _wake_all(self) -> None:
-        for events in self._waiters.values():
-            for event in events:
-                event.set()
+        for waiters in self._waiters.values():
+            for waiting in waiters:
+                waiting.event.set()
 
     async def _listen(self) -> None:
         delay = 0.05
@@ -78,7 +100,7 @@ class ResultWaiter:
                 await pubsub.subscribe(self._channel)
                 async for message in pubsub.listen():
                     if message["type"] == "message":
-                        self._wake(message["data"].decode())
+                        self._notice(message["data"])
                     elif message["type"] == "subscribe":
                         delay = 0.05
                         self._ready.set()

@@ -23,7 +23,7 @@ from asyncjobs import (
     ResultTimeout,
     TaskTimeout,
 )
-from asyncjobs.codec import ENCODER, Envelope
+from asyncjobs.codec import ENCODER, Envelope, decode_notice_body
 
 from .conftest import running_worker, wait_until
 
@@ -379,3 +379,42 @@ async def test_scripts_are_reloaded_after_a_script_flush(queue: Queue) -> None:
         assert await job.result(timeout=10) == 4
         info = await job.info()
         assert info is not None and info.attempts == 1 and info.started_at is not None
+
+
+async def test_small_outcomes_travel_in_the_done_notice(queue: Queue) -> None:
+    @queue.task
+    async def echo(n: int) -> str:
+        if n < 0:
+            raise ValueError("negative")
+        return "x" * n
+
+    listener = queue.connection().waiter._make_client()
+    pubsub = listener.pubsub()
+    await pubsub.subscribe(queue.keys.done)
+    try:
+        async with running_worker(queue):
+            small, big, bad = await echo.delay(3), await echo.delay(10_000), await echo.delay(-1)
+            assert await small.result(timeout=10) == "xxx"
+            assert await big.result(timeout=10) == "x" * 10_000
+            with pytest.raises(JobFailed, match="negative"):
+                await bad.result(timeout=10)
+            other = Queue(queue.name, queue.settings.redis_url)  # knows no task: decodes as Any
+            try:
+                assert await other.result(small.id, timeout=10) == "xxx"
+            finally:
+                await other.aclose()
+        notices: dict[bytes, bytes] = {}
+        with anyio.fail_after(10):  # every finished job publishes a notice
+            while len(notices) < 3:
+                message = await pubsub.get_message(timeout=1)
+                if message is not None and message["type"] == "message":
+                    job_id, _, body = message["data"].partition(b" ")
+                    notices[job_id] = body
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await listener.aclose()
+    assert notices[big.id.encode()] == b"", "a large outcome is read from the record"
+    outcome, task = decode_notice_body(notices[small.id.encode()])
+    assert task == echo.name and msgspec.msgpack.decode(outcome.value) == "xxx"
+    outcome, _ = decode_notice_body(notices[bad.id.encode()])
+    assert outcome.error is not None and outcome.error.message == "negative"

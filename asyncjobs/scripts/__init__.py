@@ -67,6 +67,7 @@ class Finished:
     finished_at: float
     ttl: float
     token: str  # this execution: worker id and attempt
+    notice: bytes  # published on the done channel (``codec.encode_notice``)
 
 
 def _ms(seconds: float) -> int:
@@ -121,7 +122,7 @@ class Scripts:
         keys = [processing, self._keys.stats, *(self._keys.job(j.job_id) for j in jobs)]
         args: list[Any] = [self._keys.done]
         for j in jobs:
-            args += [j.entry, j.state, j.outcome, j.finished_at, _ms(j.ttl), j.job_id, j.token]
+            args += [j.entry, j.state, j.outcome, j.finished_at, _ms(j.ttl), j.notice, j.token]
         return [bool(flag) for flag in await self._call("finish", keys, args)]
 
     async def retry(

@@ -5,8 +5,8 @@
 -- KEYS[3..] job records     (one a job, in order; hash: outcome 'r' set once, first completion
 --                            wins; then its TTL)
 -- ARGV[1] done channel, then 7 a job: entry, state ('complete' or 'failed'), encoded outcome,
--- finished_at, record TTL in ms, job id, this execution's token (worker id and attempt, kept
--- in the record as 'fw')
+-- finished_at, record TTL in ms, the notice to publish (the job id, with the outcome when it is
+-- small), this execution's token (worker id and attempt, kept in the record as 'fw')
 -- Returns one flag a job: 1 when stored (or already stored by this same execution, whose reply
 -- was lost), 0 when not ours or already finished by another execution (counted as a duplicate).
 local stored = {}

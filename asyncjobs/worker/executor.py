@@ -29,6 +29,7 @@ from ..codec import (
     ErrorInfo,
     ErrorKind,
     Outcome,
+    encode_notice,
 )
 from ..context import Context
 from ..errors import Retry
@@ -113,9 +114,10 @@ class Executor:
             ))
             return
         ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
+        encoded = ENCODER.encode(outcome)
         await self._finish(functools.partial(self._acker.finish, Finished(
             entry, envelope.id, "complete" if outcome.error is None else "failed",
-            ENCODER.encode(outcome), time.time(), ttl, token,
+            encoded, time.time(), ttl, token, encode_notice(envelope.id, task.name, encoded),
         )))
 
     def _decode(self, entry: bytes) -> tuple[Envelope, Task[Any, Any]]:
