@@ -10,6 +10,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+MAX_CONNECTIONS = 100
+"""Connections a client opens at most; more concurrent commands wait for a free one."""
+
 
 def async_client(url: str, *, socket_timeout: float | None, resend: bool) -> aredis.Redis:
     """An asyncio client.
@@ -25,13 +28,16 @@ def async_client(url: str, *, socket_timeout: float | None, resend: bool) -> are
         errors: list[type[Exception]] = [RedisConnectionError, RedisTimeoutError]
     else:
         retry, errors = AsyncRetry(NoBackoff(), 0), []
-    return aredis.Redis.from_url(
+    pool = aredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=None,  # callers bound their own waits (enqueue_timeout, socket timeouts)
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_timeout or 5.0,
         retry=retry,
         retry_on_error=errors,
     )
+    return aredis.Redis.from_pool(pool)
 
 
 def sync_client(url: str, *, socket_timeout: float) -> redis.Redis:

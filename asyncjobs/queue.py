@@ -73,6 +73,7 @@ class _Connection:
 
     async def aclose(self) -> None:
         await self.waiter.aclose()
+        await self.scripts.aclose()
         await self.redis.aclose()
         await self.fetch_redis.aclose()
 
@@ -202,6 +203,17 @@ class Queue:
 
     # -- producing ----------------------------------------------------------------------------
 
+    async def enqueue(self, call: Call[R]) -> Job[R]:
+        """Enqueue one call made with ``task.call(...)`` (what ``task.delay`` does); returns its
+        handle. Raises ``EnqueueError`` if Redis does not take it within ``enqueue_timeout``."""
+        scripts = self.connection().scripts
+        try:
+            async with asyncio.timeout(self.settings.enqueue_timeout):
+                await scripts.enqueue([call.payload], call.enqueued_at, call.due)
+        except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+            raise self._enqueue_error(exc) from exc
+        return Job(call.job_id, call.task, self, call.decoder)
+
     async def enqueue_many(self, calls: Sequence[Call[R]]) -> list[Job[R]]:
         """Enqueue calls made with ``task.call(...)`` in one round trip; returns their handles.
 
@@ -227,10 +239,13 @@ class Queue:
                                                        client=pipe)
                         await pipe.execute()
         except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
-            raise EnqueueError(
-                f"queue {self.name!r}: Redis did not take the job(s): {exc or type(exc).__name__}"
-            ) from exc
+            raise self._enqueue_error(exc) from exc
         return [Job(call.job_id, call.task, self, call.decoder) for call in calls]
+
+    def _enqueue_error(self, exc: BaseException) -> EnqueueError:
+        return EnqueueError(
+            f"queue {self.name!r}: Redis did not take the job(s): {exc or type(exc).__name__}"
+        )
 
     # -- reading ------------------------------------------------------------------------------
 

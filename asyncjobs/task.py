@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
@@ -22,9 +22,10 @@ R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Call(Generic[R_co]):
-    """A validated, encoded call of a task, ready to enqueue (see ``Queue.enqueue_many``)."""
+class Call(msgspec.Struct, Generic[R_co], frozen=True):
+    """A validated, encoded call of a task, ready to enqueue (``Queue.enqueue``, ``enqueue_many``).
+
+    A struct rather than a dataclass: bulk enqueue makes one a job, and this is 4x cheaper."""
 
     job_id: str
     task: str
@@ -43,7 +44,7 @@ class Enqueuer(Protocol):
     @property
     def max_payload_bytes(self) -> int: ...
 
-    async def enqueue_many(self, calls: Sequence[Call[R]]) -> list[Job[R]]: ...
+    async def enqueue(self, call: Call[R]) -> Job[R]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,8 +97,7 @@ class Task(Generic[P, R]):
 
         Raises ``TaskArgumentError`` (a ``TypeError``) or ``PayloadTooLarge`` before any I/O.
         """
-        (job,) = await self.queue.enqueue_many([self._make_call("delay", args, kwargs)])
-        return job
+        return await self.queue.enqueue(self._make_call("delay", args, kwargs))
 
     def options(
         self,
@@ -165,8 +165,7 @@ class TaskOptions(Generic[P, R]):
 
     async def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         call = self._task._make_call("delay", args, kwargs, self._job_id, self._due)
-        (job,) = await self._task.queue.enqueue_many([call])
-        return job
+        return await self._task.queue.enqueue(call)
 
 
 class AsyncTask(Task[P, R]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import anyio
 import pytest
 
 from asyncjobs import (
@@ -14,6 +15,7 @@ from asyncjobs import (
     Settings,
     TaskArgumentError,
 )
+from asyncjobs.lane import Lane
 from asyncjobs.server import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -116,3 +118,35 @@ async def _calls(queue: Queue) -> int:
     return sum(
         int(value["calls"]) for name, value in info.items() if name in ("cmdstat_evalsha", "cmdstat_eval")
     )
+
+
+async def test_enqueue_survives_lost_connections_and_serves_concurrent_callers(
+    queue: Queue,
+) -> None:
+    @queue.task
+    async def send(to: str) -> None:
+        return None
+
+    await send.delay("warm-up")
+    # every client connection is cut: the next enqueue reconnects and is not lost
+    await queue.redis.client_kill_filter(_type="normal", skipme=True)
+    await queue.redis.client_kill_filter(_type="normal", skipme=False)
+    job = await send.delay("after the cut")
+    assert (info := await job.info()) is not None and info.status.value == "queued"
+    # many at once: one at a time goes by the lane, the others by the pool; each enqueued once
+    async with anyio.create_task_group() as tg:
+        for i in range(200):
+            tg.start_soon(send.delay, f"u{i}")
+    assert await queue.pending_count() == 202
+    assert await queue.redis.hlen(queue.keys.queued) == 202
+
+
+async def test_a_cancelled_lane_call_leaves_no_reply_behind(queue: Queue) -> None:
+    lane = Lane(queue.redis.connection_pool, "ECHO")
+    try:
+        for n in range(100):  # cancelled at every point of its way: the next call gets its own reply
+            with anyio.move_on_after(n * 0.00001):
+                await lane.call(b"stale")
+            assert await lane.call(b"%d" % n) == b"%d" % n
+    finally:
+        await lane.aclose()

@@ -77,6 +77,14 @@ async def bounds(url: str, n: int) -> dict[str, float]:
     }
 
 
+def ratios(ours: dict[str, Any], bound: dict[str, float]) -> dict[str, float]:
+    """asyncjobs's figures as fractions of the bounds measured in the same round."""
+    return {
+        "one_vs_lpush": ours["enqueue_one_jobs_per_s"] / bound["lpush_one_jobs_per_s"],
+        "drain_vs_ceiling": ours["drain_jobs_per_s"] / bound["ceiling_plain_jobs_per_s"],
+    }
+
+
 def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     keys = {k for run in runs for k, v in run.items() if isinstance(v, (int, float))}
     return {
@@ -122,13 +130,16 @@ def main() -> None:
             "jobs": args.jobs, "latency_jobs": args.latency_jobs, "runs": args.runs,
         }
         for run in range(args.runs):
+            # the bounds just before asyncjobs's run: this VM's speed drifts over minutes, so
+            # each ratio to a bound is taken within one round, and the report gives their median
+            bound = anyio.run(bounds, server.url, args.jobs)
+            runs["bounds"].append(bound)
             for system in systems:  # interleaved: A B C ... A B C ...
                 began = time.monotonic()
                 figures = drive(pythons[system], system, server.url, args)
                 if figures is not None:
-                    runs[system].append(figures)
+                    runs[system].append(figures | (ratios(figures, bound) if system == "asyncjobs" else {}))
                 print(f"run {run + 1}/{args.runs} {system}: {time.monotonic() - began:.0f} s", flush=True)
-            runs["bounds"].append(anyio.run(bounds, server.url, args.jobs))
     finally:
         server.cleanup()
     results = {

@@ -31,8 +31,6 @@ def targets(results: dict[str, Any]) -> list[tuple[str, bool]]:
     systems = results["systems"]
     ours = systems["asyncjobs"]
     peers = {name: s for name, s in systems.items() if name != "asyncjobs"}
-    bounds = results["bounds"]
-
     def med(figures: dict[str, Any], key: str) -> float:
         return float(figures[key]["median"]) if key in figures else float("nan")
 
@@ -50,9 +48,10 @@ def targets(results: dict[str, Any]) -> list[tuple[str, bool]]:
         cheapest = min(med(p, "worker_cpu_s_per_1000_jobs") for p in peers.values())
         checks.append((f"lowest worker CPU per job: {med(ours, 'worker_cpu_s_per_1000_jobs'):.2f}"
                        f" vs {cheapest:.2f} s / 1,000", med(ours, "worker_cpu_s_per_1000_jobs") < cheapest))
-    plain = med(ours, "drain_jobs_per_s") / med(bounds, "ceiling_plain_jobs_per_s")
+    # ratios to the bounds: each round's own, measured beside it; their median
+    plain = med(ours, "drain_vs_ceiling")
     checks.append((f"W2 drain ≥ 80% of the unbatched ceiling loop: {plain:.0%}", plain >= 0.8))
-    lpush = med(ours, "enqueue_one_jobs_per_s") / med(bounds, "lpush_one_jobs_per_s")
+    lpush = med(ours, "one_vs_lpush")
     checks.append((f"W1 one at a time ≥ 70% of a raw LPUSH loop: {lpush:.0%}", lpush >= 0.7))
     bulk = med(ours, "enqueue_bulk_jobs_per_s")
     checks.append((f"W1 bulk ≥ 100,000 jobs/s: {bulk:,.0f}", bulk >= 100_000))

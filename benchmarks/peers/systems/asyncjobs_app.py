@@ -54,6 +54,8 @@ class System:
 
     async def enqueue(self, task: str, args: list[tuple[Any, ...]]) -> list[Job[Any]]:
         t = queue.tasks[task]
+        if len(args) == 1:  # one job (W3): what `.delay()` does
+            return [await queue.enqueue(t.call(*args[0]))]
         return await queue.enqueue_many([t.call(*a) for a in args])
 
     async def result(self, job: Job[float]) -> float | None:
