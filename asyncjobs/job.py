@@ -94,7 +94,9 @@ def unwrap_outcome(job_id: str, outcome: Outcome, decoder: msgspec.msgpack.Decod
 class ResultSource(Protocol):
     """What a ``Job`` handle needs from its queue."""
 
-    async def wait_outcome(self, job_id: str, timeout: float | None) -> Outcome: ...
+    async def wait_outcome(
+        self, job_id: str, timeout: float | None, mark: int | None = None
+    ) -> Outcome: ...
 
     async def job(self, job_id: str) -> JobInfo | None: ...
 
@@ -102,7 +104,7 @@ class ResultSource(Protocol):
 class Job(Generic[R_co]):
     """A handle on an enqueued job; ``await job.result()`` has the task's return type."""
 
-    __slots__ = ("_decoder", "_source", "id", "task")
+    __slots__ = ("_decoder", "_mark", "_source", "id", "task")
 
     def __init__(
         self,
@@ -110,11 +112,13 @@ class Job(Generic[R_co]):
         task: str,
         source: ResultSource,
         decoder: msgspec.msgpack.Decoder[Any],
+        mark: int | None = None,
     ) -> None:
         self.id = job_id
         self.task = task
         self._source = source
         self._decoder = decoder
+        self._mark = mark  # the result waiter's mark, taken just before this job was enqueued
 
     async def result(self, timeout: float | None = None) -> R_co:
         """Wait for the job to finish and return its value.
@@ -122,7 +126,8 @@ class Job(Generic[R_co]):
         Raises ``JobFailed`` (or ``TaskTimeout``, ``JobDeadLettered``) if it failed, and
         ``ResultTimeout`` (a ``TimeoutError``) if ``timeout`` seconds pass first.
         """
-        outcome = await self._source.wait_outcome(self.id, timeout)
+        outcome = await self._source.wait_outcome(self.id, timeout, self._mark)
+        self._mark = None  # good for the first wait only
         value: R_co = unwrap_outcome(self.id, outcome, self._decoder)
         return value
 

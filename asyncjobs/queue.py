@@ -206,13 +206,15 @@ class Queue:
     async def enqueue(self, call: Call[R]) -> Job[R]:
         """Enqueue one call made with ``task.call(...)`` (what ``task.delay`` does); returns its
         handle. Raises ``EnqueueError`` if Redis does not take it within ``enqueue_timeout``."""
-        scripts = self.connection().scripts
+        conn = self.connection()
+        mark = conn.waiter.mark()
         try:
             async with asyncio.timeout(self.settings.enqueue_timeout):
-                await scripts.enqueue([call.payload], call.enqueued_at, call.due)
+                [fresh] = await conn.scripts.enqueue([call.payload], call.enqueued_at, call.due)
         except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
             raise self._enqueue_error(exc) from exc
-        return Job(call.job_id, call.task, self, call.decoder)
+        # a job whose id was taken may have finished long ago: its waiter must check the store
+        return Job(call.job_id, call.task, self, call.decoder, mark if fresh else None)
 
     async def enqueue_many(self, calls: Sequence[Call[R]]) -> list[Job[R]]:
         """Enqueue calls made with ``task.call(...)`` in one round trip; returns their handles.
@@ -272,14 +274,18 @@ class Queue:
             return None
         return OUTCOME_DECODER.decode(outcome_raw), (task or b"").decode()
 
-    async def _wait(self, job_id: str, timeout: float | None) -> tuple[Outcome, str]:
+    async def _wait(
+        self, job_id: str, timeout: float | None, mark: int | None = None
+    ) -> tuple[Outcome, str]:
         check_job_id(job_id)
         return await self.connection().waiter.wait(
-            job_id, lambda: self._stored(job_id), decode_notice_body, timeout
+            job_id, lambda: self._stored(job_id), decode_notice_body, timeout, mark
         )
 
-    async def wait_outcome(self, job_id: str, timeout: float | None) -> Outcome:
-        outcome, _ = await self._wait(job_id, timeout)
+    async def wait_outcome(
+        self, job_id: str, timeout: float | None, mark: int | None = None
+    ) -> Outcome:
+        outcome, _ = await self._wait(job_id, timeout, mark)
         return outcome
 
     async def result(self, job_id: str, timeout: float | None = None) -> Any:

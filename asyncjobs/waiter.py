@@ -5,6 +5,11 @@ stored outcome, so a completion published in between is never missed. After a re
 waiter checks again, so nothing published during an outage is missed either. A notice that
 carries the outcome (``<id> <body>``) answers its waiters without a read; a bare ``<id>`` makes
 them check the store.
+
+A producer that is about to enqueue a job can take a ``mark()``: a count of the notices read
+and subscriptions made so far. If the count is unchanged when it starts waiting, no notice has
+come since before the job was enqueued, so its notice is still to come and the first check is
+skipped (it would only cost a round trip beside the starting job).
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ class ResultWaiter:
         self._waiters: dict[str, set[_Waiting]] = {}
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._events = 0  # notices read and subscriptions made: see mark()
+
+    def mark(self) -> int | None:
+        """Take before enqueueing a job, pass to ``wait``; None while not subscribed."""
+        return self._events if self._ready.is_set() else None
 
     async def wait(
         self,
@@ -49,9 +59,10 @@ class ResultWaiter:
         check: Callable[[], Awaitable[T | None]],
         parse: Callable[[bytes], T],
         timeout: float | None,
+        mark: int | None = None,
     ) -> T:
         """Return ``check()``'s first non-None answer, re-checking on each notice for ``job_id``;
-        or ``parse(body)`` of the first notice that carries a body."""
+        or ``parse(body)`` of the first notice that carries a body. ``mark``: see ``mark()``."""
         waiting = _Waiting()
         self._waiters.setdefault(job_id, set()).add(waiting)
         try:
@@ -59,9 +70,11 @@ class ResultWaiter:
                 while True:
                     self._start()
                     await self._ready.wait()
-                    found = await check()
-                    if found is not None:
-                        return found
+                    if mark is None or mark != self._events:
+                        found = await check()
+                        if found is not None:
+                            return found
+                    mark = None
                     await waiting.event.wait()
                     if waiting.body is not None:
                         return parse(waiting.body)
@@ -80,6 +93,7 @@ class ResultWaiter:
             self._task = asyncio.get_running_loop().create_task(self._listen())
 
     def _notice(self, data: bytes) -> None:
+        self._events += 1
         job_id, _, body = data.partition(b" ")
         for waiting in self._waiters.get(job_id.decode(), ()):
             if body:
@@ -102,6 +116,7 @@ class ResultWaiter:
                     if message["type"] == "message":
                         self._notice(message["data"])
                     elif message["type"] == "subscribe":
+                        self._events += 1
                         delay = 0.05
                         self._ready.set()
                         self._wake_all()

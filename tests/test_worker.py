@@ -418,3 +418,17 @@ async def test_small_outcomes_travel_in_the_done_notice(queue: Queue) -> None:
     assert task == echo.name and msgspec.msgpack.decode(outcome.value) == "xxx"
     outcome, _ = decode_notice_body(notices[bad.id.encode()])
     assert outcome.error is not None and outcome.error.message == "negative"
+
+
+async def test_re_enqueue_of_a_finished_job_id_returns_its_stored_result(queue: Queue) -> None:
+    @queue.task
+    async def double(n: int) -> int:
+        return 2 * n
+
+    async with running_worker(queue):
+        first = await double.options(job_id="once").delay(21)
+        assert await first.result(timeout=10) == 42
+        # subscribed and idle: no notice will come for this id again, so its waiter must read
+        again = await double.options(job_id="once").delay(0)
+        assert await again.result(timeout=10) == 42
+        assert await queue.pending_count() == 0

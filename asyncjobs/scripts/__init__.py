@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
@@ -113,18 +113,18 @@ class Scripts:
         enqueued_at: float,
         due: float | None = None,
         client: Client | None = None,
-    ) -> None:
-        """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is)."""
+    ) -> list[int]:
+        """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is).
+        A flag a job: 1 when enqueued, 0 when its id was taken (in a pipeline: the pipeline)."""
         if client is None and due is None and len(payloads) == 1 and not self._lane.busy:
             try:
-                await self._lane.call(repr(enqueued_at).encode(), payloads[0])
-                return
+                return cast("list[int]", await self._lane.call(repr(enqueued_at).encode(), payloads[0]))
             except (RedisError, OSError):
                 pass  # sent again below, with retries and a script reload (idempotent by id)
         k = self._keys
         keys = [k.pending if due is None else k.scheduled, k.queued]
         args = [k.job_prefix, "" if due is None else due, enqueued_at, *payloads]
-        await self._call("enqueue", keys, args, client)
+        return cast("list[int]", await self._call("enqueue", keys, args, client))
 
     async def fetch(
         self, processing: str, n: int, now: float, client: Client | None = None
@@ -139,6 +139,10 @@ class Scripts:
     ) -> int:
         args = [entry, self._keys.job_prefix, now, _ms(self._settings.job_ttl)]
         return int(await self._call("start", [processing, self._keys.queued], args, client))
+
+    def starter(self, client: aredis.Redis, processing: str) -> Starter:
+        """``start`` for one processing list, sent on a lane of ``client``'s own."""
+        return Starter(self, client, processing)
 
     async def finish(self, processing: str, jobs: Sequence[Finished]) -> list[bool]:
         """Record every job's outcome in one atomic call; a flag a job: stored, or not ours."""
@@ -207,3 +211,30 @@ class Scripts:
             keys.append(self._keys.job(job_id))
         args = [record, payload, _ms(self._settings.job_ttl)]
         return bool(await self._call("revive", keys, args))
+
+
+class Starter:
+    """start.lua for the job a worker's BLMOVE just took: on the critical path from enqueue to a
+    running job, so it goes on a lane (see ``lane.py``). Never re-sent after a connection error
+    (a second run would count a second attempt); the fetch loop reconciles instead."""
+
+    def __init__(self, scripts: Scripts, client: aredis.Redis, processing: str) -> None:
+        keys = scripts._keys
+        self._scripts = scripts
+        self._client = client
+        self._processing = processing
+        self._lane = Lane(
+            client.connection_pool, "EVALSHA", scripts._scripts["start"].sha, "2", processing,
+            keys.queued,
+        )
+        self._prefix = keys.job_prefix.encode()
+        self._ttl = str(_ms(scripts._settings.job_ttl)).encode()
+
+    async def __call__(self, entry: bytes, now: float) -> int:
+        try:
+            return int(await self._lane.call(entry, self._prefix, repr(now).encode(), self._ttl))
+        except NoScriptError:  # not run: load it and run it
+            return await self._scripts.start(self._processing, entry, now, self._client)
+
+    async def aclose(self) -> None:
+        await self._lane.aclose()
