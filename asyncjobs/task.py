@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import msgspec
 from .codec import Envelope, TaskCodec, encode_envelope
 from .context import Context
 from .errors import ConfigError
+from .ids import new_job_id
 from .job import Job
 from .keys import check_job_id
 
@@ -133,7 +133,7 @@ class Task(Generic[P, R]):
         due: float | None = None,
     ) -> Call[R]:
         encoded_args = self.codec.encode_args(method, args, kwargs)
-        job_id = job_id or secrets.token_urlsafe(16)  # 128 random bits in 22 characters
+        job_id = job_id or new_job_id()
         now = time.time()
         envelope = Envelope(job_id, self.name, msgspec.Raw(encoded_args), now)
         payload = encode_envelope(envelope, task=self.name, limit=self.queue.max_payload_bytes)

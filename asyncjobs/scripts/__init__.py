@@ -86,7 +86,7 @@ class Scripts:
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(source) for name, source in _SOURCES.items()
         }
-        # enqueue.lua for one job to run now: all but the time and the envelope fixed
+        # enqueue.lua for jobs to run now: all but the time and the envelopes fixed
         self._lane = Lane(
             client.connection_pool, "EVALSHA", self._scripts["enqueue"].sha, "2", keys.pending,
             keys.queued, keys.job_prefix, "",
@@ -116,9 +116,9 @@ class Scripts:
     ) -> list[int]:
         """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is).
         A flag a job: 1 when enqueued, 0 when its id was taken (in a pipeline: the pipeline)."""
-        if client is None and due is None and len(payloads) == 1 and not self._lane.busy:
+        if client is None and due is None and not self._lane.busy:
             try:
-                return cast("list[int]", await self._lane.call(repr(enqueued_at).encode(), payloads[0]))
+                return cast("list[int]", await self._lane.call(repr(enqueued_at).encode(), *payloads))
             except (RedisError, OSError):
                 pass  # sent again below, with retries and a script reload (idempotent by id)
         k = self._keys
