@@ -30,9 +30,9 @@ class Lane:
         """The reply to the fixed head followed by ``tail``. An error (or a cancellation) while
         sending or reading drops the connection (redis-py does), so no reply is left unread on
         it; the next call reconnects. An error reply is raised, as ``ResponseError``."""
-        self.busy = True
         if self._conn is None:
             self._conn = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        self.busy = True
         try:
             command = b"*%d\r\n%s%s" % (
                 self._count + len(tail), self._head, b"".join(_bulk(part) for part in tail)
