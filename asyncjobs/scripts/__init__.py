@@ -76,6 +76,13 @@ def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
+def _arg(value: bytes | str | float) -> bytes:
+    """A script argument as a lane sends it: as redis-py would encode it."""
+    if isinstance(value, bytes):
+        return value
+    return (value if isinstance(value, str) else repr(value)).encode()
+
+
 class Scripts:
     """One typed method per script, for one queue on one client."""
 
@@ -87,13 +94,18 @@ class Scripts:
             name: client.register_script(source) for name, source in _SOURCES.items()
         }
         # enqueue.lua for jobs to run now: all but the time and the envelopes fixed
-        self._lane = Lane(
-            client.connection_pool, "EVALSHA", self._scripts["enqueue"].sha, "2", keys.pending,
-            keys.queued, keys.job_prefix, "",
-        )
+        self._enqueue_lane = self._lane("enqueue", client, [keys.pending, keys.queued],
+                                        keys.job_prefix, "")
+        self._start_lanes: dict[str, Lane] = {}  # by processing list, on the fetch client
+
+    def _lane(self, name: str, client: aredis.Redis, keys: list[str], *fixed: str) -> Lane:
+        """A lane (see ``lane.py``) for a script whose keys and leading arguments never change."""
+        sha = self._scripts[name].sha
+        return Lane(client.connection_pool, "EVALSHA", sha, str(len(keys)), *keys, *fixed)
 
     async def aclose(self) -> None:
-        await self._lane.aclose()
+        for lane in [self._enqueue_lane, *self._start_lanes.values()]:
+            await lane.aclose()
 
     async def _call(
         self, name: str, keys: list[str], args: list[Any], client: Client | None = None
@@ -116,9 +128,9 @@ class Scripts:
     ) -> list[int]:
         """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is).
         A flag a job: 1 when enqueued, 0 when its id was taken (in a pipeline: the pipeline)."""
-        if client is None and due is None and not self._lane.busy:
+        if client is None and due is None and not self._enqueue_lane.busy:
             try:
-                return cast("list[int]", await self._lane.call(repr(enqueued_at).encode(), *payloads))
+                return cast("list[int]", await self._enqueue_lane.call(_arg(enqueued_at), *payloads))
             except (RedisError, OSError):
                 pass  # sent again below, with retries and a script reload (idempotent by id)
         k = self._keys
@@ -134,15 +146,19 @@ class Scripts:
         flat = await self._call("fetch", keys, args, client)
         return list(zip(flat[::2], flat[1::2], strict=True))
 
-    async def start(
-        self, processing: str, entry: bytes, now: float, client: Client | None = None
-    ) -> int:
-        args = [entry, self._keys.job_prefix, now, _ms(self._settings.job_ttl)]
-        return int(await self._call("start", [processing, self._keys.queued], args, client))
-
-    def starter(self, client: aredis.Redis, processing: str) -> Starter:
-        """``start`` for one processing list, sent on a lane of ``client``'s own."""
-        return Starter(self, client, processing)
+    async def start(self, processing: str, entry: bytes, now: float, client: aredis.Redis) -> int:
+        """Mark the job a BLMOVE just took as running; returns its attempt. On the path from
+        enqueue to a running job, so it goes on a lane of ``client``. Never re-sent after a
+        connection error (a second run would count a second attempt): the worker reconciles."""
+        keys = [processing, self._keys.queued]
+        lane = self._start_lanes.get(processing)
+        if lane is None:
+            lane = self._start_lanes[processing] = self._lane("start", client, keys)
+        args: list[bytes | str | float] = [entry, self._keys.job_prefix, now, _ms(self._settings.job_ttl)]
+        try:
+            return int(await lane.call(*map(_arg, args)))
+        except NoScriptError:  # not run: load it and run it
+            return int(await self._call("start", keys, args, client))
 
     async def finish(self, processing: str, jobs: Sequence[Finished]) -> list[bool]:
         """Record every job's outcome in one atomic call; a flag a job: stored, or not ours."""
@@ -212,29 +228,3 @@ class Scripts:
         args = [record, payload, _ms(self._settings.job_ttl)]
         return bool(await self._call("revive", keys, args))
 
-
-class Starter:
-    """start.lua for the job a worker's BLMOVE just took: on the critical path from enqueue to a
-    running job, so it goes on a lane (see ``lane.py``). Never re-sent after a connection error
-    (a second run would count a second attempt); the fetch loop reconciles instead."""
-
-    def __init__(self, scripts: Scripts, client: aredis.Redis, processing: str) -> None:
-        keys = scripts._keys
-        self._scripts = scripts
-        self._client = client
-        self._processing = processing
-        self._lane = Lane(
-            client.connection_pool, "EVALSHA", scripts._scripts["start"].sha, "2", processing,
-            keys.queued,
-        )
-        self._prefix = keys.job_prefix.encode()
-        self._ttl = str(_ms(scripts._settings.job_ttl)).encode()
-
-    async def __call__(self, entry: bytes, now: float) -> int:
-        try:
-            return int(await self._lane.call(entry, self._prefix, repr(now).encode(), self._ttl))
-        except NoScriptError:  # not run: load it and run it
-            return await self._scripts.start(self._processing, entry, now, self._client)
-
-    async def aclose(self) -> None:
-        await self._lane.aclose()

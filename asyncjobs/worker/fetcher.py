@@ -27,13 +27,9 @@ class Fetcher:
     ) -> None:
         self._client = client
         self._scripts = scripts
-        self._start = scripts.starter(client, processing)
         self._keys = keys
         self._processing = processing
         self._block_timeout = block_timeout
-
-    async def aclose(self) -> None:
-        await self._start.aclose()
 
     async def fetch(self, n: int, *, block: bool) -> list[tuple[bytes, int]]:
         """Up to ``n`` (entry, attempt) pairs; waits up to the block timeout if ``block``."""
@@ -46,5 +42,5 @@ class Fetcher:
         entry = cast("bytes | None", reply)
         if entry is None:
             return []
-        attempt = await self._start(entry, time.time())
+        attempt = await self._scripts.start(self._processing, entry, time.time(), self._client)
         return [(entry, attempt or 1)]

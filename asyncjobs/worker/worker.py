@@ -153,7 +153,6 @@ class Worker:
                 outer.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
-                await fetcher.aclose()
                 await self._shutdown(heartbeat)
 
     async def _fetch_loop(
