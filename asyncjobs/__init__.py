@@ -3,7 +3,6 @@
 import logging
 
 from ._version import __version__
-from .codec import DeadLetter
 from .config import Settings
 from .context import Context
 from .errors import (
@@ -20,6 +19,7 @@ from .errors import (
     TaskTimeout,
 )
 from .job import Job, JobInfo, JobStatus
+from .protocol import DeadLetter
 from .queue import Queue
 from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, TaskOptions
 from .worker import Worker

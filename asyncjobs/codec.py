@@ -1,91 +1,18 @@
-"""The wire format: msgspec (msgpack) structs, and per-task encoding of calls and results.
-
-A job travels as an ``Envelope``, encoded as a msgpack array whose first element is the job id,
-so the Lua scripts can read the id without decoding the rest (see ``scripts/lib.lua``).
-"""
+"""Per-task encoding of calls and results: binding, msgpack encoding and validation of a task's
+arguments, and the decoder of its return value. The wire structs are in ``protocol``."""
 
 from __future__ import annotations
 
 import inspect
 import typing
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
 import msgspec
 
 from .context import Context
 from .errors import ConfigError, PayloadTooLarge, TaskArgumentError
-
-
-class Envelope(msgspec.Struct, array_like=True, frozen=True):
-    """One call of a task. ``args`` holds the encoded arguments, decoded by the task's codec."""
-
-    id: str
-    task: str
-    args: msgspec.Raw
-    enqueued_at: float
-
-
-class ErrorKind(StrEnum):
-    ERROR = "error"
-    TIMEOUT = "timeout"
-    DEAD = "dead"
-
-
-class ErrorInfo(msgspec.Struct, array_like=True, frozen=True):
-    kind: ErrorKind
-    type: str
-    message: str
-    traceback: str = ""
-
-
-NIL = msgspec.Raw(b"\xc0")  # msgpack nil
-
-
-class Outcome(msgspec.Struct, array_like=True, frozen=True):
-    """How a job ended: the encoded return value, or the error."""
-
-    value: msgspec.Raw = NIL
-    error: ErrorInfo | None = None
-
-
-class DeadLetter(msgspec.Struct, array_like=True, frozen=True):
-    """An entry of the dead-letter list; ``payload`` is the job's bytes exactly as they were."""
-
-    reason: str
-    message: str
-    payload: bytes
-    queue: str
-    worker_id: str
-    at: float
-    job_id: str | None = None
-
-
-NOTICE_MAX_OUTCOME = 4096
-"""Outcomes up to this many bytes travel in the completion notice, so a waiter needs no read."""
-
-
-ENCODER = msgspec.msgpack.Encoder()
-ENVELOPE_DECODER = msgspec.msgpack.Decoder(Envelope)
-OUTCOME_DECODER = msgspec.msgpack.Decoder(Outcome)
-DEAD_LETTER_DECODER = msgspec.msgpack.Decoder(DeadLetter)
-ANY_DECODER: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder()
-_NOTICE_BODY_DECODER = msgspec.msgpack.Decoder(tuple[str, Outcome])
-
-
-def encode_notice(job_id: str, task: str, outcome: bytes) -> bytes:
-    """What a finished job publishes on the done channel: ``<id>``, or, when the outcome is
-    small, ``<id> <msgpack [task, outcome]>`` (a job id has no space)."""
-    if len(outcome) > NOTICE_MAX_OUTCOME:
-        return job_id.encode()
-    return b"%s \x92%s%s" % (job_id.encode(), ENCODER.encode(task), outcome)
-
-
-def decode_notice_body(body: bytes) -> tuple[Outcome, str]:
-    """A notice's outcome and task name, from the part after ``<id> ``."""
-    task, outcome = _NOTICE_BODY_DECODER.decode(body)
-    return outcome, task
+from .protocol import ENCODER, Envelope
 
 
 class TaskCodec:

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-from .codec import OUTCOME_DECODER, ErrorKind, Outcome
 from .errors import JobDeadLettered, JobFailed, TaskTimeout
+from .protocol import OUTCOME_DECODER, ErrorKind, Field, JobState, Outcome, QueuedEntry
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    SCHEDULED = "scheduled"
-    RUNNING = "running"
-    COMPLETE = "complete"
-    FAILED = "failed"
-    DEAD = "dead"
+JobStatus = JobState
+"""The states of a job (``JobInfo.status``): an alias of ``protocol.JobState``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +24,7 @@ class JobInfo:
 
     id: str
     task: str
-    status: JobStatus
+    status: JobState
     attempts: int
     enqueued_at: float | None
     started_at: float | None
@@ -40,39 +33,42 @@ class JobInfo:
 
     @classmethod
     def from_record(cls, job_id: str, record: dict[bytes, bytes]) -> JobInfo:
-        def number(field: bytes) -> float | None:
-            raw = record.get(field)
+        """From the job record hash (``protocol.Field``)."""
+
+        def text(field: Field) -> str | None:
+            raw = record.get(field.encode())
+            return raw.decode() if raw is not None else None
+
+        def number(field: Field) -> float | None:
+            raw = text(field)
             return float(raw) if raw is not None else None
 
-        last_error = record.get(b"le")  # of a job waiting for its retry
-        error = last_error.decode() if last_error is not None else None
-        outcome_raw = record.get(b"r")
+        error = text(Field.LAST_ERROR)  # of a job waiting for its retry
+        outcome_raw = record.get(Field.OUTCOME.encode())
         if outcome_raw is not None:
-            outcome = OUTCOME_DECODER.decode(outcome_raw)
-            failure = outcome.error
+            failure = OUTCOME_DECODER.decode(outcome_raw).error
             error = f"{failure.type}: {failure.message}" if failure is not None else None
-        status = record.get(b"s", b"complete" if outcome_raw is not None else b"queued")
+        state = text(Field.STATE) or (JobState.COMPLETE if outcome_raw is not None else JobState.QUEUED)
         return cls(
             id=job_id,
-            task=record.get(b"t", b"").decode(),
-            status=JobStatus(status.decode()),
-            attempts=int(record.get(b"a", b"0")),
-            enqueued_at=number(b"e"),
-            started_at=number(b"st"),
-            finished_at=number(b"f"),
+            task=text(Field.TASK) or "",
+            status=JobState(state),
+            attempts=int(text(Field.ATTEMPTS) or 0),
+            enqueued_at=number(Field.ENQUEUED_AT),
+            started_at=number(Field.STARTED_AT),
+            finished_at=number(Field.FINISHED_AT),
             error=error,
         )
 
     @classmethod
-    def from_queued(cls, job_id: str, meta: bytes) -> JobInfo:
-        """A job not yet started, from its queued-hash entry ``<q|s><enqueued_at> <task>``."""
-        head, _, task = meta.decode().partition(" ")
+    def from_queued(cls, job_id: str, entry: QueuedEntry) -> JobInfo:
+        """A job not yet started, from its queued entry."""
         return cls(
             id=job_id,
-            task=task,
-            status=JobStatus.QUEUED if head[:1] == "q" else JobStatus.SCHEDULED,
+            task=entry.task,
+            status=entry.state,
             attempts=0,
-            enqueued_at=float(head[1:]),
+            enqueued_at=entry.enqueued_at,
             started_at=None,
             finished_at=None,
             error=None,

@@ -12,20 +12,23 @@ import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .codec import (
-    ANY_DECODER,
-    DEAD_LETTER_DECODER,
-    OUTCOME_DECODER,
-    DeadLetter,
-    Outcome,
-    decode_notice_body,
-)
 from .config import Settings
 from .connection import async_client
 from .context import Context
 from .errors import ConfigError, EnqueueError, JobNotFound
 from .job import Job, JobInfo, unwrap_outcome
-from .keys import QueueKeys, check_job_id
+from .protocol import (
+    ANY_DECODER,
+    DEAD_LETTER_DECODER,
+    OUTCOME_DECODER,
+    DeadLetter,
+    Field,
+    Outcome,
+    QueueKeys,
+    check_job_id,
+    decode_notice_body,
+    decode_queued,
+)
 from .redact import redact_url
 from .scripts import Scripts
 from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task
@@ -261,22 +264,23 @@ class Queue:
             meta, record = cast("tuple[bytes | None, dict[bytes, bytes]]", await pipe.execute())
         if record:
             return JobInfo.from_record(job_id, record)
-        return JobInfo.from_queued(job_id, meta) if meta is not None else None
+        return JobInfo.from_queued(job_id, decode_queued(meta)) if meta is not None else None
 
-    async def _stored(self, job_id: str) -> tuple[Outcome, str] | None:
+    async def _stored(self, job_id: str) -> tuple[str, Outcome] | None:
+        """The task name and outcome of a finished job; None while it has none."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hexists(self.keys.queued, job_id)  # first, as in job()
-            pipe.hmget(self.keys.job(job_id), ["r", "t", "s"])
+            pipe.hmget(self.keys.job(job_id), [Field.OUTCOME, Field.TASK, Field.STATE])
             queued, (outcome_raw, task, state) = await pipe.execute()
         if outcome_raw is None:
             if state is None and not queued:
                 raise JobNotFound(f"queue {self.name!r} has no job {job_id!r}")
             return None
-        return OUTCOME_DECODER.decode(outcome_raw), (task or b"").decode()
+        return (task or b"").decode(), OUTCOME_DECODER.decode(outcome_raw)
 
     async def _wait(
         self, job_id: str, timeout: float | None, mark: int | None = None
-    ) -> tuple[Outcome, str]:
+    ) -> tuple[str, Outcome]:
         check_job_id(job_id)
         return await self.connection().waiter.wait(
             job_id, lambda: self._stored(job_id), decode_notice_body, timeout, mark
@@ -285,12 +289,12 @@ class Queue:
     async def wait_outcome(
         self, job_id: str, timeout: float | None, mark: int | None = None
     ) -> Outcome:
-        outcome, _ = await self._wait(job_id, timeout, mark)
+        _, outcome = await self._wait(job_id, timeout, mark)
         return outcome
 
     async def result(self, job_id: str, timeout: float | None = None) -> Any:
         """Wait for a job's value by id, from any process. Raises like ``Job.result``."""
-        outcome, task_name = await self._wait(job_id, timeout)
+        task_name, outcome = await self._wait(job_id, timeout)
         task = self.tasks.get(task_name)
         decoder = task.codec.result_decoder if task is not None else ANY_DECODER
         return unwrap_outcome(job_id, outcome, decoder)
@@ -321,7 +325,8 @@ class Queue:
         return int(count)
 
     async def stats(self) -> dict[str, int]:
-        """Queue-wide counters: complete, failed, dead, duplicate_completions."""
+        """Queue-wide counters (``protocol.Stat``): complete, failed, dead, retried, recovered,
+        duplicate_completions; a counter that never moved is absent."""
         raw = cast("dict[bytes, bytes]", await self.redis.hgetall(self.keys.stats))
         return {key.decode(): int(value) for key, value in raw.items()}
 

@@ -10,12 +10,12 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 import msgspec
 
-from .codec import Envelope, TaskCodec, encode_envelope
+from .codec import TaskCodec, encode_envelope
 from .context import Context
 from .errors import ConfigError
 from .ids import new_job_id
 from .job import Job
-from .keys import check_job_id
+from .protocol import Envelope, check_job_id
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -25,6 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .errors import ResultTimeout
+from .protocol import split_notice
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,8 +95,8 @@ class ResultWaiter:
 
     def _notice(self, data: bytes) -> None:
         self._events += 1
-        job_id, _, body = data.partition(b" ")
-        for waiting in self._waiters.get(job_id.decode(), ()):
+        job_id, body = split_notice(data)
+        for waiting in self._waiters.get(job_id, ()):
             if body:
                 waiting.body = body
             waiting.event.set()

@@ -12,7 +12,7 @@ from redis.crc import key_slot
 
 from asyncjobs import ConfigError, Queue
 from asyncjobs.ids import new_job_id
-from asyncjobs.keys import QueueKeys, check_job_id
+from asyncjobs.protocol import QueueKeys, check_job_id
 
 
 def test_all_keys_of_a_queue_share_one_cluster_slot() -> None:
@@ -70,7 +70,7 @@ def test_decoder_bombs_fail_fast_and_small() -> None:
 
     import msgspec
 
-    from asyncjobs.codec import ENVELOPE_DECODER
+    from asyncjobs.protocol import ENVELOPE_DECODER
 
     bombs = [
         b"\x94\xa3p-l\xa4work\xdd\xff\xff\xff\xff",  # array32 claiming 4 G entries

@@ -239,7 +239,7 @@ async def test_reap_does_nothing_while_the_heartbeat_is_current(queue: Queue) ->
     processing = queue.keys.processing("alive")
     await scripts.fetch(processing, 1, time.time())
     await queue.redis.set(queue.keys.heartbeat("alive"), 1, px=10_000)
-    assert await scripts.reap("alive", reaper="tester", now=time.time()) == (-1, 0)
+    assert await scripts.reap("alive", reaper="tester", now=time.time()) is None
     assert await queue.redis.llen(processing) == 1
 
 

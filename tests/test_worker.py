@@ -23,7 +23,7 @@ from asyncjobs import (
     ResultTimeout,
     TaskTimeout,
 )
-from asyncjobs.codec import ENCODER, Envelope, decode_notice_body
+from asyncjobs.protocol import ENCODER, Envelope, decode_notice_body
 
 from .conftest import running_worker, wait_until
 
@@ -414,9 +414,9 @@ async def test_small_outcomes_travel_in_the_done_notice(queue: Queue) -> None:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
         await listener.aclose()
     assert notices[big.id.encode()] == b"", "a large outcome is read from the record"
-    outcome, task = decode_notice_body(notices[small.id.encode()])
+    task, outcome = decode_notice_body(notices[small.id.encode()])
     assert task == echo.name and msgspec.msgpack.decode(outcome.value) == "xxx"
-    outcome, _ = decode_notice_body(notices[bad.id.encode()])
+    _, outcome = decode_notice_body(notices[bad.id.encode()])
     assert outcome.error is not None and outcome.error.message == "negative"
 
 

@@ -1,56 +1,30 @@
 """The Lua scripts, loaded once per client and called by EVALSHA (reloaded after NOSCRIPT).
 
-Each ``.lua`` file is one atomic step; its header says which keys it touches and why.
-Each script is prefixed with the ``lib.lua`` helpers it calls.
+Each ``<name>.lua`` file is one atomic step; its header says which keys it touches and why, and
+its first lines bind its keys and arguments to names (see ``source.py``). ``Scripts`` has one
+typed method per script, which passes the keys and arguments by those names.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
-from typing import Any, cast
+from typing import Any
 
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
 from ..config import Settings
-from ..keys import QueueKeys
 from ..lane import Lane
+from ..protocol import QueueKeys, Reply
+from .source import ScriptSource, load
 
-_FOLDER = files(__package__)
 _NAMES = (
     "enqueue", "fetch", "start", "finish", "dead", "requeue", "reap", "reconcile", "retry",
     "promote", "revive",
 )
-
-
-def _helpers() -> dict[str, str]:
-    """``lib.lua``'s functions by name, each with its comment (blocks apart by blank lines)."""
-    blocks = _FOLDER.joinpath("lib.lua").read_text().split("\n\n")
-    return {m[1]: block for block in blocks if (m := re.search(r"^local function (\w+)", block, re.M))}
-
-
-def _with_helpers(body: str, helpers: dict[str, str]) -> str:
-    """A script with the helpers it calls, directly or through another, in ``lib.lua``'s order:
-    Redis runs the whole source on every call, so a helper it does not need costs each call."""
-    used: set[str] = set()
-    pending = [body]
-    while pending:
-        text = pending.pop()
-        for name, block in helpers.items():
-            if name not in used and re.search(rf"\b{name}\(", text):
-                used.add(name)
-                pending.append(block)
-    return "\n\n".join([*(b for n, b in helpers.items() if n in used), body])
-
-
-_HELPERS = _helpers()
-_SOURCES = {
-    name: _with_helpers(_FOLDER.joinpath(f"{name}.lua").read_text(), _HELPERS) for name in _NAMES
-}
+SOURCES: dict[str, ScriptSource] = {name: load(name) for name in _NAMES}
 
 Client = aredis.Redis | aredis.client.Pipeline
 
@@ -83,6 +57,9 @@ def _arg(value: bytes | str | float) -> bytes:
     return (value if isinstance(value, str) else repr(value)).encode()
 
 
+Arg = bytes | str | float
+
+
 class Scripts:
     """One typed method per script, for one queue on one client."""
 
@@ -91,7 +68,7 @@ class Scripts:
         self._keys = keys
         self._settings = settings
         self._scripts: dict[str, AsyncScript] = {
-            name: client.register_script(source) for name, source in _SOURCES.items()
+            name: client.register_script(source.text) for name, source in SOURCES.items()
         }
         # enqueue.lua for jobs to run now: all but the time and the envelopes fixed
         self._enqueue_lane = self._lane("enqueue", client, [keys.pending, keys.queued],
@@ -107,17 +84,31 @@ class Scripts:
         for lane in [self._enqueue_lane, *self._start_lanes.values()]:
             await lane.aclose()
 
-    async def _call(
-        self, name: str, keys: list[str], args: list[Any], client: Client | None = None
+    async def _run(
+        self,
+        name: str,
+        keys: Mapping[str, str],
+        args: Mapping[str, Arg],
+        more_keys: Sequence[str] = (),
+        more_args: Sequence[Arg] = (),
+        client: Client | None = None,
     ) -> Any:
+        """Run a script with its keys and arguments given by the names its source binds them
+        to (then the variable tails, if it has any)."""
+        source = SOURCES[name]
+        if tuple(keys) != source.keys or tuple(args) != source.args:
+            raise TypeError(f"{name}.lua takes keys {source.keys} and arguments {source.args}, "
+                            f"not {tuple(keys)} and {tuple(args)}")
+        all_keys = [*keys.values(), *more_keys]
+        all_args = [*args.values(), *more_args]
         script = self._scripts[name]
         target = client or self._client
         if isinstance(target, aredis.client.Pipeline):  # it loads its scripts before it runs
-            return await script(keys=keys, args=args, client=target)
-        try:  # EVALSHA straight away: the registered script's call adds a few µs a call
-            return await target.evalsha(script.sha, len(keys), *keys, *args)
+            return await script(keys=all_keys, args=all_args, client=target)
+        try:  # EVALSHA straight away: the registered script's call adds a few µs per call
+            return await target.evalsha(script.sha, len(all_keys), *all_keys, *all_args)
         except NoScriptError:  # after a restart or SCRIPT FLUSH: load it and run it again
-            return await script(keys=keys, args=args, client=target)
+            return await script(keys=all_keys, args=all_args, client=target)
 
     async def enqueue(
         self,
@@ -125,54 +116,77 @@ class Scripts:
         enqueued_at: float,
         due: float | None = None,
         client: Client | None = None,
-    ) -> list[int]:
+    ) -> list[bool]:
         """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is).
-        A flag a job: 1 when enqueued, 0 when its id was taken (in a pipeline: the pipeline)."""
+        Per job: True when enqueued, False when its id was taken (in a pipeline: the pipeline)."""
         if client is None and due is None and not self._enqueue_lane.busy:
             try:
-                return cast("list[int]", await self._enqueue_lane.call(_arg(enqueued_at), *payloads))
+                replies = await self._enqueue_lane.call(_arg(enqueued_at), *payloads)
+                return [reply == Reply.DONE for reply in replies]
             except (RedisError, OSError):
                 pass  # sent again below, with retries and a script reload (idempotent by id)
         k = self._keys
-        keys = [k.pending if due is None else k.scheduled, k.queued]
-        args = [k.job_prefix, "" if due is None else due, enqueued_at, *payloads]
-        return cast("list[int]", await self._call("enqueue", keys, args, client))
+        replies = await self._run(
+            "enqueue",
+            {"target": k.pending if due is None else k.scheduled, "queued": k.queued},
+            {"job_prefix": k.job_prefix, "due": "" if due is None else due,
+             "enqueued_at": enqueued_at},
+            more_args=payloads, client=client,
+        )
+        return [reply == Reply.DONE for reply in replies]
 
     async def fetch(
         self, processing: str, n: int, now: float, client: Client | None = None
     ) -> list[tuple[bytes, int]]:
-        keys = [self._keys.pending, processing, self._keys.queued]
-        args = [n, self._keys.job_prefix, now, _ms(self._settings.job_ttl)]
-        flat = await self._call("fetch", keys, args, client)
+        k = self._keys
+        flat = await self._run(
+            "fetch",
+            {"pending": k.pending, "processing": processing, "queued": k.queued},
+            {"n": n, "job_prefix": k.job_prefix, "now": now,
+             "record_ttl": _ms(self._settings.job_ttl)},
+            client=client,
+        )
         return list(zip(flat[::2], flat[1::2], strict=True))
 
     async def start(self, processing: str, entry: bytes, now: float, client: aredis.Redis) -> int:
-        """Mark the job a BLMOVE just took as running; returns its attempt. On the path from
-        enqueue to a running job, so it goes on a lane of ``client``. Never re-sent after a
-        connection error (a second run would count a second attempt): the worker reconciles."""
-        keys = [processing, self._keys.queued]
+        """Mark the job a BLMOVE just took as running; returns its attempt (0: no longer ours).
+        On the path from enqueue to a running job, so it goes on a lane of ``client``. Never
+        re-sent after a connection error (a second run would count a second attempt): the
+        worker reconciles."""
+        keys = {"processing": processing, "queued": self._keys.queued}
+        args: dict[str, Arg] = {"entry": entry, "job_prefix": self._keys.job_prefix, "now": now,
+                                "record_ttl": _ms(self._settings.job_ttl)}
         lane = self._start_lanes.get(processing)
         if lane is None:
-            lane = self._start_lanes[processing] = self._lane("start", client, keys)
-        args: list[bytes | str | float] = [entry, self._keys.job_prefix, now, _ms(self._settings.job_ttl)]
+            lane = self._start_lanes[processing] = self._lane("start", client, list(keys.values()))
         try:
-            return int(await lane.call(*map(_arg, args)))
+            return int(await lane.call(*map(_arg, args.values())))
         except NoScriptError:  # not run: load it and run it
-            return int(await self._call("start", keys, args, client))
+            return int(await self._run("start", keys, args, client=client))
 
     async def finish(self, processing: str, jobs: Sequence[Finished]) -> list[bool]:
-        """Record every job's outcome in one atomic call; a flag a job: stored, or not ours."""
-        keys = [processing, self._keys.stats, *(self._keys.job(j.job_id) for j in jobs)]
-        args: list[Any] = [self._keys.done]
+        """Record every job's outcome in one atomic call; per job: stored, or not ours."""
+        records = [self._keys.job(j.job_id) for j in jobs]
+        per_job: list[Arg] = []
         for j in jobs:
-            args += [j.entry, j.state, j.outcome, j.finished_at, _ms(j.ttl), j.notice, j.token]
-        return [bool(flag) for flag in await self._call("finish", keys, args)]
+            per_job += [j.entry, j.state, j.outcome, j.finished_at, _ms(j.ttl), j.notice, j.token]
+        replies = await self._run(
+            "finish", {"processing": processing, "stats": self._keys.stats},
+            {"done": self._keys.done}, more_keys=records, more_args=per_job,
+        )
+        return [reply == Reply.DONE for reply in replies]
 
     async def retry(
         self, processing: str, entry: bytes, *, job_id: str, due: float, error: str, token: str
     ) -> bool:
-        keys = [processing, self._keys.scheduled, self._keys.job(job_id), self._keys.stats]
-        return bool(await self._call("retry", keys, [entry, due, error, token]))
+        k = self._keys
+        reply = await self._run(
+            "retry",
+            {"processing": processing, "schedule": k.scheduled, "record": k.job(job_id),
+             "stats": k.stats},
+            {"entry": entry, "due": due, "last_error": error, "token": token},
+        )
+        return bool(reply == Reply.DONE)
 
     async def dead(
         self,
@@ -184,47 +198,61 @@ class Scripts:
         outcome: bytes,
         finished_at: float,
     ) -> bool:
-        keys = [processing, self._keys.dead, self._keys.stats]
-        if job_id is not None:
-            keys.append(self._keys.job(job_id))
-        settings = self._settings
-        args = [
-            entry, record, settings.max_dead_letters, outcome, finished_at,
-            _ms(settings.result_ttl), job_id or "", self._keys.done, _ms(settings.dead_letter_ttl),
-        ]
-        return bool(await self._call("dead", keys, args))
-
-    async def requeue(self, processing: str) -> int:
-        keys = [processing, self._keys.pending]
-        return int(await self._call("requeue", keys, [self._keys.job_prefix]))
-
-    async def reconcile(self, processing: str, running: list[bytes]) -> int:
-        keys = [processing, self._keys.pending]
-        return int(await self._call("reconcile", keys, [self._keys.job_prefix, *running]))
-
-    async def reap(self, victim: str, *, reaper: str, now: float) -> tuple[int, int]:
         k = self._keys
         s = self._settings
-        keys = [
-            k.heartbeat(victim), k.processing(victim), k.pending, k.workers, k.dead, k.stats,
-            k.scheduled,
-        ]
-        args = [
-            victim, k.job_prefix, s.max_recoveries, now, k.name, reaper, s.max_dead_letters,
-            _ms(s.result_ttl), k.done, _ms(s.dead_letter_ttl), SUSPECT_STAGGER,
-        ]
-        requeued, dead = await self._call("reap", keys, args)
+        reply = await self._run(
+            "dead",
+            {"processing": processing, "dead": k.dead, "stats": k.stats},
+            {"entry": entry, "letter": record, "cap": s.max_dead_letters, "outcome": outcome,
+             "finished_at": finished_at, "record_ttl": _ms(s.result_ttl), "id": job_id or "",
+             "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl)},
+            more_keys=[k.job(job_id)] if job_id is not None else [],
+        )
+        return bool(reply == Reply.DONE)
+
+    async def requeue(self, processing: str) -> int:
+        return int(await self._run(
+            "requeue", {"processing": processing, "pending": self._keys.pending},
+            {"job_prefix": self._keys.job_prefix},
+        ))
+
+    async def reconcile(self, processing: str, running: list[bytes]) -> int:
+        return int(await self._run(
+            "reconcile", {"processing": processing, "pending": self._keys.pending},
+            {"job_prefix": self._keys.job_prefix}, more_args=running,
+        ))
+
+    async def reap(self, victim: str, *, reaper: str, now: float) -> tuple[int, int] | None:
+        """Recover a dead worker's jobs: (requeued, dead-lettered), or None while it lives."""
+        k = self._keys
+        s = self._settings
+        reply, requeued, dead = await self._run(
+            "reap",
+            {"heartbeat": k.heartbeat(victim), "processing": k.processing(victim),
+             "pending": k.pending, "workers": k.workers, "dead": k.dead, "stats": k.stats,
+             "schedule": k.scheduled},
+            {"victim": victim, "job_prefix": k.job_prefix, "max_recoveries": s.max_recoveries,
+             "now": now, "queue": k.name, "reaper": reaper, "cap": s.max_dead_letters,
+             "record_ttl": _ms(s.result_ttl), "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl),
+             "stagger": SUSPECT_STAGGER},
+        )
+        if reply == Reply.ALIVE:
+            return None
         return int(requeued), int(dead)
 
     async def promote(self, now: float, limit: int = 1000) -> tuple[int, float | None]:
-        keys = [self._keys.scheduled, self._keys.pending, self._keys.queued]
-        moved, next_due = await self._call("promote", keys, [now, limit, self._keys.job_prefix])
+        k = self._keys
+        moved, next_due = await self._run(
+            "promote", {"schedule": k.scheduled, "pending": k.pending, "queued": k.queued},
+            {"now": now, "limit": limit, "job_prefix": k.job_prefix},
+        )
         return int(moved), (float(next_due) if next_due else None)
 
     async def revive(self, record: bytes, payload: bytes, job_id: str | None) -> bool:
-        keys = [self._keys.dead, self._keys.pending]
-        if job_id is not None:
-            keys.append(self._keys.job(job_id))
-        args = [record, payload, _ms(self._settings.job_ttl)]
-        return bool(await self._call("revive", keys, args))
-
+        k = self._keys
+        reply = await self._run(
+            "revive", {"dead": k.dead, "pending": k.pending},
+            {"letter": record, "payload": payload, "record_ttl": _ms(self._settings.job_ttl)},
+            more_keys=[k.job(job_id)] if job_id is not None else [],
+        )
+        return bool(reply == Reply.DONE)

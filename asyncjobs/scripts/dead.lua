@@ -1,24 +1,25 @@
--- Dead-letter a job that cannot run (undecodable, unknown task, bad arguments).
--- KEYS[1] processing list   (ours; the entry leaves it)
--- KEYS[2] dead-letter list  (the record goes in at the left, trimmed to ARGV[3] entries;
---                            it expires ARGV[9] ms after its last entry)
--- KEYS[3] stats hash
--- KEYS[4] job record        (optional: only when the job id could be read)
--- ARGV[1] entry, ARGV[2] encoded dead-letter record, ARGV[3] cap,
--- ARGV[4] encoded outcome, ARGV[5] finished_at, ARGV[6] record TTL in ms, ARGV[7] job id,
--- ARGV[8] done channel, ARGV[9] dead-letter TTL ms
--- Returns 1 when dead-lettered, 0 when the entry was no longer ours.
-if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
-  redis.call('HINCRBY', KEYS[3], 'duplicate_completions', 1)
-  return 0
+-- Dead-letter a job that cannot run (undecodable, unknown task, bad arguments): its entry
+-- leaves our processing list for the dead-letter list.
+-- Returns REPLY_DONE when dead-lettered, REPLY_NOT_OURS when the entry was no longer ours.
+--- @include lib/dead_letter
+local processing = KEYS[1]   -- ours; the entry leaves it
+local dead = KEYS[2]         -- the dead letter goes in at the left, capped, with a TTL
+local stats = KEYS[3]
+local record = KEYS[4] or false  -- optional (a tail): only when the job id could be read
+local entry = ARGV[1]
+local letter = ARGV[2]       -- the encoded DeadLetter
+local cap = ARGV[3]
+local outcome = ARGV[4]      -- the encoded Outcome for the record
+local finished_at = ARGV[5]
+local record_ttl = ARGV[6]   -- ms
+local id = ARGV[7]           -- '' when it could not be read
+local done = ARGV[8]
+local dead_ttl = ARGV[9]     -- ms, from the list's last entry
+
+if redis.call('LREM', processing, -1, entry) == 0 then
+  redis.call('HINCRBY', stats, STAT_DUPLICATE_COMPLETIONS, 1)
+  return REPLY_NOT_OURS
 end
-redis.call('LPUSH', KEYS[2], ARGV[2])
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
-redis.call('PEXPIRE', KEYS[2], ARGV[9])
-redis.call('HINCRBY', KEYS[3], 'dead', 1)
-if KEYS[4] then
-  redis.call('HSET', KEYS[4], 'r', ARGV[4], 's', 'dead', 'f', ARGV[5])
-  redis.call('PEXPIRE', KEYS[4], ARGV[6])
-  redis.call('PUBLISH', ARGV[8], ARGV[7])
-end
-return 1
+dead_letter({list = dead, cap = cap, list_ttl = dead_ttl, stats = stats, letter = letter,
+  record = record, outcome = outcome, at = finished_at, record_ttl = record_ttl, done = done, id = id})
+return REPLY_DONE

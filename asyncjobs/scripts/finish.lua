@@ -1,35 +1,41 @@
--- Finish jobs: each is removed from our processing list and its outcome stored, in one atomic step
--- for all of them (the worker records every job that finished while its previous call was in flight).
--- KEYS[1] processing list   (ours; an entry must be there, else we lost ownership of that job)
--- KEYS[2] stats hash        (queue-wide counters)
--- KEYS[3..] job records     (one a job, in order; hash: outcome 'r' set once, first completion
---                            wins; then its TTL)
--- ARGV[1] done channel, then 7 a job: entry, state ('complete' or 'failed'), encoded outcome,
--- finished_at, record TTL in ms, the notice to publish (the job id, with the outcome when it is
--- small), this execution's token (worker id and attempt, kept in the record as 'fw')
--- Returns one flag a job: 1 when stored (or already stored by this same execution, whose reply
--- was lost), 0 when not ours or already finished by another execution (counted as a duplicate).
-local stored = {}
-for i = 3, #KEYS do
-  local a = 2 + (i - 3) * 7
-  local entry, state, outcome, token = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 6]
+-- Finish jobs: each is removed from our processing list and its outcome stored, in one atomic
+-- step for all of them (the worker records every job that finished while its previous call
+-- was in flight). In a record the outcome is set once: the first execution to finish wins.
+-- Returns one reply per job: REPLY_DONE when stored (or already stored by this same
+-- execution, whose reply was lost), REPLY_NOT_OURS when not ours or already finished by
+-- another execution (counted once as a duplicate).
+--- @include lib/count_duplicate
+local processing = KEYS[1]   -- ours; an entry must be there, else we lost ownership of that job
+local stats = KEYS[2]
+-- KEYS[3..]: the job records, one per job, in order
+local done = ARGV[1]         -- the channel for the notices
+-- ARGV[2..]: seven per job: entry, state (STATE_COMPLETE or STATE_FAILED), encoded outcome,
+-- finished_at, record TTL in ms, the notice to publish, this execution's token
+local FIRST_RECORD, FIRST_JOB, PER_JOB = 3, 2, 7
+
+local replies = {}
+for i = FIRST_RECORD, #KEYS do
   local record = KEYS[i]
-  local ok = 0
-  if redis.call('LREM', KEYS[1], -1, entry) == 0 then
-    if redis.call('HGET', record, 'fw') == token then
-      ok = 1
+  local a = FIRST_JOB + (i - FIRST_RECORD) * PER_JOB
+  local entry, state, outcome, finished_at = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local record_ttl, notice, token = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  local reply = REPLY_NOT_OURS
+  if redis.call('LREM', processing, -1, entry) == 0 then
+    if redis.call('HGET', record, FIELD_FINISHED_BY) == token then
+      reply = REPLY_DONE
     else
-      count_duplicate(record, KEYS[2], token)
+      count_duplicate(record, stats, token)
     end
-  elseif redis.call('HSETNX', record, 'r', outcome) == 0 then
-    count_duplicate(record, KEYS[2], token)
+  elseif redis.call('HSETNX', record, FIELD_OUTCOME, outcome) == 0 then
+    count_duplicate(record, stats, token)
   else
-    redis.call('HSET', record, 's', state, 'f', ARGV[a + 3], 'fw', token)
-    redis.call('PEXPIRE', record, ARGV[a + 4])
-    redis.call('HINCRBY', KEYS[2], state, 1)
-    redis.call('PUBLISH', ARGV[1], ARGV[a + 5])
-    ok = 1
+    redis.call('HSET', record, FIELD_STATE, state, FIELD_FINISHED_AT, finished_at,
+      FIELD_FINISHED_BY, token)
+    redis.call('PEXPIRE', record, record_ttl)
+    redis.call('HINCRBY', stats, state, 1)
+    redis.call('PUBLISH', done, notice)
+    reply = REPLY_DONE
   end
-  stored[#stored + 1] = ok
+  replies[#replies + 1] = reply
 end
-return stored
+return replies

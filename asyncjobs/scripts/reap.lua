@@ -1,60 +1,66 @@
--- Recover the jobs of a dead worker: only when its heartbeat is gone, move its whole processing
--- list back to the consumer end of the queue, count one recovery per job, and dead-letter a job
--- that has now been recovered max_recoveries times (it keeps killing its workers) as worker_lost.
--- A job recovered for the second time or more is a suspect: instead of running next beside the
--- same neighbours (which would die with it again), it goes to the schedule, each suspect
--- ARGV[11] seconds after the previous one, so it runs apart from the others.
--- KEYS[1] the victim's heartbeat      (must be absent, else nothing happens)
--- KEYS[2] the victim's processing list (emptied)
--- KEYS[3] pending list                 (recovered jobs go in at the right, to run next)
--- KEYS[4] workers registry zset        (the victim is removed)
--- KEYS[5] dead-letter list             (capped at ARGV[7], expires ARGV[10] ms after its last entry)
--- KEYS[6] stats hash
--- KEYS[7] schedule zset                (suspects, staggered)
--- ARGV[1] victim id, ARGV[2] job record key prefix (records carry the queue's hash tag),
--- ARGV[3] max_recoveries, ARGV[4] now, ARGV[5] queue name, ARGV[6] reaping worker id,
--- ARGV[7] dead-letter cap, ARGV[8] record TTL ms, ARGV[9] done channel, ARGV[10] dead-letter TTL ms,
--- ARGV[11] seconds between suspects
--- Returns {requeued, dead_lettered}, or {-1, 0} when the victim is alive.
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {-1, 0}
+-- Recover the jobs of a dead worker: only when its heartbeat is gone, move its whole
+-- processing list back to the consumer end of the queue, count one recovery per job, and
+-- dead-letter a job that has now been recovered max_recoveries times (it keeps killing its
+-- workers) as worker_lost. A job recovered for the second time or more is a suspect: instead
+-- of running next beside the same neighbours (which would die with it again), it goes to the
+-- schedule, each suspect `stagger` seconds after the previous one, so it runs apart.
+-- Returns {REPLY_DONE, requeued, dead_lettered}, or {REPLY_ALIVE, 0, 0} when the victim is alive.
+--- @include lib/job_head
+--- @include lib/dead_letter
+local heartbeat = KEYS[1]    -- the victim's: must be absent, else nothing happens
+local processing = KEYS[2]   -- the victim's: emptied
+local pending = KEYS[3]      -- recovered jobs go in at the right, to run next
+local workers = KEYS[4]      -- the victim leaves the registry
+local dead = KEYS[5]         -- capped dead-letter list, with a TTL
+local stats = KEYS[6]
+local schedule = KEYS[7]     -- suspects, staggered
+local victim = ARGV[1]
+local job_prefix = ARGV[2]
+local max_recoveries = tonumber(ARGV[3])
+local now = ARGV[4]
+local queue = ARGV[5]        -- the queue's name, for the dead letters
+local reaper = ARGV[6]       -- our worker id, for the dead letters
+local cap = ARGV[7]
+local record_ttl = ARGV[8]   -- ms
+local done = ARGV[9]
+local dead_ttl = ARGV[10]    -- ms
+local stagger = tonumber(ARGV[11])
+
+if redis.call('EXISTS', heartbeat) == 1 then
+  return {REPLY_ALIVE, 0, 0}
 end
-local requeued, dead, suspects = 0, 0, 0
+local requeued, buried, suspects = 0, 0, 0
 while true do
-  local entry = redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', 'RIGHT')
+  local entry = redis.call('LMOVE', processing, pending, 'LEFT', 'RIGHT')
   if not entry then break end
   local id = job_id(entry)
-  local record = id and (ARGV[2] .. id)
+  local record = id and (job_prefix .. id)
   if record and redis.call('EXISTS', record) == 1 then
-    local recoveries = redis.call('HINCRBY', record, 'rc', 1)
-    if recoveries >= tonumber(ARGV[3]) then
-      redis.call('RPOP', KEYS[3])  -- the entry just pushed
+    local recoveries = redis.call('HINCRBY', record, FIELD_RECOVERIES, 1)
+    if recoveries >= max_recoveries then
+      redis.call('RPOP', pending)  -- the entry just pushed
       local message = 'the job was running on a worker that died, ' .. recoveries .. ' times'
-      redis.call('LPUSH', KEYS[5],
-        dead_record('worker_lost', message, entry, ARGV[5], ARGV[6], ARGV[4], id))
-      redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)
-      redis.call('PEXPIRE', KEYS[5], ARGV[10])
-      redis.call('HSET', record, 'r', dead_outcome('worker_lost', message), 's', 'dead', 'f', ARGV[4])
-      redis.call('PEXPIRE', record, ARGV[8])
-      redis.call('HINCRBY', KEYS[6], 'dead', 1)
-      redis.call('PUBLISH', ARGV[9], id)
-      dead = dead + 1
+      dead_letter({list = dead, cap = cap, list_ttl = dead_ttl, stats = stats,
+        letter = encode_dead_letter('worker_lost', message, entry, queue, reaper, now, id),
+        record = record, outcome = encode_dead_outcome('worker_lost', message), at = now,
+        record_ttl = record_ttl, done = done, id = id})
+      buried = buried + 1
     elseif recoveries >= 2 then
-      redis.call('RPOP', KEYS[3])
+      redis.call('RPOP', pending)
       suspects = suspects + 1
-      redis.call('ZADD', KEYS[7], tonumber(ARGV[4]) + suspects * tonumber(ARGV[11]), entry)
-      redis.call('HSET', record, 's', 'scheduled')
+      redis.call('ZADD', schedule, tonumber(now) + suspects * stagger, entry)
+      redis.call('HSET', record, FIELD_STATE, STATE_SCHEDULED)
       requeued = requeued + 1
     else
-      redis.call('HSET', record, 's', 'queued')
+      redis.call('HSET', record, FIELD_STATE, STATE_QUEUED)
       requeued = requeued + 1
     end
   else
     requeued = requeued + 1
   end
 end
-redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', workers, victim)
 if requeued > 0 then
-  redis.call('HINCRBY', KEYS[6], 'recovered', requeued)
+  redis.call('HINCRBY', stats, STAT_RECOVERED, requeued)
 end
-return {requeued, dead}
+return {REPLY_DONE, requeued, buried}

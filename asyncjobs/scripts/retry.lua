@@ -1,18 +1,23 @@
 -- Schedule a failed job's next attempt: move it from our processing list into the schedule.
--- KEYS[1] our processing list (the entry must be there, else we lost ownership)
--- KEYS[2] schedule zset       (entry scored by due time, promoted by promote.lua)
--- KEYS[3] job record          (state "scheduled", last error kept in 'le')
--- KEYS[4] stats hash
--- ARGV[1] entry, ARGV[2] due time (Unix seconds), ARGV[3] "Type: message" of the failure,
--- ARGV[4] this execution's token (worker id and attempt)
--- Returns 1 when scheduled, 0 when the entry was no longer ours (counted once as a duplicate).
-if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
-  count_duplicate(KEYS[3], KEYS[4], ARGV[4])
-  return 0
+-- Returns REPLY_DONE when scheduled, REPLY_NOT_OURS when the entry was no longer ours
+-- (counted once as a duplicate).
+--- @include lib/count_duplicate
+local processing = KEYS[1]   -- ours; the entry must be there, else we lost ownership
+local schedule = KEYS[2]     -- the entry, scored by its due time (promote.lua moves it on)
+local record = KEYS[3]       -- state scheduled, the last error kept
+local stats = KEYS[4]
+local entry = ARGV[1]
+local due = ARGV[2]          -- Unix seconds
+local last_error = ARGV[3]   -- "Type: message" of the failure
+local token = ARGV[4]        -- this execution's
+
+if redis.call('LREM', processing, -1, entry) == 0 then
+  count_duplicate(record, stats, token)
+  return REPLY_NOT_OURS
 end
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HSET', KEYS[3], 's', 'scheduled', 'le', ARGV[3])
+redis.call('ZADD', schedule, due, entry)
+if redis.call('EXISTS', record) == 1 then
+  redis.call('HSET', record, FIELD_STATE, STATE_SCHEDULED, FIELD_LAST_ERROR, last_error)
 end
-redis.call('HINCRBY', KEYS[4], 'retried', 1)
-return 1
+redis.call('HINCRBY', stats, STAT_RETRIED, 1)
+return REPLY_DONE

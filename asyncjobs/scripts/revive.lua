@@ -1,15 +1,20 @@
--- Requeue one dead-lettered job: its dead-letter record leaves the list, its payload goes to
--- the back of the queue, and its record (if the id is known) starts afresh as "queued".
--- KEYS[1] dead-letter list, KEYS[2] pending list, KEYS[3] job record (optional)
--- ARGV[1] the dead-letter record (exact bytes), ARGV[2] the payload, ARGV[3] record TTL ms
--- Returns 1 when requeued, 0 when the record was no longer in the list.
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
-  return 0
+-- Requeue one dead-lettered job: its dead letter leaves the list, its payload goes to the back
+-- of the queue, and its record (if the id is known) starts afresh as queued.
+-- Returns REPLY_DONE when requeued, REPLY_GONE when the dead letter was no longer in the list.
+local dead = KEYS[1]
+local pending = KEYS[2]
+local record = KEYS[3] or false  -- optional (a tail)
+local letter = ARGV[1]       -- the dead letter, exact bytes
+local payload = ARGV[2]
+local record_ttl = ARGV[3]   -- ms
+
+if redis.call('LREM', dead, 1, letter) == 0 then
+  return REPLY_GONE
 end
-redis.call('LPUSH', KEYS[2], ARGV[2])
-if KEYS[3] then
-  redis.call('HDEL', KEYS[3], 'r', 'f', 'rc', 'le')
-  redis.call('HSET', KEYS[3], 's', 'queued', 'a', 0)
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+redis.call('LPUSH', pending, payload)
+if record then
+  redis.call('HDEL', record, FIELD_OUTCOME, FIELD_FINISHED_AT, FIELD_RECOVERIES, FIELD_LAST_ERROR)
+  redis.call('HSET', record, FIELD_STATE, STATE_QUEUED, FIELD_ATTEMPTS, 0)
+  redis.call('PEXPIRE', record, record_ttl)
 end
-return 1
+return REPLY_DONE

@@ -21,18 +21,19 @@ import msgspec
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..codec import (
+from ..context import Context
+from ..errors import Retry
+from ..protocol import (
     ENCODER,
     ENVELOPE_DECODER,
     DeadLetter,
     Envelope,
     ErrorInfo,
     ErrorKind,
+    JobState,
     Outcome,
     encode_notice,
 )
-from ..context import Context
-from ..errors import Retry
 from ..queue import Queue
 from ..scripts import Finished, Scripts
 from ..task import RetryPolicy, Task
@@ -116,7 +117,7 @@ class Executor:
         ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
         encoded = ENCODER.encode(outcome)
         await self._finish(functools.partial(self._acker.finish, Finished(
-            entry, envelope.id, "complete" if outcome.error is None else "failed",
+            entry, envelope.id, JobState.COMPLETE if outcome.error is None else JobState.FAILED,
             encoded, time.time(), ttl, token, encode_notice(envelope.id, task.name, encoded),
         )))
 

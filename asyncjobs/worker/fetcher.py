@@ -12,7 +12,7 @@ from typing import cast
 
 import redis.asyncio as aredis
 
-from ..keys import QueueKeys
+from ..protocol import QueueKeys
 from ..scripts import Scripts
 
 

@@ -14,7 +14,7 @@ import time
 from redis.exceptions import RedisError
 
 from ..connection import sync_client
-from ..keys import QueueKeys
+from ..protocol import QueueKeys
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config import Settings
 from ..errors import ConfigError
-from ..keys import QueueKeys, check_worker_id
+from ..protocol import QueueKeys, check_worker_id
 from ..scripts import Scripts
 from .heartbeat import Heartbeat
 
@@ -86,8 +86,9 @@ class Reaper:
         for worker, is_alive in zip(others, alive, strict=True):
             if is_alive:
                 continue
-            requeued, dead = await self._scripts.reap(worker, reaper=self._worker_id, now=time.time())
-            if requeued >= 0:
+            recovered = await self._scripts.reap(worker, reaper=self._worker_id, now=time.time())
+            if recovered is not None:
+                requeued, dead = recovered
                 total += requeued
                 log.warning(
                     "worker %s: worker %s is dead; recovered %d jobs, dead-lettered %d",

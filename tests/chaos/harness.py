@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from asyncjobs import Queue
+from asyncjobs.protocol import Field, JobState
 from asyncjobs.server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -294,7 +295,7 @@ async def _outcomes(queue: Queue, ids: list[str]) -> tuple[Counter[bytes], list[
         batch = ids[start:start + 1000]
         async with queue.redis.pipeline(transaction=False) as pipe:
             for job_id in batch:
-                pipe.hmget(queue.keys.job(job_id), ["r", "s"])
+                pipe.hmget(queue.keys.job(job_id), [Field.OUTCOME, Field.STATE])
             replies = await pipe.execute()
         for job_id, (outcome, state) in zip(batch, replies, strict=True):
             if outcome is None:
@@ -344,7 +345,8 @@ async def check_invariants(
         assert KEY_FAMILIES.fullmatch(key.decode()), key
     ledger = Ledger.read(ledger_dir)
     result = Invariants(
-        ids=len(ids), results=states[b"complete"], failed=states[b"failed"], dead=states[b"dead"],
+        ids=len(ids), results=states[JobState.COMPLETE.encode()], failed=states[JobState.FAILED.encode()],
+        dead=states[JobState.DEAD.encode()],
         duplicate_completions=duplicates, executions=ledger.started(),
         completed_runs=ledger.completed(), overlaps=ledger.overlaps(),
     )

@@ -15,7 +15,7 @@ import msgspec
 import pytest
 
 from asyncjobs import Job, JobDeadLettered, JobFailed, JobStatus, TaskTimeout
-from asyncjobs.codec import ENCODER, Envelope
+from asyncjobs.protocol import ENCODER, Envelope
 
 from .conftest import Chaos
 from .harness import Ledger, WorkerProc, check_invariants, wait_until

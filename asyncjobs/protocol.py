@@ -1,0 +1,295 @@
+"""The Redis protocol of a queue: every name, field, state, format and code that Python and the
+Lua scripts share, declared once.
+
+- **Keys**: ``QueueKeys`` builds every key and channel name of a queue. All of them share the
+  hash tag ``{name}``, so every multi-key step stays in one cluster slot.
+- **Wire structs**: what travels as msgpack: the ``Envelope`` of a call, its ``Outcome``, and a
+  ``DeadLetter``. The scripts read the head of an envelope and build dead letters and outcomes
+  themselves (``scripts/lib/msgpack.lua``); contract tests decode their bytes with these structs.
+- **The job record**: the hash ``aj:{q}:job:<id>``, its fields (``Field``) and states
+  (``JobState``); and the entry of a job that has not started yet in the queued hash
+  (``encode_queued``/``decode_queued``).
+- **Counters** of the stats hash (``Stat``), the **notice** a finished job publishes
+  (``encode_notice``/``decode_notice``), and the **replies** of the scripts (``Reply``).
+
+The scripts name these as upper-case constants (``FIELD_STATE``, ``STATE_RUNNING``,
+``STAT_DEAD``, ``REPLY_DONE``...); ``lua_constants()`` is their one source, and a script that
+names a constant not declared here fails to load.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import IntEnum, StrEnum
+from typing import Any, NamedTuple
+
+import msgspec
+
+from .errors import ConfigError
+
+# -- keys ------------------------------------------------------------------------------------
+
+PREFIX = "aj"
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_JOB_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+_WORKER_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+_QUOTE_AT_MOST = 40
+
+
+def _quoted(value: str) -> str:
+    """``value`` for an error message: cut when long, so a 10 kB id does not fill the screen."""
+    if len(value) <= _QUOTE_AT_MOST:
+        return repr(value)
+    return f"{value[:_QUOTE_AT_MOST]!r}... ({len(value)} characters)"
+
+
+def check_queue_name(name: str) -> str:
+    if not _QUEUE_NAME.fullmatch(name):
+        raise ConfigError(f"queue name {_quoted(name)} must match [A-Za-z0-9_.-]{{1,64}}")
+    return name
+
+
+def check_job_id(job_id: str) -> str:
+    if not _JOB_ID.fullmatch(job_id):
+        raise ConfigError(f"job id {_quoted(job_id)} must match [A-Za-z0-9_.:-]{{1,128}}")
+    return job_id
+
+
+def check_worker_id(worker_id: str) -> str:
+    if not _WORKER_ID.fullmatch(worker_id):
+        raise ConfigError(f"worker id {_quoted(worker_id)} must match [A-Za-z0-9_.-]{{1,128}}")
+    return worker_id
+
+
+class QueueKeys:
+    """Key names for one queue.
+
+    ========================  ======  ===========================================
+    key                       type    holds
+    ========================  ======  ===========================================
+    ``aj:{q}:pending``        list    encoded jobs waiting to run (LPUSH in, taken from the right)
+    ``aj:{q}:processing:<w>`` list    jobs worker ``w`` has taken and not finished
+    ``aj:{q}:hb:<w>``         string  worker ``w``'s heartbeat, with a TTL
+    ``aj:{q}:workers``        zset    worker ids by last heartbeat time
+    ``aj:{q}:queued``         hash    job id -> queued entry (``encode_queued``) of each job not
+                                      yet started (its record is made when it first starts)
+    ``aj:{q}:job:<id>``       hash    one started job's record (``Field``), with a TTL
+    ``aj:{q}:scheduled``      zset    jobs to run later (delayed jobs, retries) by due time
+    ``aj:{q}:dead``           list    dead letters (``DeadLetter``), newest first, capped
+    ``aj:{q}:stats``          hash    queue-wide counters (``Stat``)
+    ``aj:{q}:done``           pubsub  a notice (``encode_notice``) for each finished job
+    ========================  ======  ===========================================
+
+    Scripts that find job ids inside payloads (LMOVE from a list) build the record key as
+    ``job_prefix .. id``: the prefix carries the hash tag, so the key is in the script's slot.
+    """
+
+    __slots__ = (
+        "base", "dead", "done", "job_prefix", "name", "pending", "queued", "scheduled", "stats",
+        "workers",
+    )
+
+    def __init__(self, name: str) -> None:
+        self.name = check_queue_name(name)
+        self.base = f"{PREFIX}:{{{name}}}"
+        self.pending = f"{self.base}:pending"
+        self.queued = f"{self.base}:queued"
+        self.workers = f"{self.base}:workers"
+        self.scheduled = f"{self.base}:scheduled"
+        self.dead = f"{self.base}:dead"
+        self.stats = f"{self.base}:stats"
+        self.done = f"{self.base}:done"
+        self.job_prefix = f"{self.base}:job:"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.job_prefix}{check_job_id(job_id)}"
+
+    def processing(self, worker_id: str) -> str:
+        return f"{self.base}:processing:{check_worker_id(worker_id)}"
+
+    def heartbeat(self, worker_id: str) -> str:
+        return f"{self.base}:hb:{check_worker_id(worker_id)}"
+
+
+# -- wire structs ------------------------------------------------------------------------------
+
+
+class Envelope(msgspec.Struct, array_like=True, frozen=True):
+    """One call of a task. ``args`` holds the encoded arguments, decoded by the task's codec.
+
+    Encoded as a msgpack array whose first two elements are the job id and the task name, so
+    the scripts read both without decoding the rest (``scripts/lib/job_head.lua``).
+    """
+
+    id: str
+    task: str
+    args: msgspec.Raw
+    enqueued_at: float
+
+
+class ErrorKind(StrEnum):
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    DEAD = "dead"
+
+
+class ErrorInfo(msgspec.Struct, array_like=True, frozen=True):
+    kind: ErrorKind
+    type: str
+    message: str
+    traceback: str = ""
+
+
+NIL = msgspec.Raw(b"\xc0")  # msgpack nil
+
+
+class Outcome(msgspec.Struct, array_like=True, frozen=True):
+    """How a job ended: the encoded return value, or the error."""
+
+    value: msgspec.Raw = NIL
+    error: ErrorInfo | None = None
+
+
+class DeadLetter(msgspec.Struct, array_like=True, frozen=True):
+    """An entry of the dead-letter list; ``payload`` is the job's bytes exactly as they were."""
+
+    reason: str
+    message: str
+    payload: bytes
+    queue: str
+    worker_id: str
+    at: float
+    job_id: str | None = None
+
+
+ENCODER = msgspec.msgpack.Encoder()
+ENVELOPE_DECODER = msgspec.msgpack.Decoder(Envelope)
+OUTCOME_DECODER = msgspec.msgpack.Decoder(Outcome)
+DEAD_LETTER_DECODER = msgspec.msgpack.Decoder(DeadLetter)
+ANY_DECODER: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder()
+
+
+# -- the job record ----------------------------------------------------------------------------
+
+
+class Field(StrEnum):
+    """Fields of the job record hash. Short on the wire: a record is kept for every job."""
+
+    STATE = "s"
+    """A ``JobState``."""
+    TASK = "t"
+    ATTEMPTS = "a"
+    """Attempts started so far (1 on the first run)."""
+    ENQUEUED_AT = "e"
+    STARTED_AT = "st"
+    """Unix time the last attempt started."""
+    FINISHED_AT = "f"
+    OUTCOME = "r"
+    """The encoded ``Outcome``, set once: the first execution to finish wins."""
+    FINISHED_BY = "fw"
+    """The token (worker id and attempt) of the execution that stored the outcome."""
+    LAST_ERROR = "le"
+    """``"Type: message"`` of the last failed attempt, while its retry waits."""
+    RECOVERIES = "rc"
+    """Times the job was recovered from a dead worker."""
+    DUPLICATE = "x:"
+    """Prefix of a field ``x:<token>`` marking a late execution already counted as a duplicate."""
+
+
+class JobState(StrEnum):
+    """Where a job is in its life. A job waiting to start has only a queued entry; from its
+    first start on, its record says."""
+
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+_QUEUED_MARKS = {JobState.QUEUED: "q", JobState.SCHEDULED: "s"}
+_STATE_OF_MARK = {mark: state for state, mark in _QUEUED_MARKS.items()}
+
+
+class QueuedEntry(NamedTuple):
+    """A job that has not started yet: its queued-hash entry, ``<mark><enqueued_at> <task>``
+    (mark ``q`` queued or ``s`` scheduled; a task name may hold spaces, an enqueue time never)."""
+
+    state: JobState
+    enqueued_at: float
+    task: str
+
+
+def decode_queued(raw: bytes) -> QueuedEntry:
+    head, _, task = raw.decode().partition(" ")
+    return QueuedEntry(_STATE_OF_MARK[head[:1]], float(head[1:]), task)
+
+
+# -- counters, notices, replies ----------------------------------------------------------------
+
+
+class Stat(StrEnum):
+    """Counters of the queue's stats hash (``Queue.stats()``)."""
+
+    COMPLETE = "complete"
+    FAILED = "failed"
+    DEAD = "dead"
+    RETRIED = "retried"
+    RECOVERED = "recovered"
+    """Jobs put back on the queue from dead workers."""
+    DUPLICATE_COMPLETIONS = "duplicate_completions"
+    """Executions that ended after another execution of the same job had stored its outcome."""
+
+
+NOTICE_MAX_OUTCOME = 4096
+"""Outcomes up to this many bytes travel in the notice, so a waiter needs no read."""
+_NOTICE_BODY_DECODER = msgspec.msgpack.Decoder(tuple[str, Outcome])
+
+
+def encode_notice(job_id: str, task: str, outcome: bytes) -> bytes:
+    """What a finished job publishes on the done channel: ``<id>``, or, when the outcome is
+    small, ``<id> <msgpack [task, outcome]>`` (a job id has no space). The scripts that finish
+    jobs on their own (dead letters, recovery) publish the bare id."""
+    if len(outcome) > NOTICE_MAX_OUTCOME:
+        return job_id.encode()
+    return b"%s \x92%s%s" % (job_id.encode(), ENCODER.encode(task), outcome)
+
+
+def split_notice(notice: bytes) -> tuple[str, bytes]:
+    """A notice's job id and its body (empty for a bare id)."""
+    job_id, _, body = notice.partition(b" ")
+    return job_id.decode(), body
+
+
+def decode_notice_body(body: bytes) -> tuple[str, Outcome]:
+    """The task name and outcome that a notice body carries."""
+    return _NOTICE_BODY_DECODER.decode(body)
+
+
+class Reply(IntEnum):
+    """What a script says about one job, or about one call."""
+
+    NOT_OURS = 0
+    """The job's entry is not in our processing list: recovered by another worker, or finished."""
+    DONE = 1
+    TAKEN = 2
+    """enqueue: a job with this id exists; nothing was written for it."""
+    ALIVE = 3
+    """reap: the worker's heartbeat is there; nothing was done."""
+    GONE = 4
+    """revive: the dead letter is no longer in the list."""
+
+
+def lua_constants() -> dict[str, str | int]:
+    """Every constant a script may name, by its Lua name."""
+    constants: dict[str, str | int] = {}
+    for prefix, enum in (
+        ("FIELD", Field), ("STATE", JobState), ("STAT", Stat), ("REPLY", Reply),
+        ("ERROR", ErrorKind),
+    ):
+        for member in enum:
+            constants[f"{prefix}_{member.name}"] = member.value
+    for state, mark in _QUEUED_MARKS.items():
+        constants[f"MARK_{state.name}"] = mark
+    return constants

@@ -1,0 +1,29 @@
+--- @include lib/msgpack_write
+-- protocol.DeadLetter, encoded: [reason, message, payload, queue, worker_id, at, job_id]
+local function encode_dead_letter(reason, message, payload, queue, worker, at, id)
+  return '\151' .. mp_str(reason) .. mp_str(message) .. mp_bin(payload) .. mp_str(queue)
+    .. mp_str(worker) .. '\203' .. struct.pack('>d', tonumber(at)) .. (id and mp_str(id) or '\192')
+end
+
+-- protocol.Outcome of a dead-lettered job, encoded: [nil, [ERROR_DEAD, reason, message, '']]
+local function encode_dead_outcome(reason, message)
+  return '\146\192\148' .. mp_str(ERROR_DEAD) .. mp_str(reason) .. mp_str(message) .. mp_str('')
+end
+
+-- Dead-letters a job whose entry the caller has already taken out of its list:
+-- d.letter (an encoded DeadLetter) goes in at the left of d.list, capped at d.cap entries, the
+-- list expiring d.list_ttl ms after its last entry; d.stats counts it; when the job's record
+-- d.record is known, it gets d.outcome (kept d.record_ttl ms) and a notice of d.id goes out on
+-- d.done for the job's waiters.
+local function dead_letter(d)
+  redis.call('LPUSH', d.list, d.letter)
+  redis.call('LTRIM', d.list, 0, tonumber(d.cap) - 1)
+  redis.call('PEXPIRE', d.list, d.list_ttl)
+  redis.call('HINCRBY', d.stats, STAT_DEAD, 1)
+  if d.record then
+    redis.call('HSET', d.record, FIELD_OUTCOME, d.outcome, FIELD_STATE, STATE_DEAD,
+      FIELD_FINISHED_AT, d.at)
+    redis.call('PEXPIRE', d.record, d.record_ttl)
+    redis.call('PUBLISH', d.done, d.id)
+  end
+end
