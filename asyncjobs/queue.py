@@ -9,11 +9,9 @@ from dataclasses import replace
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast, overload
 
 import redis.asyncio as aredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .config import Settings
-from .connection import async_client
+from .connection import UNREACHABLE, Connection
 from .context import Context
 from .errors import ConfigError, EnqueueError, JobNotFound
 from .job import Job, JobInfo, unwrap_outcome
@@ -39,6 +37,8 @@ R = TypeVar("R")
 
 ENQUEUE_BATCH = 1000
 """Jobs a script call enqueues at most, so that no call holds Redis for long."""
+_NOT_TAKEN: tuple[type[Exception], ...] = (*UNREACHABLE, TimeoutError)
+"""Errors after which an enqueue may not have happened: ``EnqueueError``."""
 Hook = Callable[[dict[str, Any]], Awaitable[None]]
 HookT = TypeVar("HookT", bound=Hook)
 
@@ -60,25 +60,19 @@ class TaskDecorator(Protocol):
     def __call__(self, fn: Callable[P, R], /) -> SyncTask[P, R]: ...
 
 
-class _Connection:
-    """The clients of one queue in one event loop (redis.asyncio clients belong to a loop)."""
+class _Producer:
+    """A queue's connection, scripts and result waiter in one event loop."""
 
     def __init__(self, queue: Queue) -> None:
         self.loop = asyncio.get_running_loop()
-        url = queue.settings.redis_url
-        timeout = queue.settings.socket_timeout
-        self.redis = async_client(url, socket_timeout=timeout, resend=True)
-        self.fetch_redis = async_client(url, socket_timeout=timeout, resend=False)
-        self.scripts = Scripts(self.redis, queue.keys, queue.settings)
-        self.waiter = ResultWaiter(
-            lambda: async_client(url, socket_timeout=None, resend=False), queue.keys.done
-        )
+        self.conn = Connection(queue.settings.redis_url, socket_timeout=queue.settings.socket_timeout)
+        self.redis = self.conn.redis
+        self.scripts = Scripts(self.conn, queue.keys, queue.settings)
+        self.waiter = ResultWaiter(self.conn.listener_client, queue.keys.done)
 
     async def aclose(self) -> None:
         await self.waiter.aclose()
-        await self.scripts.aclose()
-        await self.redis.aclose()
-        await self.fetch_redis.aclose()
+        await self.conn.aclose()
 
 
 class Queue:
@@ -97,7 +91,7 @@ class Queue:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
-        self._conn: _Connection | None = None
+        self._conn: _Producer | None = None
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r}, redis_url={redact_url(self.settings.redis_url)!r})"
@@ -187,11 +181,11 @@ class Queue:
 
     # -- connection ---------------------------------------------------------------------------
 
-    def connection(self) -> _Connection:
+    def connection(self) -> _Producer:
         """This event loop's clients, made on first use."""
         loop = asyncio.get_running_loop()
         if self._conn is None or self._conn.loop is not loop:
-            self._conn = _Connection(self)
+            self._conn = _Producer(self)
         return self._conn
 
     @property
@@ -214,7 +208,7 @@ class Queue:
         try:
             async with asyncio.timeout(self.settings.enqueue_timeout):
                 [fresh] = await conn.scripts.enqueue([call.payload], call.enqueued_at, call.due)
-        except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+        except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
         # a job whose id was taken may have finished long ago: its waiter must check the store
         return Job(call.job_id, call.task, self, call.decoder, mark if fresh else None)
@@ -243,7 +237,7 @@ class Queue:
                             await conn.scripts.enqueue([call.payload], call.enqueued_at, call.due,
                                                        client=pipe)
                         await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+        except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
         return [Job(call.job_id, call.task, self, call.decoder) for call in calls]
 

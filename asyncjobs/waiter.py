@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio as aredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .connection import UNREACHABLE, Backoff
 from .errors import ResultTimeout
 from .protocol import split_notice
 
@@ -107,7 +105,7 @@ class ResultWaiter:
                 waiting.event.set()
 
     async def _listen(self) -> None:
-        delay = 0.05
+        backoff = Backoff()
         while True:
             client = self._make_client()
             pubsub = client.pubsub()
@@ -118,17 +116,16 @@ class ResultWaiter:
                         self._notice(message["data"])
                     elif message["type"] == "subscribe":
                         self._events += 1
-                        delay = 0.05
+                        backoff.reset()
                         self._ready.set()
                         self._wake_all()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except UNREACHABLE as exc:
                 self._ready.clear()
                 log.warning("result listener lost its connection (%s); reconnecting", exc)
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
                 await client.aclose()
-            await asyncio.sleep(random.uniform(0, delay))
-            delay = min(delay * 2, 5.0)
+            await backoff.wait()
 
     async def aclose(self) -> None:
         if self._task is not None:

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aredis
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError
 
 from ..config import Settings
+from ..connection import Client, Connection, ScriptArg
 from ..lane import Lane
 from ..protocol import QueueKeys, Reply
 from .source import ScriptSource, load
@@ -25,8 +24,6 @@ _NAMES = (
     "promote", "revive",
 )
 SOURCES: dict[str, ScriptSource] = {name: load(name) for name in _NAMES}
-
-Client = aredis.Redis | aredis.client.Pipeline
 
 SUSPECT_STAGGER = 0.1
 """Seconds between jobs recovered more than once, so that each runs apart from the others."""
@@ -38,59 +35,40 @@ class Finished:
 
     entry: bytes
     job_id: str
-    state: str  # 'complete' or 'failed'
+    state: str  # JobState.COMPLETE or JobState.FAILED
     outcome: bytes
     finished_at: float
     ttl: float
     token: str  # this execution: worker id and attempt
-    notice: bytes  # published on the done channel (``codec.encode_notice``)
+    notice: bytes  # published on the done channel (``protocol.encode_notice``)
 
 
 def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
-def _arg(value: bytes | str | float) -> bytes:
-    """A script argument as a lane sends it: as redis-py would encode it."""
-    if isinstance(value, bytes):
-        return value
-    return (value if isinstance(value, str) else repr(value)).encode()
-
-
-Arg = bytes | str | float
-
-
 class Scripts:
-    """One typed method per script, for one queue on one client."""
+    """One typed method per script, for one queue on one connection."""
 
-    def __init__(self, client: aredis.Redis, keys: QueueKeys, settings: Settings) -> None:
-        self._client = client
+    def __init__(self, conn: Connection, keys: QueueKeys, settings: Settings) -> None:
+        self._conn = conn
         self._keys = keys
         self._settings = settings
-        self._scripts: dict[str, AsyncScript] = {
-            name: client.register_script(source.text) for name, source in SOURCES.items()
-        }
         # enqueue.lua for jobs to run now: all but the time and the envelopes fixed
-        self._enqueue_lane = self._lane("enqueue", client, [keys.pending, keys.queued],
+        self._enqueue_lane = self._lane("enqueue", conn.redis, [keys.pending, keys.queued],
                                         keys.job_prefix, "")
         self._start_lanes: dict[str, Lane] = {}  # by processing list, on the fetch client
 
     def _lane(self, name: str, client: aredis.Redis, keys: list[str], *fixed: str) -> Lane:
-        """A lane (see ``lane.py``) for a script whose keys and leading arguments never change."""
-        sha = self._scripts[name].sha
-        return Lane(client.connection_pool, "EVALSHA", sha, str(len(keys)), *keys, *fixed)
-
-    async def aclose(self) -> None:
-        for lane in [self._enqueue_lane, *self._start_lanes.values()]:
-            await lane.aclose()
+        return self._conn.lane(name, SOURCES[name].text, client, keys, *fixed)
 
     async def _run(
         self,
         name: str,
         keys: Mapping[str, str],
-        args: Mapping[str, Arg],
+        args: Mapping[str, ScriptArg],
         more_keys: Sequence[str] = (),
-        more_args: Sequence[Arg] = (),
+        more_args: Sequence[ScriptArg] = (),
         client: Client | None = None,
     ) -> Any:
         """Run a script with its keys and arguments given by the names its source binds them
@@ -99,16 +77,9 @@ class Scripts:
         if tuple(keys) != source.keys or tuple(args) != source.args:
             raise TypeError(f"{name}.lua takes keys {source.keys} and arguments {source.args}, "
                             f"not {tuple(keys)} and {tuple(args)}")
-        all_keys = [*keys.values(), *more_keys]
-        all_args = [*args.values(), *more_args]
-        script = self._scripts[name]
-        target = client or self._client
-        if isinstance(target, aredis.client.Pipeline):  # it loads its scripts before it runs
-            return await script(keys=all_keys, args=all_args, client=target)
-        try:  # EVALSHA straight away: the registered script's call adds a few µs per call
-            return await target.evalsha(script.sha, len(all_keys), *all_keys, *all_args)
-        except NoScriptError:  # after a restart or SCRIPT FLUSH: load it and run it again
-            return await script(keys=all_keys, args=all_args, client=target)
+        return await self._conn.run_script(
+            name, source.text, [*keys.values(), *more_keys], [*args.values(), *more_args], client
+        )
 
     async def enqueue(
         self,
@@ -119,20 +90,23 @@ class Scripts:
     ) -> list[bool]:
         """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is).
         Per job: True when enqueued, False when its id was taken (in a pipeline: the pipeline)."""
-        if client is None and due is None and not self._enqueue_lane.busy:
-            try:
-                replies = await self._enqueue_lane.call(_arg(enqueued_at), *payloads)
-                return [reply == Reply.DONE for reply in replies]
-            except (RedisError, OSError):
-                pass  # sent again below, with retries and a script reload (idempotent by id)
         k = self._keys
-        replies = await self._run(
-            "enqueue",
-            {"target": k.pending if due is None else k.scheduled, "queued": k.queued},
-            {"job_prefix": k.job_prefix, "due": "" if due is None else due,
-             "enqueued_at": enqueued_at},
-            more_args=payloads, client=client,
-        )
+
+        def run() -> Any:
+            return self._run(
+                "enqueue",
+                {"target": k.pending if due is None else k.scheduled, "queued": k.queued},
+                {"job_prefix": k.job_prefix, "due": "" if due is None else due,
+                 "enqueued_at": enqueued_at},
+                more_args=payloads, client=client,
+            )
+
+        if client is None and due is None:  # enqueue is idempotent by id: safe to send again
+            replies = await self._conn.run_on_lane(
+                self._enqueue_lane, [enqueued_at, *payloads], run, idempotent=True
+            )
+        else:
+            replies = await run()
         return [reply == Reply.DONE for reply in replies]
 
     async def fetch(
@@ -154,20 +128,21 @@ class Scripts:
         re-sent after a connection error (a second run would count a second attempt): the
         worker reconciles."""
         keys = {"processing": processing, "queued": self._keys.queued}
-        args: dict[str, Arg] = {"entry": entry, "job_prefix": self._keys.job_prefix, "now": now,
-                                "record_ttl": _ms(self._settings.job_ttl)}
+        args: dict[str, ScriptArg] = {"entry": entry, "job_prefix": self._keys.job_prefix,
+                                      "now": now, "record_ttl": _ms(self._settings.job_ttl)}
         lane = self._start_lanes.get(processing)
         if lane is None:
             lane = self._start_lanes[processing] = self._lane("start", client, list(keys.values()))
-        try:
-            return int(await lane.call(*map(_arg, args.values())))
-        except NoScriptError:  # not run: load it and run it
-            return int(await self._run("start", keys, args, client=client))
+        attempt = await self._conn.run_on_lane(
+            lane, list(args.values()), lambda: self._run("start", keys, args, client=client),
+            idempotent=False,
+        )
+        return int(attempt)
 
     async def finish(self, processing: str, jobs: Sequence[Finished]) -> list[bool]:
         """Record every job's outcome in one atomic call; per job: stored, or not ours."""
         records = [self._keys.job(j.job_id) for j in jobs]
-        per_job: list[Arg] = []
+        per_job: list[ScriptArg] = []
         for j in jobs:
             per_job += [j.entry, j.state, j.outcome, j.finished_at, _ms(j.ttl), j.notice, j.token]
         replies = await self._run(

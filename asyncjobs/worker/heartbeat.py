@@ -11,9 +11,9 @@ import logging
 import threading
 import time
 
+import redis
 from redis.exceptions import RedisError
 
-from ..connection import sync_client
 from ..protocol import QueueKeys
 
 log = logging.getLogger(__name__)
@@ -21,13 +21,13 @@ log = logging.getLogger(__name__)
 
 class Heartbeat:
     def __init__(
-        self, url: str, keys: QueueKeys, worker_id: str, *, interval: float, ttl: float
+        self, client: redis.Redis, keys: QueueKeys, worker_id: str, *, interval: float, ttl: float
     ) -> None:
+        self._client = client
         self._keys = keys
         self._worker_id = worker_id
         self._interval = interval
         self._ttl = ttl
-        self._client = sync_client(url, socket_timeout=max(1.0, interval))
         self._stopped = threading.Event()
         self._last_ok = time.monotonic()
         self._steady_since = self._last_ok

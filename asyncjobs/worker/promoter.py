@@ -7,13 +7,11 @@ sleeps until then (at most ``MAX_WAIT`` seconds, to see jobs scheduled meanwhile
 from __future__ import annotations
 
 import logging
-import random
 import time
 
 import anyio
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..connection import UNREACHABLE, Backoff
 from ..scripts import Scripts
 
 log = logging.getLogger(__name__)
@@ -27,16 +25,15 @@ class Promoter:
         self._scripts = scripts
 
     async def run(self) -> None:
-        delay = 0.05
+        backoff = Backoff()
         while True:
             try:
                 moved, next_due = await self._scripts.promote(time.time(), BATCH)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except UNREACHABLE as exc:
                 log.debug("promoter: %s", exc)
-                await anyio.sleep(random.uniform(0, delay))
-                delay = min(delay * 2, 5.0)
+                await backoff.wait()
                 continue
-            delay = 0.05
+            backoff.reset()
             if moved == BATCH:
                 continue
             wait = MAX_WAIT if next_due is None else min(MAX_WAIT, next_due - time.time())

@@ -17,8 +17,10 @@ from anyio.abc import TaskGroup, TaskStatus
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..connection import Connection
 from ..queue import Queue
 from ..redact import redact_url
+from ..scripts import Scripts
 from .acker import Acker
 from .executor import Executor
 from .fetcher import Fetcher
@@ -81,6 +83,7 @@ class Worker:
         self._job_done: anyio.Event | None = None  # set when a job ends, while someone waits
         self._fetch_scope: anyio.CancelScope | None = None
         self._grace_scope: anyio.CancelScope | None = None
+        self._scripts: Scripts | None = None
 
     @property
     def running(self) -> int:
@@ -110,12 +113,13 @@ class Worker:
     async def _serve(self, fetch_scope: anyio.CancelScope, grace_scope: anyio.CancelScope) -> None:
         queue = self.queue
         settings = queue.settings
-        conn = queue.connection()
+        conn = Connection(settings.redis_url, socket_timeout=settings.socket_timeout)
+        scripts = self._scripts = Scripts(conn, queue.keys, settings)
         for hook in queue.startup_hooks:
             await hook(self.state)
         heartbeat = Heartbeat(
-            settings.redis_url, queue.keys, self.id,
-            interval=settings.heartbeat_interval, ttl=settings.heartbeat_ttl,
+            conn.sync_client(socket_timeout=max(1.0, settings.heartbeat_interval)), queue.keys,
+            self.id, interval=settings.heartbeat_interval, ttl=settings.heartbeat_ttl,
         )
         await anyio.to_thread.run_sync(heartbeat.beat)  # registered before the first fetch
         heartbeat.start()
@@ -125,13 +129,13 @@ class Worker:
             self.id, queue.name, redact_url(settings.redis_url), self.concurrency,
             ", ".join(sorted(queue.tasks)) or "(none)",
         )
-        reaper = Reaper(conn.redis, conn.scripts, queue.keys, self.id, settings, heartbeat)
+        reaper = Reaper(conn.redis, scripts, queue.keys, self.id, settings, heartbeat)
         fetcher = Fetcher(
-            conn.fetch_redis, conn.scripts, queue.keys, self.processing, settings.block_timeout
+            conn.client(resend=False), scripts, queue.keys, self.processing, settings.block_timeout
         )
-        acker = Acker(conn.scripts, self.processing)
+        acker = Acker(scripts, self.processing)
         executor = Executor(
-            queue, conn.scripts, acker, processing=self.processing, worker_id=self.id,
+            queue, scripts, acker, processing=self.processing, worker_id=self.id,
             state=self.state, thread_limiter=anyio.CapacityLimiter(self.concurrency),
             executing=self._executing,
         )
@@ -139,7 +143,7 @@ class Worker:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(reaper.run)
                 outer.start_soon(acker.run)
-                outer.start_soon(Promoter(conn.scripts).run)
+                outer.start_soon(Promoter(scripts).run)
                 outer.start_soon(self._fence, heartbeat, reaper)
                 async with anyio.create_task_group() as jobs:
                     with fetch_scope:
@@ -153,7 +157,8 @@ class Worker:
                 outer.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
-                await self._shutdown(heartbeat)
+                await self._shutdown(heartbeat, scripts)
+                await conn.aclose()
 
     async def _fetch_loop(
         self,
@@ -201,8 +206,8 @@ class Worker:
                 await self._wait_running(self.running - 1)
 
     async def _reconcile(self) -> None:
-        scripts = self.queue.connection().scripts
-        back = await scripts.reconcile(self.processing, list(self._entries.elements()))
+        assert self._scripts is not None
+        back = await self._scripts.reconcile(self.processing, list(self._entries.elements()))
         self._needs_reconcile = False
         if back:
             log.warning("worker %s: put back %d jobs it had taken but was not running", self.id,
@@ -257,9 +262,9 @@ class Worker:
                     log.info("worker %s: second %s, stopping now", self.id, name)
                     self.stop(now=True)
 
-    async def _shutdown(self, heartbeat: Heartbeat) -> None:
+    async def _shutdown(self, heartbeat: Heartbeat, scripts: Scripts) -> None:
         try:
-            requeued = await self.queue.connection().scripts.requeue(self.processing)
+            requeued = await scripts.requeue(self.processing)
             if requeued:
                 log.info("worker %s: put %d unfinished jobs back on the queue", self.id, requeued)
         except REDIS_ERRORS as exc:
