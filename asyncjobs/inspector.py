@@ -1,0 +1,208 @@
+"""The read and admin side of a queue: counts by state, jobs by state, one job, workers, dead
+letters and counters. What an operator (or a CLI, a dashboard) reads; no producer needs it.
+
+Every read is bounded: no KEYS or SCAN, and no list is read further than the page asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+import msgspec
+
+from .errors import ConfigError
+from .job import JobInfo
+from .protocol import (
+    DEAD_LETTER_DECODER,
+    ENVELOPE_DECODER,
+    DeadLetter,
+    JobState,
+    Stat,
+    check_job_id,
+    decode_queued,
+)
+
+if TYPE_CHECKING:
+    import redis.asyncio as aredis
+
+    from .queue import Queue
+    from .scripts import Scripts
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueCounts:
+    """How many jobs a queue holds in each state now, its live workers, and its counters
+    since it was first used (``Stat``)."""
+
+    pending: int
+    scheduled: int
+    running: int
+    dead: int
+    workers: int
+    complete: int
+    failed: int
+    retried: int
+    recovered: int
+    duplicate_completions: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerInfo:
+    """A registered worker: its id, when it last beat (Unix time), whether its heartbeat is
+    current (a worker that is not alive has its jobs recovered by the others), and how many
+    jobs it holds."""
+
+    id: str
+    last_beat: float
+    alive: bool
+    running: int
+
+
+LISTED_STATES = (JobState.QUEUED, JobState.SCHEDULED, JobState.RUNNING)
+
+
+class Inspector:
+    """Reads and admin actions on one queue; ``queue.inspect`` gives it."""
+
+    def __init__(self, queue: Queue) -> None:
+        self._queue = queue
+        self._keys = queue.keys
+
+    @property
+    def _redis(self) -> aredis.Redis:
+        return self._queue.connection().redis
+
+    @property
+    def _scripts(self) -> Scripts:
+        return self._queue.connection().scripts
+
+    async def job(self, job_id: str) -> JobInfo | None:
+        """The record of a job, or None if no such job is known (never enqueued, or its record
+        expired)."""
+        [info] = await self._infos([job_id])
+        return info
+
+    async def _infos(self, ids: list[str]) -> list[JobInfo | None]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                # the queued hash first: a job moves from there to its record (atomically, when
+                # it starts), never back, so reading in this order cannot miss a job that exists
+                pipe.hget(self._keys.queued, job_id)
+                pipe.hgetall(self._keys.job(job_id))
+            replies = await pipe.execute()
+        infos: list[JobInfo | None] = []
+        for i, job_id in enumerate(ids):
+            entry, record = cast("tuple[bytes | None, dict[bytes, bytes]]", replies[2 * i:2 * i + 2])
+            if record:
+                infos.append(JobInfo.from_record(job_id, record))
+            else:
+                infos.append(JobInfo.from_queued(job_id, decode_queued(entry)) if entry else None)
+        return infos
+
+    async def stats(self) -> dict[str, int]:
+        """The queue's counters (``protocol.Stat``): complete, failed, dead, retried, recovered,
+        duplicate_completions; a counter that never moved is absent."""
+        raw = cast("dict[bytes, bytes]", await self._redis.hgetall(self._keys.stats))
+        return {key.decode(): int(value) for key, value in raw.items()}
+
+    async def pending_count(self) -> int:
+        """Jobs waiting in the queue now (not the scheduled ones)."""
+        return int(await self._redis.llen(self._keys.pending))
+
+    async def workers(self) -> list[WorkerInfo]:
+        """Every registered worker, most recent beat first."""
+        keys = self._keys
+        registered = cast(
+            "list[tuple[bytes, float]]",
+            await self._redis.zrange(keys.workers, 0, -1, desc=True, withscores=True),
+        )
+        ids = [raw.decode() for raw, _ in registered]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for worker in ids:
+                pipe.exists(keys.heartbeat(worker))
+                pipe.llen(keys.processing(worker))
+            replies = await pipe.execute()
+        return [
+            WorkerInfo(id=worker, last_beat=beat, alive=bool(replies[2 * i]),
+                       running=int(replies[2 * i + 1]))
+            for i, (worker, (_, beat)) in enumerate(zip(ids, registered, strict=True))
+        ]
+
+    async def counts(self) -> QueueCounts:
+        """How many jobs are in each state, in one round trip plus one per 1,000 workers."""
+        keys = self._keys
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.llen(keys.pending)
+            pipe.zcard(keys.scheduled)
+            pipe.llen(keys.dead)
+            pipe.hgetall(keys.stats)
+            pending, scheduled, dead, stats = await pipe.execute()
+        workers = await self.workers()
+        counters = {key.decode(): int(value) for key, value in stats.items()}
+        return QueueCounts(
+            pending=int(pending), scheduled=int(scheduled), dead=int(dead),
+            running=sum(w.running for w in workers), workers=sum(w.alive for w in workers),
+            **{stat.name.lower(): counters.get(stat.value, 0) for stat in Stat if stat is not Stat.DEAD},
+        )
+
+    async def jobs(self, state: JobState, *, offset: int = 0, limit: int = 100) -> list[JobInfo]:
+        """A page of the jobs in ``state``, oldest first: QUEUED (in the order they will run),
+        SCHEDULED (by due time) or RUNNING (worker by worker). Finished jobs are kept by id
+        only, so they cannot be listed: read them with ``job(id)``, dead letters with
+        ``dead_letters()``."""
+        if offset < 0 or limit < 1:
+            raise ConfigError("offset must be 0 or more and limit 1 or more")
+        if state is JobState.QUEUED:  # pushed at the left, taken from the right
+            entries = cast("list[bytes]", await self._redis.lrange(
+                self._keys.pending, -offset - limit, -offset - 1))[::-1]
+        elif state is JobState.SCHEDULED:
+            entries = cast("list[bytes]", await self._redis.zrange(
+                self._keys.scheduled, offset, offset + limit - 1))
+        elif state is JobState.RUNNING:
+            entries = await self._running(offset, limit)
+        else:
+            raise ConfigError(f"jobs in state {state.value!r} are not listed; listed: "
+                              + ", ".join(s.value for s in LISTED_STATES))
+        ids = []
+        for entry in entries:
+            try:
+                ids.append(check_job_id(ENVELOPE_DECODER.decode(entry).id))
+            except (msgspec.DecodeError, ConfigError):  # poison, until a worker dead-letters it
+                continue
+        return [info for info in await self._infos(ids) if info is not None]
+
+    async def _running(self, offset: int, limit: int) -> list[bytes]:
+        entries: list[bytes] = []
+        for worker in await self.workers():
+            if len(entries) >= offset + limit:
+                break
+            taken = cast("list[bytes]", await self._redis.lrange(
+                self._keys.processing(worker.id), 0, offset + limit - len(entries) - 1))
+            entries += taken[::-1]
+        return entries[offset:offset + limit]
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The newest dead-lettered jobs, newest first."""
+        raw = cast("list[bytes]", await self._redis.lrange(self._keys.dead, 0, limit - 1))
+        return [DEAD_LETTER_DECODER.decode(item) for item in raw]
+
+    async def requeue_dead_letters(self, limit: int | None = None) -> int:
+        """Put dead-lettered jobs back on the queue, oldest first (e.g. after deploying the task
+        that was unknown); each starts afresh with its attempts reset. Returns how many."""
+        raw = cast("list[bytes]", await self._redis.lrange(
+            self._keys.dead, -limit if limit is not None else 0, -1))
+        oldest_first = raw[::-1]
+        revived = 0
+        for item in oldest_first:
+            letter = DEAD_LETTER_DECODER.decode(item)
+            revived += await self._scripts.revive(item, letter.payload, letter.job_id)
+        return revived
+
+    async def purge_dead_letters(self) -> int:
+        """Delete every dead letter; returns how many there were."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.llen(self._keys.dead)
+            pipe.delete(self._keys.dead)
+            count, _ = await pipe.execute()
+        return int(count)
