@@ -14,23 +14,31 @@ PREFIX = "aj"
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _JOB_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 _WORKER_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+SHOWN_CHARS = 40
+"""A refused value longer than this is cut in its error message."""
+
+
+def _shown(value: str) -> str:
+    if len(value) <= SHOWN_CHARS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARS]!r}... ({len(value)} chars)"
 
 
 def check_queue_name(name: str) -> str:
     if not _QUEUE_NAME.fullmatch(name):
-        raise ConfigError(f"queue name {name!r} must match [A-Za-z0-9_.-]{{1,64}}")
+        raise ConfigError(f"queue name {_shown(name)} must match [A-Za-z0-9_.-]{{1,64}}")
     return name
 
 
 def check_job_id(job_id: str) -> str:
     if not _JOB_ID.fullmatch(job_id):
-        raise ConfigError(f"job id {job_id!r} must match [A-Za-z0-9_.:-]{{1,128}}")
+        raise ConfigError(f"job id {_shown(job_id)} must match [A-Za-z0-9_.:-]{{1,128}}")
     return job_id
 
 
 def check_worker_id(worker_id: str) -> str:
     if not _WORKER_ID.fullmatch(worker_id):
-        raise ConfigError(f"worker id {worker_id!r} must match [A-Za-z0-9_.-]{{1,128}}")
+        raise ConfigError(f"worker id {_shown(worker_id)} must match [A-Za-z0-9_.-]{{1,128}}")
     return worker_id
 
 
