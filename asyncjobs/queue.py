@@ -324,9 +324,11 @@ class Queue:
         return int(count)
 
     async def stats(self) -> dict[str, int]:
-        """Queue-wide counters: complete, failed, dead, duplicate_completions."""
+        """Queue-wide counters: complete, failed, retried, dead, recovered and
+        duplicate_completions (see the README); a counter is absent until it first moves."""
         raw = cast("dict[bytes, bytes]", await self.redis.hgetall(self.keys.stats))
         return {key.decode(): int(value) for key, value in raw.items()}
 
     async def pending_count(self) -> int:
+        """Jobs waiting in the queue now (not the scheduled ones, nor those running)."""
         return int(await self.redis.llen(self.keys.pending))

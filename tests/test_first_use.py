@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -199,3 +200,15 @@ def test_long_refused_names_are_cut_in_the_message() -> None:
         message = str(caught.value)
         assert f"{(value * 40)[:40]!r}... ({size} chars) must match" in message
         assert len(message) < 120, message
+
+
+def test_every_counter_the_scripts_write_is_documented() -> None:
+    lua = "".join(path.read_text() for path in (ROOT / "asyncjobs" / "scripts").glob("*.lua"))
+    written = set(re.findall(r"HINCRBY', (?:KEYS\[\d\]|stats), '(\w+)'", lua))
+    written |= {"complete", "failed"}  # finish.lua counts each finished job by its state
+    assert written == {"complete", "failed", "retried", "dead", "recovered", "duplicate_completions"}
+    readme = (ROOT / "README.md").read_text()
+    for counter in written:
+        assert f"| `{counter}` |" in readme
+        assert counter in (Queue.stats.__doc__ or "")
+    assert "pending_count()" in readme and Queue.pending_count.__doc__
