@@ -8,8 +8,11 @@ from typing import Annotated
 import anyio
 import typer
 
-from .errors import ConfigError
+from ._version import __version__
+from .errors import ConfigError, ServerError
 from .loader import load_queue
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 app = typer.Typer(
     add_completion=False,
@@ -24,11 +27,36 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"asyncjobs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.",
+    )] = False,
+) -> None:
+    pass
+
+
 @app.command()
 def worker(
     target: Annotated[str, typer.Argument(help="The queue to serve, as module:attribute.")],
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1)] = 100,
-    burst: Annotated[bool, typer.Option(help="Exit 0 once the queue is empty.")] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Jobs run at once, at most.")
+    ] = 100,
+    burst: Annotated[bool, typer.Option(
+        help="Exit 0 once the queue is empty and no job runs. Retries and delayed jobs still "
+        "scheduled then are left for a later worker (see --wait-scheduled).",
+    )] = False,
+    wait_scheduled: Annotated[float, typer.Option(
+        min=0.0, metavar="SECONDS",
+        help="With --burst: before exiting, also wait for retries and delayed jobs due within "
+        "this many seconds.",
+    )] = 0.0,
     grace: Annotated[
         float, typer.Option(help="Seconds running jobs get to finish on SIGTERM/SIGINT.")
     ] = 25.0,
@@ -38,28 +66,34 @@ def worker(
     """Run jobs of a queue until stopped (SIGINT/SIGTERM stop it gracefully)."""
     from .worker import Worker
 
+    level = log_level.upper()
+    if level not in LOG_LEVELS:
+        raise _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    if wait_scheduled and not burst:
+        raise _fail("--wait-scheduled applies to a --burst worker only")
     try:
         queue = load_queue(target, app_dir)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    runner = Worker(queue, concurrency=concurrency, burst=burst, grace=grace, handle_signals=True)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = Worker(queue, concurrency=concurrency, burst=burst, burst_wait=wait_scheduled,
+                    grace=grace, handle_signals=True)
     anyio.run(runner.run)
 
 
 @app.command()
 def demo(
     jobs: Annotated[int, typer.Option(min=1, help="How many jobs to run.")] = 300,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1)] = 50,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Jobs the demo's worker runs at once.")
+    ] = 50,
 ) -> None:
-    """Run a worker and a producer with realistic jobs, and show the figures."""
+    """Run a worker and a producer with realistic jobs, and show what happened to each kind."""
     from .demo import run_demo
 
     try:
         run_demo(jobs=jobs, concurrency=concurrency)
-    except RuntimeError as exc:
+    except ServerError as exc:
         raise _fail(str(exc)) from None
 
 

@@ -7,6 +7,8 @@
     ├── TaskArgumentError (TypeError)   .delay(): an argument does not bind or cannot be encoded
     ├── PayloadTooLarge                 the encoded call is over max_payload_bytes; nothing was written
     ├── EnqueueError                    Redis did not take the job within enqueue_timeout
+    ├── ServerError                     a throwaway server (demo, tests) could not be found or started
+    │   └── ServerNotFound              no server binary: none on PATH, or $ASYNCJOBS_REDIS_SERVER is wrong
     ├── JobNotFound                     no job with that id (never enqueued, or its record expired)
     ├── ResultTimeout (TimeoutError)    job.result(timeout=...) ran out
     ├── JobFailed                       the job ended in failure; carries the remote error as data
@@ -46,6 +48,14 @@ class PayloadTooLarge(AsyncJobsError):
 
 class EnqueueError(AsyncJobsError):
     """Redis did not accept the job in time; it may be retried with the same job id."""
+
+
+class ServerError(AsyncJobsError):
+    """A throwaway Redis-compatible server (``asyncjobs demo``, the tests) could not be started."""
+
+
+class ServerNotFound(ServerError):
+    """No server binary was found, or ``$ASYNCJOBS_REDIS_SERVER`` names none."""
 
 
 class JobNotFound(AsyncJobsError, LookupError):

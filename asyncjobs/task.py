@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -20,6 +21,26 @@ from .protocol import Envelope, check_job_id
 P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
+
+
+def default_task_name(fn: Callable[..., Any]) -> str:
+    """``module.qualname``, with the module's real name when it runs as ``__main__``.
+
+    Under ``python -m pkg.app`` the module is ``__main__`` but workers import ``pkg.app``, so the
+    name comes from ``__main__.__spec__``. A script run by path has no spec, and no name that
+    a worker could import: that raises ``ConfigError``.
+    """
+    module = fn.__module__
+    if module == "__main__":
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        if spec is None:
+            raise ConfigError(
+                f"task {fn.__qualname__!r} is defined in a script run by path, which workers "
+                "cannot import by that name: run it with 'python -m module' or give it "
+                "@queue.task(name=...)"
+            )
+        module = spec.name
+    return f"{module}.{fn.__qualname__}"
 
 
 class Call(msgspec.Struct, Generic[R_co], frozen=True):

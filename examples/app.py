@@ -1,4 +1,10 @@
-"""The example app of the README: ``asyncjobs worker examples.app:queue``."""
+"""The example app of the README. From the repository root, start a worker::
+
+    asyncjobs worker examples.app:queue
+
+then ``python -m examples.app`` enqueues three jobs and prints their results. Its tasks are
+named ``examples.app.send_email`` and so on both ways, since ``python -m`` keeps the import name.
+"""
 
 from __future__ import annotations
 

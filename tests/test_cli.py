@@ -65,7 +65,9 @@ def ledger(env: dict[str, str]) -> list[list[str]]:
         ("no_such_module:queue", "cannot import 'no_such_module'"),
         ("tests.apps.nope:queue", "no module named 'tests.apps.nope'"),
         ("tests.apps.app:missing", "has no attribute 'missing'"),
-        ("tests.apps.app:not_a_queue", "is a object, not an asyncjobs.Queue"),
+        ("tests.apps.app:not_a_queue", "is an object, not an asyncjobs.Queue"),
+        ("tests.apps.app:square", "is an AsyncTask, not an asyncjobs.Queue"),
+        ("tests.apps.app:LEDGER", "is a str, not an asyncjobs.Queue"),
     ],
 )
 def test_bad_targets_print_one_line_and_exit_2(target: str, expected: str) -> None:
@@ -175,3 +177,22 @@ async def test_a_second_signal_skips_the_grace_period(
     for job in jobs:
         info = await job.info()
         assert info is not None and info.status is JobStatus.QUEUED
+
+
+async def test_burst_worker_waits_for_scheduled_jobs_only_when_asked(
+    app_env: dict[str, str], app_queue: Queue
+) -> None:
+    square = app_queue.tasks["square"]
+    soon = await square.options(delay=1.0).delay(3)
+    later = await square.options(delay=3600).delay(4)
+    proc = cli("worker", APP, "--burst", env=app_env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    info = await soon.info()
+    assert info is not None and info.status is JobStatus.SCHEDULED  # plain --burst left it
+    proc = cli("worker", APP, "--burst", "--wait-scheduled", "30", env=app_env)
+    _, err = proc.communicate(timeout=60)  # exits without waiting for the job an hour away
+    assert proc.returncode == 0, err
+    assert await soon.result(timeout=1) == 9
+    info = await later.info()
+    assert info is not None and info.status is JobStatus.SCHEDULED

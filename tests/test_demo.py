@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from asyncjobs.server import ping
+from asyncjobs.server import free_port, ping
 
 
 def demo_env() -> dict[str, str]:
@@ -20,20 +20,48 @@ def demo_env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.slow
-def test_demo_runs_jobs_and_prints_a_summary() -> None:
+def run_demo(jobs: int, env: dict[str, str]) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "asyncjobs", "demo", "--jobs", "60"],
-        capture_output=True, text=True, timeout=120, env=demo_env(),
+        [sys.executable, "-m", "asyncjobs", "demo", "--jobs", str(jobs)],
+        capture_output=True, text=True, timeout=120, env=env,
     )
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    return proc.stdout
+
+
+def summary(out: str) -> dict[str, int]:
+    """The summary's rows: label -> count."""
+    return {label.strip(): int(count)
+            for label, count in re.findall(r"^│ ([a-z ,-]+?)\s*│\s*(\d+) │", out, re.MULTILINE)}
+
+
+@pytest.mark.slow
+def test_demo_shows_every_kind_of_outcome_and_explains_it() -> None:
+    out = run_demo(60, demo_env())
     port = int(re.search(r"on port (\d+)", out).group(1))  # type: ignore[union-attr]
-    done = int(re.search(r"jobs done\s*│\s*(\d+)", out).group(1))  # type: ignore[union-attr]
-    failed = sum(int(n) for n in re.findall(r"failed \(.*?\)\s*│\s*(\d+)", out))
-    assert done + failed == 60 and done > 0
+    assert summary(out) == {
+        "succeeded": 50,
+        "failed on purpose": 3,
+        "retried, then succeeded": 3,
+        "delayed, then succeeded": 3,
+        "dead-lettered": 1,
+    }
+    assert "as planned" in out and "unexpected" not in out
+    assert "complete 56, dead 1, failed 3, retried 3" in " ".join(
+        line.strip("│ ") for line in out.splitlines())
     assert "latency p99" in out and "jobs/s" in out
     assert not ping(port), "the throwaway server was stopped"
+
+
+@pytest.mark.slow
+def test_demo_says_when_the_configured_server_does_not_answer() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    out = run_demo(5, {**demo_env(), "ASYNCJOBS_REDIS_URL": url})
+    first, second = out.splitlines()[:2]
+    assert first.startswith(f"$ASYNCJOBS_REDIS_URL {url} does not answer (")
+    assert first.endswith("); using a throwaway server instead")
+    assert second.startswith("starting a throwaway server on port")
+    assert summary(out)["succeeded"] == 1
 
 
 @pytest.mark.slow

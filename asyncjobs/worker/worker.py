@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import re
 import signal
 import socket
+import time
 import uuid
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -42,7 +44,8 @@ def new_worker_id() -> str:
 
 class Worker:
     """Runs a queue's jobs, ``concurrency`` at once, until stopped (or, with ``burst``, until
-    the queue is empty and nothing runs).
+    the queue is empty and nothing runs; with ``burst_wait`` seconds, it also waits for
+    scheduled jobs, such as retries and delayed jobs, due within that time).
 
     On ``stop()`` (or SIGINT/SIGTERM when ``handle_signals``) it stops fetching at once, lets
     running jobs finish within ``grace`` seconds, then cancels the rest and puts every
@@ -63,12 +66,14 @@ class Worker:
         grace: float = 25.0,
         handle_signals: bool = False,
         worker_id: str | None = None,
+        burst_wait: float = 0.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.queue = queue
         self.concurrency = concurrency
         self.burst = burst
+        self.burst_wait = burst_wait
         self.grace = grace
         self.handle_signals = handle_signals
         self.id = worker_id or new_worker_id()
@@ -200,10 +205,24 @@ class Worker:
             for entry, attempt in fetched:
                 self._entries[entry] += 1
                 jobs.start_soon(self._run_one, executor, entry, attempt, slots)
-            if self.burst and not fetched:
-                if not self.running and not self._entries:
-                    return
-                await self._wait_running(self.running - 1)
+            if self.burst and not fetched and await self._burst_done():
+                return
+
+    async def _burst_done(self) -> bool:
+        """After an empty fetch: True when a burst worker may exit, else wait for a running job
+        to end, or a while when a scheduled job is due within ``burst_wait``."""
+        if self.running or self._entries:
+            await self._wait_running(self.running - 1)
+            return False
+        if self.burst_wait <= 0:
+            return True
+        first = cast("list[tuple[bytes, float]]", await self.queue.redis.zrange(
+            self.queue.keys.scheduled, 0, 0, withscores=True))
+        due_in = first[0][1] - time.time() if first else math.inf
+        if due_in > self.burst_wait:
+            return True
+        await anyio.sleep(min(max(due_in, 0.05), 0.25))  # the promoter moves it within 0.25 s
+        return False
 
     async def _reconcile(self) -> None:
         assert self._scripts is not None
