@@ -9,6 +9,7 @@ import msgspec
 
 from .errors import JobDeadLettered, JobFailed, TaskTimeout
 from .protocol import OUTCOME_DECODER, ErrorKind, Field, JobState, Outcome, QueuedEntry
+from .waiter import WaitHint
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -87,20 +88,28 @@ def unwrap_outcome(job_id: str, outcome: Outcome, decoder: msgspec.msgpack.Decod
     raise failure(job_id, error.type, error.message, error.traceback)
 
 
+class _JobReader(Protocol):
+    async def job(self, job_id: str) -> JobInfo | None: ...
+
+
 class ResultSource(Protocol):
     """What a ``Job`` handle needs from its queue."""
 
-    async def wait_outcome(
-        self, job_id: str, timeout: float | None, mark: int | None = None
-    ) -> Outcome: ...
+    @property
+    def inspect(self) -> _JobReader: ...
 
-    async def job(self, job_id: str) -> JobInfo | None: ...
+    async def _wait(
+        self, job_id: str, timeout: float | None, hint: WaitHint | None = None
+    ) -> tuple[str, Outcome]: ...
 
 
 class Job(Generic[R_co]):
     """A handle on an enqueued job; ``await job.result()`` has the task's return type."""
 
-    __slots__ = ("_decoder", "_mark", "_source", "id", "task")
+    __slots__ = ("_decoder", "_hint", "_source", "id", "task")
+
+    id: str
+    task: str
 
     def __init__(
         self,
@@ -108,13 +117,13 @@ class Job(Generic[R_co]):
         task: str,
         source: ResultSource,
         decoder: msgspec.msgpack.Decoder[Any],
-        mark: int | None = None,
+        hint: WaitHint | None = None,
     ) -> None:
         self.id = job_id
         self.task = task
         self._source = source
         self._decoder = decoder
-        self._mark = mark  # the result waiter's mark, taken just before this job was enqueued
+        self._hint = hint  # from the result waiter, just before this job was enqueued
 
     async def result(self, timeout: float | None = None) -> R_co:
         """Wait for the job to finish and return its value.
@@ -122,13 +131,14 @@ class Job(Generic[R_co]):
         Raises ``JobFailed`` (or ``TaskTimeout``, ``JobDeadLettered``) if it failed, and
         ``ResultTimeout`` (a ``TimeoutError``) if ``timeout`` seconds pass first.
         """
-        outcome = await self._source.wait_outcome(self.id, timeout, self._mark)
-        self._mark = None  # good for the first wait only
+        _, outcome = await self._source._wait(self.id, timeout, self._hint)
+        self._hint = None  # good for the first wait only
         value: R_co = unwrap_outcome(self.id, outcome, self._decoder)
         return value
 
     async def info(self) -> JobInfo | None:
-        return await self._source.job(self.id)
+        """The job's record now (``queue.inspect.job(id)``)."""
+        return await self._source.inspect.job(self.id)
 
     def __repr__(self) -> str:
         return f"Job(id={self.id!r}, task={self.task!r})"

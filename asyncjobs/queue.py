@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast, overload
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
 
 import redis.asyncio as aredis
 
@@ -14,10 +15,10 @@ from .config import Settings
 from .connection import UNREACHABLE, Connection
 from .context import Context
 from .errors import ConfigError, EnqueueError, JobNotFound
+from .inspector import Inspector
 from .job import Job, JobInfo, unwrap_outcome
 from .protocol import (
     ANY_DECODER,
-    DEAD_LETTER_DECODER,
     OUTCOME_DECODER,
     DeadLetter,
     Field,
@@ -25,12 +26,11 @@ from .protocol import (
     QueueKeys,
     check_job_id,
     decode_notice_body,
-    decode_queued,
 )
 from .redact import redact_url
 from .scripts import Scripts
 from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, default_task_name
-from .waiter import ResultWaiter
+from .waiter import ResultWaiter, WaitHint
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -92,6 +92,8 @@ class Queue:
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
         self._conn: _Producer | None = None
+        self.inspect = Inspector(self)
+        """The read and admin side: counts, jobs by state, one job, workers, dead letters."""
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r}, redis_url={redact_url(self.settings.redis_url)!r})"
@@ -205,14 +207,14 @@ class Queue:
         """Enqueue one call made with ``task.call(...)`` (what ``task.delay`` does); returns its
         handle. Raises ``EnqueueError`` if Redis does not take it within ``enqueue_timeout``."""
         conn = self.connection()
-        mark = conn.waiter.mark()
+        hint = conn.waiter.hint()
         try:
             async with asyncio.timeout(self.settings.enqueue_timeout):
                 [fresh] = await conn.scripts.enqueue([call.payload], call.enqueued_at, call.due)
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
         # a job whose id was taken may have finished long ago: its waiter must check the store
-        return Job(call.job_id, call.task, self, call.decoder, mark if fresh else None)
+        return Job(call.job_id, call.task, self, call.decoder, hint if fresh else None)
 
     async def enqueue_many(self, calls: Sequence[Call[R]]) -> list[Job[R]]:
         """Enqueue calls made with ``task.call(...)`` in one round trip; returns their handles.
@@ -251,18 +253,6 @@ class Queue:
 
     # -- reading ------------------------------------------------------------------------------
 
-    async def job(self, job_id: str) -> JobInfo | None:
-        """The record of a job, or None if no such job is known."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            # the queued hash first: a job moves from there to its record (atomically, when it
-            # starts), never back, so reading in this order cannot miss a job that exists
-            pipe.hget(self.keys.queued, job_id)
-            pipe.hgetall(self.keys.job(job_id))
-            meta, record = cast("tuple[bytes | None, dict[bytes, bytes]]", await pipe.execute())
-        if record:
-            return JobInfo.from_record(job_id, record)
-        return JobInfo.from_queued(job_id, decode_queued(meta)) if meta is not None else None
-
     async def _stored(self, job_id: str) -> tuple[str, Outcome] | None:
         """The task name and outcome of a finished job; None while it has none."""
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -276,18 +266,13 @@ class Queue:
         return (task or b"").decode(), OUTCOME_DECODER.decode(outcome_raw)
 
     async def _wait(
-        self, job_id: str, timeout: float | None, mark: int | None = None
+        self, job_id: str, timeout: float | None, hint: WaitHint | None = None
     ) -> tuple[str, Outcome]:
+        """The task name and outcome of a job, once it has finished."""
         check_job_id(job_id)
         return await self.connection().waiter.wait(
-            job_id, lambda: self._stored(job_id), decode_notice_body, timeout, mark
+            job_id, lambda: self._stored(job_id), decode_notice_body, timeout, hint
         )
-
-    async def wait_outcome(
-        self, job_id: str, timeout: float | None, mark: int | None = None
-    ) -> Outcome:
-        _, outcome = await self._wait(job_id, timeout, mark)
-        return outcome
 
     async def result(self, job_id: str, timeout: float | None = None) -> Any:
         """Wait for a job's value by id, from any process. Raises like ``Job.result``."""
@@ -296,37 +281,39 @@ class Queue:
         decoder = task.codec.result_decoder if task is not None else ANY_DECODER
         return unwrap_outcome(job_id, outcome, decoder)
 
+    # -- deprecated: the read and admin side is ``queue.inspect`` -------------------------------
+
+    async def job(self, job_id: str) -> JobInfo | None:
+        """Deprecated: ``queue.inspect.job(job_id)``."""
+        _deprecated("job")
+        return await self.inspect.job(job_id)
+
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """The newest dead-lettered jobs, newest first."""
-        raw = cast("list[bytes]", await self.redis.lrange(self.keys.dead, 0, limit - 1))
-        return [DEAD_LETTER_DECODER.decode(item) for item in raw]
+        """Deprecated: ``queue.inspect.dead_letters(limit)``."""
+        _deprecated("dead_letters")
+        return await self.inspect.dead_letters(limit)
 
     async def requeue_dead_letters(self, limit: int | None = None) -> int:
-        """Put dead-lettered jobs back on the queue, oldest first (e.g. after deploying the task
-        that was unknown); each starts afresh with its attempts reset. Returns how many."""
-        raw = cast("list[bytes]", await self.redis.lrange(self.keys.dead, 0, -1))
-        oldest_first = raw[::-1] if limit is None else raw[::-1][:limit]
-        scripts = self.connection().scripts
-        revived = 0
-        for item in oldest_first:
-            letter = DEAD_LETTER_DECODER.decode(item)
-            revived += await scripts.revive(item, letter.payload, letter.job_id)
-        return revived
+        """Deprecated: ``queue.inspect.requeue_dead_letters(limit)``."""
+        _deprecated("requeue_dead_letters")
+        return await self.inspect.requeue_dead_letters(limit)
 
     async def purge_dead_letters(self) -> int:
-        """Delete every dead letter; returns how many there were."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.llen(self.keys.dead)
-            pipe.delete(self.keys.dead)
-            count, _ = await pipe.execute()
-        return int(count)
+        """Deprecated: ``queue.inspect.purge_dead_letters()``."""
+        _deprecated("purge_dead_letters")
+        return await self.inspect.purge_dead_letters()
 
     async def stats(self) -> dict[str, int]:
-        """Queue-wide counters (``protocol.Stat``): complete, failed, dead, retried, recovered,
-        duplicate_completions; a counter that never moved is absent."""
-        raw = cast("dict[bytes, bytes]", await self.redis.hgetall(self.keys.stats))
-        return {key.decode(): int(value) for key, value in raw.items()}
+        """Deprecated: ``queue.inspect.stats()``."""
+        _deprecated("stats")
+        return await self.inspect.stats()
 
     async def pending_count(self) -> int:
-        """Jobs waiting in the queue now (not the scheduled ones, nor those running)."""
-        return int(await self.redis.llen(self.keys.pending))
+        """Deprecated: ``queue.inspect.pending_count()``."""
+        _deprecated("pending_count")
+        return await self.inspect.pending_count()
+
+
+def _deprecated(name: str) -> None:
+    warnings.warn(f"Queue.{name}() is deprecated: use queue.inspect.{name}()", DeprecationWarning,
+                  stacklevel=3)

@@ -6,7 +6,7 @@ waiter checks again, so nothing published during an outage is missed either. A n
 carries the outcome (``<id> <body>``) answers its waiters without a read; a bare ``<id>`` makes
 them check the store.
 
-A producer that is about to enqueue a job can take a ``mark()``: a count of the notices read
+A producer that is about to enqueue a job can take a ``hint()``: a count of the notices read
 and subscriptions made so far. If the count is unchanged when it starts waiting, no notice has
 come since before the job was enqueued, so its notice is still to come and the first check is
 skipped (it would only cost a round trip beside the starting job).
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NewType, TypeVar
 
 import redis.asyncio as aredis
 
@@ -27,6 +27,8 @@ from .protocol import split_notice
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+WaitHint = NewType("WaitHint", int)
+"""Opaque: what the waiter had seen when a job was enqueued (see ``ResultWaiter.hint``)."""
 
 
 class _Waiting:
@@ -46,11 +48,11 @@ class ResultWaiter:
         self._waiters: dict[str, set[_Waiting]] = {}
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._events = 0  # notices read and subscriptions made: see mark()
+        self._events = 0  # notices read and subscriptions made: see hint()
 
-    def mark(self) -> int | None:
+    def hint(self) -> WaitHint | None:
         """Take before enqueueing a job, pass to ``wait``; None while not subscribed."""
-        return self._events if self._ready.is_set() else None
+        return WaitHint(self._events) if self._ready.is_set() else None
 
     async def wait(
         self,
@@ -58,10 +60,10 @@ class ResultWaiter:
         check: Callable[[], Awaitable[T | None]],
         parse: Callable[[bytes], T],
         timeout: float | None,
-        mark: int | None = None,
+        hint: WaitHint | None = None,
     ) -> T:
         """Return ``check()``'s first non-None answer, re-checking on each notice for ``job_id``;
-        or ``parse(body)`` of the first notice that carries a body. ``mark``: see ``mark()``."""
+        or ``parse(body)`` of the first notice that carries a body. ``hint``: see ``hint()``."""
         waiting = _Waiting()
         self._waiters.setdefault(job_id, set()).add(waiting)
         try:
@@ -69,11 +71,11 @@ class ResultWaiter:
                 while True:
                     self._start()
                     await self._ready.wait()
-                    if mark is None or mark != self._events:
+                    if hint is None or hint != self._events:
                         found = await check()
                         if found is not None:
                             return found
-                    mark = None
+                    hint = None
                     await waiting.event.wait()
                     if waiting.body is not None:
                         return parse(waiting.body)
