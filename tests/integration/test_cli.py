@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from asyncjobs import JobStatus, Queue
+from tests.support.waiting import wait_until
 
-from .conftest import TEST_SETTINGS, wait_until
+from .conftest import TEST_SETTINGS
 
 pytestmark = pytest.mark.anyio
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.apps.app:queue"
 
 

@@ -24,8 +24,9 @@ from asyncjobs import (
     TaskTimeout,
 )
 from asyncjobs.codec import ENCODER, Envelope, decode_notice_body
+from tests.support.waiting import wait_until
 
-from .conftest import running_worker, wait_until
+from .conftest import running_worker
 
 pytestmark = pytest.mark.anyio
 

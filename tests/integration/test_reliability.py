@@ -18,8 +18,9 @@ from asyncjobs import (
     TaskTimeout,
     Worker,
 )
+from tests.support.waiting import wait_until
 
-from .conftest import running_worker, wait_until
+from .conftest import running_worker
 
 pytestmark = pytest.mark.anyio
 
@@ -98,7 +99,7 @@ async def test_raise_retry_with_a_delay(queue: Queue) -> None:
         assert info is not None and info.status is JobStatus.SCHEDULED
         assert info.error is not None and info.error.startswith("Retry")
         assert await job.result(timeout=10) == 2
-    assert seen[1] - seen[0] >= 0.45
+    assert seen[1] >= seen[0] + 0.5  # the retry waited for its delay
 
 
 async def test_timeout_without_retries_fails_with_task_timeout(queue: Queue) -> None:
@@ -125,8 +126,7 @@ async def test_delayed_jobs_run_after_their_delay_or_at_their_time(queue: Queue)
         assert await queue.pending_count() == 0
         ran_at = await at.result(timeout=10)
         ran_later = await later.result(timeout=10)
-    assert before + 0.3 <= ran_at < before + 2.0
-    assert before + 0.6 <= ran_later < before + 2.5
+    assert ran_at >= before + 0.3 and ran_later >= before + 0.6  # neither ran before its time
     assert await queue.redis.zcard(queue.keys.scheduled) == 0
 
 
