@@ -1,6 +1,8 @@
-"""Developer sessions: ``nox`` runs tests, lint and typecheck.
+"""Developer sessions: ``nox`` runs tests (the unit and integration tiers), lint and typecheck.
 
-``nox -s demo``, ``nox -s bench`` (asyncjobs alone) and ``nox -s bench_peers`` (beside the peers).
+``nox -s chaos`` (fault injection with real servers and worker processes), ``nox -s soak`` (the
+long chaos run), ``nox -s demo``, ``nox -s bench`` (asyncjobs alone) and ``nox -s bench_peers``
+(beside the peers).
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ nox.options.default_venv_backend = "venv"
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def chaos(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "chaos", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "soak", *session.posargs)
 
 
 @nox.session

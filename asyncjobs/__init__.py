@@ -18,8 +18,9 @@ from .errors import (
     TaskArgumentError,
     TaskTimeout,
 )
+from .inspector import Inspector, QueueCounts, WorkerInfo
 from .job import Job, JobInfo, JobStatus
-from .protocol import DeadLetter
+from .protocol import DeadLetter, JobState
 from .queue import Queue
 from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, TaskOptions
 from .worker import Worker
@@ -34,14 +35,17 @@ __all__ = [
     "Context",
     "DeadLetter",
     "EnqueueError",
+    "Inspector",
     "Job",
     "JobDeadLettered",
     "JobFailed",
     "JobInfo",
     "JobNotFound",
+    "JobState",
     "JobStatus",
     "PayloadTooLarge",
     "Queue",
+    "QueueCounts",
     "ResultTimeout",
     "Retry",
     "RetryPolicy",
@@ -52,5 +56,6 @@ __all__ = [
     "TaskOptions",
     "TaskTimeout",
     "Worker",
+    "WorkerInfo",
     "__version__",
 ]

@@ -62,6 +62,10 @@ def worker(
     ] = 25.0,
     app_dir: Annotated[str, typer.Option(help="Directory put first on sys.path.")] = ".",
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    worker_id: Annotated[
+        str | None,
+        typer.Option(help="This worker's id, [A-Za-z0-9_.-]{1,128} (default: host-pid-random)."),
+    ] = None,
 ) -> None:
     """Run jobs of a queue until stopped (SIGINT/SIGTERM stop it gracefully)."""
     from .worker import Worker
@@ -76,8 +80,11 @@ def worker(
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runner = Worker(queue, concurrency=concurrency, burst=burst, burst_wait=wait_scheduled,
-                    grace=grace, handle_signals=True)
+    try:
+        runner = Worker(queue, concurrency=concurrency, burst=burst, burst_wait=wait_scheduled,
+                        grace=grace, handle_signals=True, worker_id=worker_id)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
     anyio.run(runner.run)
 
 

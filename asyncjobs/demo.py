@@ -49,7 +49,7 @@ OUTCOMES = {
               "run again after a backoff"),
     "delayed": ("delayed, then succeeded", f"enqueued with delay={DELAY} s; waited in the schedule"),
     "dead": ("dead-lettered", "a task this worker does not know (unknown_task), as planned; kept "
-             "with its payload in queue.dead_letters()"),
+             "with its payload in queue.inspect.dead_letters()"),
     "unexpected": ("unexpected", "not the outcome planned (listed above)"),
 }
 
@@ -178,8 +178,8 @@ async def _produce_and_watch(queue: Queue, jobs: int, concurrency: int, console:
                         await anyio.sleep(0.05)  # a producer that trickles, like a web app
             worker.stop()
     elapsed = time.perf_counter() - started
-    stats = await queue.stats()
-    await queue.purge_dead_letters()
+    stats = await queue.inspect.stats()
+    await queue.inspect.purge_dead_letters()
     await queue.redis.delete(queue.keys.stats)
     await newer.aclose()
     await queue.aclose()
@@ -206,7 +206,7 @@ def _summary(
         if outcomes[kind] or kind != "unexpected":
             table.add_row(label, str(outcomes[kind]), meaning, style="red" if kind == "unexpected" else "")
     counters = ", ".join(f"{key} {value}" for key, value in sorted(stats.items()))
-    table.add_row("queue.stats()", "", f"the queue's own counters: {counters}")
+    table.add_row("queue.inspect.stats()", "", f"the queue's own counters: {counters}")
     table.add_row("throughput", f"{jobs / elapsed:.0f} jobs/s", "all jobs, enqueue to last result")
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else (latencies or [0.0]) * 99
     table.add_row("latency p50", f"{cuts[49] * 1000:.1f} ms", "enqueue to result, succeeded jobs")

@@ -105,7 +105,7 @@ async def burst(url: str, queue: Queue, task: str, args: list[tuple[Any, ...]],
         marks = await pipe.execute()
     first = min(float(st) for st, _ in marks)
     last = max(float(f) for _, f in marks)
-    assert (await queue.stats()).get("complete") == len(jobs)
+    assert (await queue.inspect.stats()).get("complete") == len(jobs)
     per_1000 = 1000 / len(jobs)
     return {
         "seconds": last - first,
@@ -149,7 +149,7 @@ async def rss_flatness(url: str, n: int) -> dict[str, float]:
     proc = start_worker(url, queue, "--burst", "--concurrency", "100")
     quarter = last = 0.0
     while proc.poll() is None:
-        done = (await queue.stats()).get("complete", 0)
+        done = (await queue.inspect.stats()).get("complete", 0)
         rss = rss_mb(proc.pid)
         if rss:
             last = rss

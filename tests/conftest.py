@@ -1,83 +1,28 @@
-"""Shared fixtures: a real Redis-compatible server the suite starts itself, and fresh queues.
+"""Shared by every tier: async tests run on asyncio, and a run leaves no files behind.
 
-The server comes from ``$ASYNCJOBS_REDIS_URL`` (used as is, never flushed), else it is started
-on a free loopback port from ``$ASYNCJOBS_REDIS_SERVER``, ``redis-server``/``valkey-server`` on
-PATH, or the bundled Valkey. Tests are isolated by queue name, never by flushing.
+The tiers: ``tests/unit`` (no Redis), ``tests/integration`` (a real server the suite starts),
+``tests/chaos`` (fault injection, opt-in with ``-m chaos``; the soak with ``-m soak``).
+Helpers shared across tiers live in ``tests/support``.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
-from typing import Any
+import shutil
+import tempfile
 
-import anyio
 import pytest
 
-from asyncjobs import Queue, Settings, Worker
-from asyncjobs.server import RedisServer
 
-TEST_SETTINGS = Settings(heartbeat_interval=0.4, heartbeat_ttl=2.0, reaper_interval=0.5)
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Unless ``--basetemp`` is given, every ``tmp_path`` of this run (server copies, worker logs,
+    ledgers) lives in one fresh folder that is removed when the run ends."""
+    if config.option.basetemp is None:
+        basetemp = tempfile.mkdtemp(prefix="asyncjobs-tests-")
+        config.option.basetemp = basetemp
+        config.add_cleanup(lambda: shutil.rmtree(basetemp, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"  # redis.asyncio runs on asyncio only
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    external = os.environ.get("ASYNCJOBS_REDIS_URL")
-    if external:
-        yield external
-        return
-    server = RedisServer().start()
-    try:
-        yield server.url
-    finally:
-        server.cleanup()
-
-
-@pytest.fixture
-def make_queue(redis_url: str) -> Callable[..., Queue]:
-    def make(**overrides: Any) -> Queue:
-        from dataclasses import replace
-
-        settings = replace(TEST_SETTINGS, **overrides)
-        return Queue(f"t-{uuid.uuid4().hex[:12]}", redis_url, settings=settings)
-
-    return make
-
-
-@pytest.fixture
-async def queue(make_queue: Callable[..., Queue]) -> AsyncIterator[Queue]:
-    q = make_queue()
-    yield q
-    await q.aclose()
-
-
-@asynccontextmanager
-async def running_worker(queue: Queue, **options: Any) -> AsyncIterator[Worker]:
-    """A worker running in this event loop for the duration of the block."""
-    worker = Worker(queue, **{"grace": 2.0, **options})
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(worker.run)
-        try:
-            yield worker
-        finally:
-            worker.stop(now=True)
-
-
-async def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> None:
-    """Poll an async or sync predicate until it holds; fail with ``what`` at the deadline."""
-    with anyio.move_on_after(timeout):
-        while True:
-            value = predicate()
-            if hasattr(value, "__await__"):
-                value = await value
-            if value:
-                return
-            await anyio.sleep(0.02)
-    pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")

@@ -1,4 +1,8 @@
-"""Fixtures of the chaos suite: a fresh AOF server per test, worker subprocesses, a ledger."""
+"""Fixtures of the chaos suite: a fresh AOF server per test, worker subprocesses, a ledger.
+
+Every test here is in the ``chaos`` tier unless it is marked ``soak``; ``pytest`` alone runs
+neither (see ``addopts`` in pyproject.toml).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,23 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from asyncjobs import Queue
+from tests.support.scenario import Chaos
+from tests.support.servers import RedisProc
+from tests.support.supervisor import Supervisor
 
-from . import app
-from .harness import RedisProc, Supervisor, dump
+HERE = Path(__file__).parent
 
-pytestmark = pytest.mark.anyio
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(HERE) and item.get_closest_marker("soak") is None:
+            item.add_marker(pytest.mark.chaos)
 
 
 @pytest.fixture
@@ -37,27 +47,6 @@ def redis_proc_no_aof() -> Iterator[RedisProc]:
         yield server
     finally:
         server.cleanup()
-
-
-@dataclass
-class Chaos:
-    server: RedisProc
-    queue: Queue
-    supervisor: Supervisor
-    ledger: Path
-    env: dict[str, str]
-
-    async def snapshot(self) -> str:
-        """What each list holds and what the workers said, for a failed wait."""
-        return await dump(self.queue, self.supervisor)
-
-    def producer(self, url: str | None = None) -> Queue:
-        """A Queue object with the app's tasks, talking to ``url`` (the server by default)."""
-        queue = Queue(self.queue.name, url or self.server.url, settings=app.SETTINGS)
-        for task in app.queue.tasks.values():
-            queue.task(name=task.name, timeout=task.timeout, retries=task.retry.retries,
-                       retry_backoff=task.retry.backoff)(task.fn)
-        return queue
 
 
 @pytest.fixture

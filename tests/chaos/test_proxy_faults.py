@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from asyncjobs import EnqueueError, Settings
-
-from . import app
-from .conftest import Chaos
-from .harness import FaultProxy, RedisProc, check_invariants, wait_until
-from .test_redis_faults import _at_least
-from .test_workers import _all_done, _worker_id, enqueue, started
+from asyncjobs import EnqueueError
+from tests.support import chaos_app as app
+from tests.support.invariants import check_invariants
+from tests.support.proxy import FaultProxy
+from tests.support.scenario import Chaos, all_done, at_least, enqueue, started
+from tests.support.servers import RedisProc
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.chaos]
 
@@ -34,12 +34,11 @@ async def test_s8b_one_sided_stall_fences_the_cut_off_worker(chaos: Chaos, proxy
     chaos.supervisor.spawn(1)
     await wait_until(lambda: started(chaos) >= 500, 30, "500 starts")
     proxy.stall(6.0)
-    cut_off_id = _worker_id(chaos, cut_off.pid)
-    processing = chaos.queue.keys.processing(cut_off_id)
+    processing = chaos.queue.keys.processing(cut_off.worker_id)
     stalled_at = time.monotonic()
     await wait_until(lambda: _gone(chaos, processing), 10, "the cut-off worker reaped")
     assert time.monotonic() - stalled_at <= 3.5 + 1.0
-    await wait_until(_all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
+    await wait_until(all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
     result = await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
                                     max_duplicates=20, live_workers=2, supervisor=chaos.supervisor)
     assert result.ids == len(jobs)
@@ -70,7 +69,7 @@ async def test_s8c_lost_blmove_replies_strand_no_job(chaos: Chaos, proxy: FaultP
             snapshots.append(set(await chaos.queue.redis.lrange(processing, 0, -1)))
             if len(snapshots) >= 3:
                 seen_twice |= snapshots[-1] & snapshots[-2] & snapshots[-3]
-    await wait_until(_all_done(chaos, len(jobs)), 60, "all results", chaos.snapshot)
+    await wait_until(all_done(chaos, len(jobs)), 60, "all results", chaos.snapshot)
     assert proxy.cuts_done >= 1
     assert not seen_twice, "a job sat in the worker's list for 2 s while it lived"
     assert worker.process.poll() is None
@@ -87,11 +86,11 @@ async def test_s8d_slow_link_makes_no_duplicates(chaos: Chaos, proxy: FaultProxy
     jobs = await enqueue(chaos, "work", [(random.randint(0, 5),) for _ in range(5000)])
     chaos.supervisor.spawn(0, url=proxy.url)
     chaos.supervisor.spawn(1)
-    await wait_until(_all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
+    await wait_until(all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
     result = await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
                                     max_duplicates=0, live_workers=2, supervisor=chaos.supervisor)
     assert result.executions == len(jobs), "the slow worker was never reaped"
-    assert (await chaos.queue.stats()).get("recovered", 0) == 0
+    assert (await chaos.queue.inspect.stats()).get("recovered", 0) == 0
 
 
 async def test_s11_producer_errors_and_idempotent_retries(chaos: Chaos, proxy: FaultProxy) -> None:
@@ -109,7 +108,7 @@ async def test_s11_producer_errors_and_idempotent_retries(chaos: Chaos, proxy: F
         else:
             raise AssertionError(f"{job_id} never went in")
     assert proxy.cuts_done >= 1
-    assert await chaos.queue.pending_count() == 100
+    assert await chaos.queue.inspect.pending_count() == 100
     pending = await chaos.queue.redis.lrange(chaos.queue.keys.pending, 0, -1)
     assert len(set(pending)) == 100
     # with Redis down, .delay() fails fast with EnqueueError, it never hangs
@@ -121,7 +120,6 @@ async def test_s11_producer_errors_and_idempotent_retries(chaos: Chaos, proxy: F
     chaos.server.restart()
     await producer.aclose()
     chaos.supervisor.spawn(0)
-    await wait_until(lambda: _at_least(chaos.queue, 100), 30, "100 results")
+    await wait_until(lambda: at_least(chaos.queue, 100), 30, "100 results")
     await check_invariants(chaos.queue, ids, chaos.ledger, live_workers=1,
                            supervisor=chaos.supervisor)
-    assert isinstance(app.SETTINGS, Settings)

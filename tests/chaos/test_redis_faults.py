@@ -11,17 +11,12 @@ import anyio
 import pytest
 
 from asyncjobs import EnqueueError, Job, JobNotFound, Queue, ResultTimeout
-
-from .conftest import Chaos
-from .harness import Ledger, check_invariants, wait_until
-from .test_workers import N, _all_done, enqueue, started
+from tests.support.invariants import check_invariants
+from tests.support.ledger import Ledger
+from tests.support.scenario import Chaos, N, all_done, at_least, completed, enqueue, started
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.chaos]
-
-
-async def _completed(queue: Queue) -> int:
-    stats = await queue.stats()
-    return stats.get("complete", 0) + stats.get("failed", 0) + stats.get("dead", 0)
 
 
 @dataclass
@@ -55,7 +50,7 @@ class Producer:
 
     async def ids(self) -> list[str]:
         """Every id Redis accepted, the uncertain ones included if they went in."""
-        went_in = [job_id for job_id in self.uncertain if await self.queue.job(job_id) is not None]
+        went_in = [job_id for job_id in self.uncertain if await self.queue.inspect.job(job_id) is not None]
         return [job.id for job in self.accepted] + went_in
 
 
@@ -66,7 +61,7 @@ async def redis_crash(chaos: Chaos, *, down_for: float, graceful: bool = False) 
     producer = Producer(chaos.producer())
     async with anyio.create_task_group() as tg:
         tg.start_soon(producer.run)
-        await wait_until(lambda: _at_least(chaos.queue, 3000), 60, "3,000 completions")
+        await wait_until(lambda: at_least(chaos.queue, 3000), 60, "3,000 completions")
         if graceful:
             chaos.server.shutdown()
         else:
@@ -74,23 +69,19 @@ async def redis_crash(chaos: Chaos, *, down_for: float, graceful: bool = False) 
         await anyio.sleep(down_for)  # the outage itself
         chaos.server.restart()
         restarted = time.monotonic()
-        baseline = await _completed(chaos.queue)
-        await wait_until(lambda: _at_least(chaos.queue, baseline + 1), 10, "work to resume")
+        baseline = await completed(chaos.queue)
+        await wait_until(lambda: at_least(chaos.queue, baseline + 1), 10, "work to resume")
         assert time.monotonic() - restarted <= 5.0 + 1.0
         await anyio.sleep(1.0)  # keep producing a while after the restart
         producer.running = False
     assert all(w.process.poll() is None for w in chaos.supervisor.workers.values())
     assert all(seconds <= 5.0 for seconds in producer.refusals)
     ids = [j.id for j in jobs] + await producer.ids()
-    await wait_until(_all_done(chaos, len(ids)), 90, "every accepted job", chaos.snapshot)
+    await wait_until(all_done(chaos, len(ids)), 90, "every accepted job", chaos.snapshot)
     result = await check_invariants(chaos.queue, ids, chaos.ledger, max_duplicates=40,
                                     live_workers=2, supervisor=chaos.supervisor)
     assert result.overlaps == 0
     await producer.queue.aclose()
-
-
-async def _at_least(queue: Queue, n: int) -> bool:
-    return await _completed(queue) >= n
 
 
 async def test_s6a_short_redis_crash(chaos: Chaos) -> None:
@@ -115,12 +106,12 @@ async def test_s2_kill_storm(chaos: Chaos) -> None:
         slot = rng.randrange(3)
         kills.append((chaos.supervisor.kill9(slot), time.time()))
         chaos.supervisor.restart(slot)
-    await wait_until(_all_done(chaos, len(jobs)), 120, "all results", chaos.snapshot)
+    await wait_until(all_done(chaos, len(jobs)), 120, "all results", chaos.snapshot)
     ledger = Ledger.read(chaos.ledger)
     in_flight = [ledger.in_flight(pid) for pid, _ in kills]
     bound = sum(len(s) for s in in_flight)
     lost_in = {job: sum(job in s for s in in_flight) for s in in_flight for job in s}
-    letters = await chaos.queue.dead_letters(limit=1000)
+    letters = await chaos.queue.inspect.dead_letters(limit=1000)
     for letter in letters:
         assert letter.reason == "worker_lost"
         assert letter.job_id is not None and lost_in.get(letter.job_id, 0) >= 1
@@ -151,14 +142,14 @@ async def test_s7a_no_persistence_loses_data_but_workers_survive(chaos_no_aof: C
 async def test_s7b_rollback_to_an_older_aof(chaos: Chaos) -> None:
     jobs = await enqueue(chaos, "work", [(1,)] * 10_000)
     chaos.supervisor.start(2)
-    await wait_until(lambda: _at_least(chaos.queue, 3000), 60, "30% done")
+    await wait_until(lambda: at_least(chaos.queue, 3000), 60, "30% done")
     await anyio.to_thread.run_sync(lambda: chaos.server.client().bgrewriteaof())
     snapshot = chaos.server.snapshot_dir()
-    await wait_until(lambda: _at_least(chaos.queue, 6000), 60, "60% done")
+    await wait_until(lambda: at_least(chaos.queue, 6000), 60, "60% done")
     chaos.server.kill9()
     chaos.server.restart_from(snapshot)
     # every job present in the restored state completes, once in the new timeline
-    await wait_until(_all_done(chaos, len(jobs)), 90, "the restored jobs to complete", chaos.snapshot)
+    await wait_until(all_done(chaos, len(jobs)), 90, "the restored jobs to complete", chaos.snapshot)
     await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
                            max_duplicates=200, live_workers=2, drained_within=N + 5,
                            supervisor=chaos.supervisor)
@@ -173,7 +164,7 @@ async def test_s8a_dropped_connections_make_no_duplicates(chaos: Chaos) -> None:
         chaos.server.drop_clients()
         await anyio.sleep(0.5)  # the fault's rhythm
         assert all(w.process.poll() is None for w in chaos.supervisor.workers.values())
-    await wait_until(_all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
+    await wait_until(all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
     result = await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
                                     max_duplicates=0, live_workers=2, supervisor=chaos.supervisor)
     assert result.executions == len(jobs)
@@ -184,7 +175,7 @@ async def test_s8e_stalled_server(chaos: Chaos) -> None:
     chaos.supervisor.start(2)
     await wait_until(lambda: started(chaos) >= 500, 30, "500 starts")
     chaos.server.pause(3000)
-    await wait_until(_all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
+    await wait_until(all_done(chaos, len(jobs)), 90, "all results", chaos.snapshot)
     result = await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
                                     max_duplicates=0, live_workers=2, supervisor=chaos.supervisor)
     assert result.completed_runs - len(jobs) <= 2 * 20, "only fenced runs ran again"

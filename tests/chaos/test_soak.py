@@ -14,10 +14,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from .conftest import Chaos
-from .harness import Ledger, Supervisor, check_invariants
-from .test_redis_faults import _completed
-from .test_workers import enqueue
+from tests.support.invariants import check_invariants
+from tests.support.ledger import Ledger
+from tests.support.scenario import Chaos, completed, enqueue
+from tests.support.supervisor import Supervisor
 
 pytestmark = [pytest.mark.anyio, pytest.mark.soak]
 
@@ -50,7 +50,7 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     began = time.monotonic()
     next_kill = began + rng.uniform(2, 4)
     next_drop = began + 5
-    while (done := await _completed(chaos.queue)) < total:
+    while (done := await completed(chaos.queue)) < total:
         assert time.monotonic() - began < 150, f"soak too slow: {done}/{total}"
         now = time.monotonic()
         if done >= total // 4 and not rss:

@@ -1,14 +1,13 @@
 """Chaos scenarios S0-S5, S9, S10, S12: worker processes killed, stopped, poisoned, overloaded.
 
-Timings (see app.SETTINGS): heartbeat every 0.4 s, TTL 2 s, reaper every 0.5 s, so the
-redelivery bound N = TTL + reaper interval + 1 s = 3.5 s.
+Timings and the redelivery bound N: see tests/support/scenario.py.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import anyio
 import msgspec
@@ -16,24 +15,13 @@ import pytest
 
 from asyncjobs import Job, JobDeadLettered, JobFailed, JobStatus, TaskTimeout
 from asyncjobs.protocol import ENCODER, Envelope
-
-from .conftest import Chaos
-from .harness import Ledger, WorkerProc, check_invariants, wait_until
+from tests.support.invariants import check_invariants
+from tests.support.ledger import Ledger
+from tests.support.scenario import Chaos, N, all_done, enqueue, started
+from tests.support.supervisor import WorkerProc
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.chaos]
-N = 3.5
-
-
-async def enqueue(chaos: Chaos, task: str, args: list[tuple[object, ...]]) -> list[Job[object]]:
-    t = chaos.queue.tasks[task]
-    jobs: list[Job[object]] = []
-    for start in range(0, len(args), 1000):
-        jobs += await chaos.queue.enqueue_many([t.call(*a) for a in args[start:start + 1000]])
-    return jobs
-
-
-def started(chaos: Chaos) -> int:
-    return Ledger.read(chaos.ledger).started()
 
 
 async def test_s0_baseline_no_fault_runs_every_job_exactly_once(chaos: Chaos) -> None:
@@ -41,22 +29,13 @@ async def test_s0_baseline_no_fault_runs_every_job_exactly_once(chaos: Chaos) ->
     chaos.supervisor.concurrency = 50
     chaos.supervisor.start(3)
     ids = [job.id for job in jobs]
-    await wait_until(lambda: chaos.queue.stats(), 5, "stats")
-    await wait_until(_all_done(chaos, len(ids)), 90, "20,000 results", chaos.snapshot)
+    await wait_until(lambda: chaos.queue.inspect.stats(), 5, "stats")
+    await wait_until(all_done(chaos, len(ids)), 90, "20,000 results", chaos.snapshot)
     result = await check_invariants(chaos.queue, ids, chaos.ledger, live_workers=3,
                                     supervisor=chaos.supervisor)
     assert result.executions == 20_000 and result.completed_runs == 20_000
     assert result.duplicate_completions == 0 and result.overlaps == 0
     assert chaos.supervisor.stop_all() == [0, 0, 0]
-
-
-def _all_done(chaos: Chaos, n: int) -> Callable[[], Awaitable[bool]]:
-    """A predicate: n jobs have an outcome (complete, failed or dead)."""
-
-    async def check() -> bool:
-        stats = await chaos.queue.stats()
-        return stats.get("complete", 0) + stats.get("failed", 0) + stats.get("dead", 0) >= n
-    return check
 
 
 async def test_s1_kill9_mid_run_recovers_orphans_within_n(chaos: Chaos) -> None:
@@ -67,7 +46,7 @@ async def test_s1_kill9_mid_run_recovers_orphans_within_n(chaos: Chaos) -> None:
     victim = chaos.supervisor.workers[0]
     killed_at = time.time()
     chaos.supervisor.kill9(0)
-    await wait_until(_all_done(chaos, len(jobs)), 60, "all results", chaos.snapshot)
+    await wait_until(all_done(chaos, len(jobs)), 60, "all results", chaos.snapshot)
     ledger = Ledger.read(chaos.ledger)
     orphans = ledger.in_flight(victim.pid)
     assert 0 < len(orphans) <= 20
@@ -82,16 +61,7 @@ async def test_s1_kill9_mid_run_recovers_orphans_within_n(chaos: Chaos) -> None:
         live_workers=1, supervisor=chaos.supervisor,
     )
     assert result.overlaps == 0
-    assert not await chaos.queue.redis.exists(chaos.queue.keys.processing(_worker_id(chaos, victim.pid)))
-
-
-def _worker_id(chaos: Chaos, pid: int) -> str:
-    for worker in chaos.supervisor.history:
-        if worker.pid == pid:
-            for line in worker.log.read_text().splitlines():
-                if "worker " in line and ": queue " in line:
-                    return line.split("worker ")[1].split(":")[0]
-    raise AssertionError(f"no worker id logged by pid {pid}")
+    assert not await chaos.queue.redis.exists(chaos.queue.keys.processing(victim.worker_id))
 
 
 async def test_s3_a_job_that_kills_its_worker_is_dead_lettered_after_3_recoveries(
@@ -143,12 +113,12 @@ async def test_s4_sigterm_finishes_within_grace_and_requeues_the_rest(chaos: Cha
             assert info.status is JobStatus.COMPLETE
         else:
             assert info.status is JobStatus.QUEUED and info.attempts == 0
-    assert await chaos.queue.pending_count() == len(jobs) - len(finished)
+    assert await chaos.queue.inspect.pending_count() == len(jobs) - len(finished)
     q = chaos.queue
     assert await q.redis.zcard(q.keys.workers) == 0
     assert [k async for k in q.redis.scan_iter(match=f"{q.keys.base}:hb:*")] == []
     chaos.supervisor.spawn(1)
-    await wait_until(_all_done(chaos, len(jobs)), 30, "all results", chaos.snapshot)
+    await wait_until(all_done(chaos, len(jobs)), 30, "all results", chaos.snapshot)
     await check_invariants(q, [j.id for j in jobs], chaos.ledger, live_workers=1,
                            supervisor=chaos.supervisor)
 
@@ -160,7 +130,7 @@ async def test_s5_term_then_kill_is_recovered_within_n(chaos: Chaos) -> None:
     killed_at = time.time()
     chaos.supervisor.kill9(0)
     chaos.supervisor.spawn(1)
-    await wait_until(_all_done(chaos, len(jobs)), 60, "all results", chaos.snapshot)
+    await wait_until(all_done(chaos, len(jobs)), 60, "all results", chaos.snapshot)
     ledger = Ledger.read(chaos.ledger)
     orphans = ledger.in_flight(victim.pid)
     for job in orphans:
@@ -174,7 +144,7 @@ def _raw(job_id: str, task: str, args: bytes) -> bytes:
     return ENCODER.encode(Envelope(job_id, task, msgspec.Raw(args), time.time()))
 
 
-async def test_s9_poison_is_dead_lettered_and_nothing_runs(chaos: Chaos, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_s9_poison_is_dead_lettered_and_nothing_runs(chaos: Chaos, tmp_path: Path) -> None:
     canary = tmp_path / "canary"
     poison = {
         b"\xc1 random bytes \x00\xff": "decode_error",
@@ -193,7 +163,7 @@ async def test_s9_poison_is_dead_lettered_and_nothing_runs(chaos: Chaos, tmp_pat
     worker = chaos.supervisor.spawn(0)
     assert [await job.result(timeout=30) for job in good] == [0] * 1000
     await wait_until(lambda: _dead_count(chaos, len(poison)), 10, "9 dead letters")
-    letters = await chaos.queue.dead_letters()
+    letters = await chaos.queue.inspect.dead_letters()
     assert sorted((d.payload, d.reason) for d in letters) == sorted(poison.items())
     assert not canary.exists()
     assert worker.process.poll() is None
@@ -243,11 +213,11 @@ async def test_s12_the_same_job_twice_stores_one_result(chaos: Chaos) -> None:
     chaos.supervisor.start(2)
     await wait_until(lambda: _stat(chaos, "duplicate_completions", 50), 30, "50 duplicates",
                      chaos.snapshot)
-    stats = await chaos.queue.stats()
+    stats = await chaos.queue.inspect.stats()
     assert stats["complete"] == 50 and stats["duplicate_completions"] == 50
     for n, call in enumerate(calls):
         assert await chaos.queue.result(call.job_id, timeout=5) == n
 
 
 async def _stat(chaos: Chaos, name: str, n: int) -> bool:
-    return (await chaos.queue.stats()).get(name, 0) >= n
+    return (await chaos.queue.inspect.stats()).get(name, 0) >= n

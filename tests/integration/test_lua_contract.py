@@ -23,6 +23,8 @@ from asyncjobs.protocol import (
 from asyncjobs.scripts import Finished
 from asyncjobs.scripts.source import compose
 
+from .conftest import running_worker
+
 pytestmark = pytest.mark.anyio
 
 LENGTHS = [0, 1, 31, 32, 255, 256, 65535, 65536]
@@ -71,8 +73,6 @@ async def test_lua_reads_the_head_of_envelopes_with_names_of_any_length(
 
 @pytest.mark.parametrize("n", [256, 70_000])
 async def test_tasks_with_long_names_run(queue: Queue, n: int) -> None:
-    from tests.conftest import running_worker
-
     @queue.task(name="t" * n)
     async def echo(x: int) -> int:
         return x

@@ -39,4 +39,4 @@ async def main() -> None:
     assert_type(call, Call[str])
     assert_type(await queue.enqueue_many([call]), list[Job[str]])
     assert_type(await job.info(), JobInfo | None)
-    assert_type(await queue.job(job.id), JobInfo | None)
+    assert_type(await queue.inspect.job(job.id), JobInfo | None)

@@ -18,8 +18,9 @@ from asyncjobs import (
     TaskTimeout,
     Worker,
 )
+from tests.support.waiting import wait_until
 
-from .conftest import running_worker, wait_until
+from .conftest import running_worker
 
 pytestmark = pytest.mark.anyio
 
@@ -41,7 +42,7 @@ async def test_failures_are_retried_with_backoff_then_succeed(queue: Queue) -> N
     info = await job.info()
     assert info is not None and info.attempts == 3 and info.status is JobStatus.COMPLETE
     assert info.error is None
-    assert (await queue.stats())["retried"] == 2
+    assert (await queue.inspect.stats())["retried"] == 2
 
 
 async def test_retries_run_out_and_the_last_failure_is_reported(queue: Queue) -> None:
@@ -98,7 +99,7 @@ async def test_raise_retry_with_a_delay(queue: Queue) -> None:
         assert info is not None and info.status is JobStatus.SCHEDULED
         assert info.error is not None and info.error.startswith("Retry")
         assert await job.result(timeout=10) == 2
-    assert seen[1] - seen[0] >= 0.45
+    assert seen[1] >= seen[0] + 0.5  # the retry waited for its delay
 
 
 async def test_timeout_without_retries_fails_with_task_timeout(queue: Queue) -> None:
@@ -122,11 +123,10 @@ async def test_delayed_jobs_run_after_their_delay_or_at_their_time(queue: Queue)
         at = await stamp.options(at=datetime.now() + timedelta(seconds=0.3)).delay()
         info = await later.info()
         assert info is not None and info.status is JobStatus.SCHEDULED
-        assert await queue.pending_count() == 0
+        assert await queue.inspect.pending_count() == 0
         ran_at = await at.result(timeout=10)
         ran_later = await later.result(timeout=10)
-    assert before + 0.3 <= ran_at < before + 2.0
-    assert before + 0.6 <= ran_later < before + 2.5
+    assert ran_at >= before + 0.3 and ran_later >= before + 0.6  # neither ran before its time
     assert await queue.redis.zcard(queue.keys.scheduled) == 0
 
 
@@ -138,11 +138,11 @@ async def test_enqueue_with_an_explicit_job_id_is_idempotent(queue: Queue) -> No
     first = await charge.options(job_id="order-42").delay("first")
     second = await charge.options(job_id="order-42").delay("second")
     assert first.id == second.id == "order-42"
-    assert await queue.pending_count() == 1
+    assert await queue.inspect.pending_count() == 1
     async with running_worker(queue):
         assert await second.result(timeout=10) == "first"
     again = await charge.options(job_id="order-42").delay("again")  # the id has a record now
-    assert again.id == "order-42" and await queue.pending_count() == 0
+    assert again.id == "order-42" and await queue.inspect.pending_count() == 0
     with pytest.raises(ValueError):
         charge.options(job_id="bad id {x}")
 
@@ -163,22 +163,22 @@ async def test_dead_letters_can_be_requeued_and_purged(queue: Queue) -> None:
         with pytest.raises(JobDeadLettered) as caught:
             await queue.result(unknown.id, timeout=10)
     assert caught.value.exc_type == "unknown_task"
-    [letter] = await queue.dead_letters()
+    [letter] = await queue.inspect.dead_letters()
     assert letter.reason == "unknown_task" and letter.job_id == unknown.id
 
     queue.task(name="not.deployed.yet")(newer.fn)  # the deploy that brings the task
-    assert await queue.requeue_dead_letters() == 1
-    assert await queue.dead_letters() == []
-    info = await queue.job(unknown.id)
+    assert await queue.inspect.requeue_dead_letters() == 1
+    assert await queue.inspect.dead_letters() == []
+    info = await queue.inspect.job(unknown.id)
     assert info is not None and info.status is JobStatus.QUEUED
     async with running_worker(queue):
         assert await queue.result(unknown.id, timeout=10) is None
     await queue.redis.lpush(queue.keys.pending, b"junk")
     async with running_worker(queue):
-        await wait_until(lambda: queue.dead_letters(), what="junk dead-lettered")
+        await wait_until(lambda: queue.inspect.dead_letters(), what="junk dead-lettered")
     assert 0 < await queue.redis.pttl(queue.keys.dead)
-    assert await queue.purge_dead_letters() == 1
-    assert await queue.dead_letters() == []
+    assert await queue.inspect.purge_dead_letters() == 1
+    assert await queue.inspect.dead_letters() == []
     await newer_app.aclose()
 
 
@@ -198,7 +198,7 @@ async def test_a_dead_workers_jobs_are_recovered_by_a_live_one(queue: Queue) -> 
         assert [await job.result(timeout=15) for job in jobs] == list(range(10))
     assert await queue.redis.exists(dead.processing) == 0
     assert await queue.redis.zscore(queue.keys.workers, "dead-worker") is None
-    assert (await queue.stats())["recovered"] == 4
+    assert (await queue.inspect.stats())["recovered"] == 4
 
 
 async def test_a_job_that_keeps_killing_workers_is_dead_lettered(queue: Queue) -> None:
@@ -223,10 +223,10 @@ async def test_a_job_that_keeps_killing_workers_is_dead_lettered(queue: Queue) -
     with pytest.raises(JobDeadLettered) as caught:
         await job.result(timeout=5)
     assert caught.value.exc_type == "worker_lost"
-    [letter] = await queue.dead_letters()
+    [letter] = await queue.inspect.dead_letters()
     assert letter.reason == "worker_lost" and letter.job_id == job.id
     assert letter.worker_id == "tester" and letter.queue == queue.name
-    assert await queue.pending_count() == 0
+    assert await queue.inspect.pending_count() == 0
 
 
 async def test_reap_does_nothing_while_the_heartbeat_is_current(queue: Queue) -> None:
@@ -255,4 +255,4 @@ async def test_reconcile_puts_back_what_the_worker_is_not_running(queue: Queue) 
     running = [taken[1][0]]
     assert await scripts.reconcile(processing, running) == 2
     assert await queue.redis.lrange(processing, 0, -1) == running
-    assert await queue.pending_count() == 2
+    assert await queue.inspect.pending_count() == 2

@@ -12,7 +12,7 @@ import pytest
 
 from asyncjobs.server import RedisServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -24,8 +24,9 @@ from asyncjobs import (
     TaskTimeout,
 )
 from asyncjobs.protocol import ENCODER, Envelope, decode_notice_body
+from tests.support.waiting import wait_until
 
-from .conftest import running_worker, wait_until
+from .conftest import running_worker
 
 pytestmark = pytest.mark.anyio
 
@@ -39,7 +40,7 @@ async def test_round_trip_result_by_handle_by_id_and_info(queue: Queue) -> None:
         job = await send_email.delay("a@example.com", "Welcome")
         assert await job.result(timeout=10) == {"to": "a@example.com", "subject": "Welcome", "body": ""}
         assert await queue.result(job.id, timeout=10) == await job.result()
-        info = await queue.job(job.id)
+        info = await queue.inspect.job(job.id)
     assert info is not None
     assert info.status is JobStatus.COMPLETE
     assert info.task == send_email.name == f"{__name__}.{send_email.fn.__qualname__}"
@@ -68,7 +69,7 @@ async def test_queued_job_info_and_unknown_id(queue: Queue) -> None:
     assert await queue.connection().scripts.promote(time.time() + 120) == (1, None)
     info = await later.info()
     assert info is not None and info.status is JobStatus.QUEUED and info.task == noop.name
-    assert await queue.job("no-such-job") is None
+    assert await queue.inspect.job("no-such-job") is None
     with pytest.raises(JobNotFound):
         await queue.result("no-such-job", timeout=1)
 
@@ -84,7 +85,7 @@ async def test_calling_a_task_runs_it_inline(queue: Queue) -> None:
 
     assert await add(2, 3) == 5
     assert mul(2, 3) == 6
-    assert await queue.pending_count() == 0
+    assert await queue.inspect.pending_count() == 0
 
 
 async def test_failed_job_raises_job_failed_with_remote_details(queue: Queue) -> None:
@@ -100,7 +101,7 @@ async def test_failed_job_raises_job_failed_with_remote_details(queue: Queue) ->
     assert caught.value.exc_type == "ValueError"
     assert caught.value.message == "bad n 7"
     assert "in explode" in caught.value.traceback
-    info = await queue.job(job.id)
+    info = await queue.inspect.job(job.id)
     assert info is not None and info.status is JobStatus.FAILED
     assert info.error == "ValueError: bad n 7"
 
@@ -244,7 +245,7 @@ async def test_concurrency_is_never_exceeded(queue: Queue) -> None:
     async with running_worker(queue, concurrency=5):
         jobs = [await hold.delay() for _ in range(20)]
         await wait_until(lambda: running == 5, what="5 jobs running")
-        assert await queue.pending_count() == 15
+        assert await queue.inspect.pending_count() == 15
         release.set()
         for job in jobs:
             await job.result(timeout=10)
@@ -267,14 +268,14 @@ async def test_every_per_job_key_has_a_ttl_after_a_drain(queue: Queue) -> None:
                 pass
         poison = b"\x94\xa3bad\xa7unknown\x90\xcb\x00\x00\x00\x00\x00\x00\x00\x00"
         await queue.redis.lpush(queue.keys.pending, poison)
-        await wait_until(lambda: queue.dead_letters(), what="the poison job dead-lettered")
+        await wait_until(lambda: queue.inspect.dead_letters(), what="the poison job dead-lettered")
     keys = [k.decode() async for k in queue.redis.scan_iter(match=f"aj:{{{queue.name}}}:*")]
     per_job = [k for k in keys if ":job:" in k]
     assert len(per_job) == 201
     for key in per_job:
         assert await queue.redis.pttl(key) > 0, key
     assert set(keys) - set(per_job) == {queue.keys.stats, queue.keys.dead}
-    stats = await queue.stats()
+    stats = await queue.inspect.stats()
     assert stats == {"complete": 180, "failed": 20, "dead": 1}
 
 
@@ -307,7 +308,7 @@ async def test_poison_input_goes_to_dead_letters_and_worker_goes_on(queue: Queue
         await wait_until(
             lambda: _count(queue, len(poison)), what=f"{len(poison)} dead letters"
         )
-    dead = await queue.dead_letters()
+    dead = await queue.inspect.dead_letters()
     assert {d.payload: d.reason for d in dead} == poison
     for entry in dead:
         assert entry.queue == queue.name and entry.worker_id and entry.message
@@ -431,4 +432,4 @@ async def test_re_enqueue_of_a_finished_job_id_returns_its_stored_result(queue: 
         # subscribed and idle: no notice will come for this id again, so its waiter must read
         again = await double.options(job_id="once").delay(0)
         assert await again.result(timeout=10) == 42
-        assert await queue.pending_count() == 0
+        assert await queue.inspect.pending_count() == 0

@@ -30,4 +30,4 @@ async def test_burst_wait_runs_the_retry_before_exiting(queue: Queue) -> None:
     job = await queue.tasks["flaky"].delay()
     await Worker(queue, burst=True, burst_wait=30).run()
     assert await job.result(timeout=1) == 2
-    assert (await queue.stats()).get("retried") == 1
+    assert (await queue.inspect.stats()).get("retried") == 1

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from asyncjobs import JobStatus, Queue
+from tests.support.waiting import wait_until
 
-from .conftest import TEST_SETTINGS, wait_until
+from .conftest import TEST_SETTINGS
 
 pytestmark = pytest.mark.anyio
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.apps.app:queue"
 
 
@@ -94,7 +95,7 @@ async def test_burst_worker_drains_and_exits_0(app_env: dict[str, str], app_queu
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert [await job.result(timeout=5) for job in jobs] == [n * n for n in range(50)]
-    assert await app_queue.pending_count() == 0
+    assert await app_queue.inspect.pending_count() == 0
 
 
 async def test_1000_jobs_across_two_worker_processes_run_exactly_once(
@@ -118,7 +119,7 @@ async def test_1000_jobs_across_two_worker_processes_run_exactly_once(
     assert set(runs.values()) == {1}
     pids = {line[2] for line in ledger(app_env)}
     assert len(pids) == 2, "both workers took part"
-    assert (await app_queue.stats()).get("duplicate_completions", 0) == 0
+    assert (await app_queue.inspect.stats()).get("duplicate_completions", 0) == 0
 
 
 async def _registered(queue: Queue, n: int) -> bool:
@@ -147,7 +148,7 @@ async def test_sigterm_with_jobs_in_flight_loses_nothing(
         assert info is not None and info.status is JobStatus.QUEUED and info.attempts == 0
     started = {line[1] for line in ledger(app_env) if line[0] == "S"}
     not_started = [job for job in later if job.id not in started]
-    assert await app_queue.pending_count() == len(slow) + len(not_started)
+    assert await app_queue.inspect.pending_count() == len(slow) + len(not_started)
     assert await app_queue.redis.zcard(app_queue.keys.workers) == 0
     assert [k async for k in app_queue.redis.scan_iter(match=f"{app_queue.keys.base}:processing:*")] == []
     # a new worker finishes every job: nothing was lost
@@ -173,7 +174,7 @@ async def test_a_second_signal_skips_the_grace_period(
     assert proc.returncode == 0, err
     # both signals may be pending at once, and the kernel delivers the lower-numbered first
     assert re.search(r"second SIG(INT|TERM), stopping now", err), err
-    assert await app_queue.pending_count() == 3
+    assert await app_queue.inspect.pending_count() == 3
     for job in jobs:
         info = await job.info()
         assert info is not None and info.status is JobStatus.QUEUED

@@ -21,7 +21,7 @@ from asyncjobs.protocol import Stat
 from asyncjobs.server import RedisServer, free_port
 
 pytestmark = pytest.mark.anyio
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
@@ -62,8 +62,8 @@ async def test_the_example_app_run_with_python_m_completes_its_jobs(own_server: 
     assert worker.returncode == 0, worker_err
     queue = Queue("emails", own_server.url)
     try:
-        assert await queue.dead_letters() == []
-        assert (await queue.stats()).get("complete") == 3
+        assert await queue.inspect.dead_letters() == []
+        assert (await queue.inspect.stats()).get("complete") == 3
     finally:
         await queue.aclose()
 

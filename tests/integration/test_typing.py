@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mypy import api
 
-HERE = Path(__file__).parent / "typing"
+HERE = Path(__file__).parents[1] / "typing"
 ROOT = HERE.parent.parent
 
 

@@ -27,7 +27,7 @@ from .conftest import TEST_SETTINGS, running_worker
 
 pytestmark = pytest.mark.anyio
 CANARY = "pw-CANARY-7f3"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACL_RULES = [
     "on", f">{CANARY}", "~aj:*", "&aj:*", "+@list", "+@string", "+@hash", "+@set",
     "+@sortedset", "+@keyspace", "+@scripting", "+@connection", "+@blocking", "+@pubsub",

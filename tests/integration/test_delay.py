@@ -109,7 +109,7 @@ async def test_enqueue_is_one_round_trip_and_bulk_is_one_script_call(queue: Queu
     before = await _calls(queue)
     jobs = await queue.enqueue_many([send.call(f"u{i}") for i in range(100)])
     assert len({job.id for job in jobs}) == 100
-    assert await queue.pending_count() == 102
+    assert await queue.inspect.pending_count() == 102
     assert await _calls(queue) - before == 1  # one script call for all of them
 
 
@@ -137,7 +137,7 @@ async def test_enqueue_survives_lost_connections_and_serves_concurrent_callers(
     async with anyio.create_task_group() as tg:
         for i in range(200):
             tg.start_soon(send.delay, f"u{i}")
-    assert await queue.pending_count() == 202
+    assert await queue.inspect.pending_count() == 202
     assert await queue.redis.hlen(queue.keys.queued) == 202
 
 

@@ -1,0 +1,27 @@
+"""The public surface: exactly these names, each importable from the package root."""
+
+from __future__ import annotations
+
+import asyncjobs
+
+PUBLIC = {
+    "AsyncJobsError", "AsyncTask", "Call", "ConfigError", "Context", "DeadLetter", "EnqueueError",
+    "Inspector", "Job", "JobDeadLettered", "JobFailed", "JobInfo", "JobNotFound", "JobState",
+    "JobStatus", "PayloadTooLarge", "Queue", "QueueCounts", "ResultTimeout", "Retry",
+    "RetryPolicy", "Settings", "SyncTask", "Task", "TaskArgumentError", "TaskOptions",
+    "TaskTimeout", "Worker", "WorkerInfo", "__version__",
+}
+
+
+def test_all_is_pinned() -> None:
+    assert set(asyncjobs.__all__) == PUBLIC
+    assert asyncjobs.__all__ == sorted(asyncjobs.__all__)
+
+
+def test_every_public_name_is_defined() -> None:
+    for name in asyncjobs.__all__:
+        assert getattr(asyncjobs, name) is not None, name
+
+
+def test_job_status_is_the_job_state_enum() -> None:
+    assert asyncjobs.JobStatus is asyncjobs.JobState
