@@ -43,11 +43,14 @@ def flat(figures: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def drive(python: str, system: str, url: str, args: argparse.Namespace) -> dict[str, Any] | None:
+def drive(
+    python: str, system: str, url: str, args: argparse.Namespace, root: Path = ROOT
+) -> dict[str, Any] | None:
+    """One run of the driver in ``python`` (from the checkout ``root``)."""
     proc = subprocess.run(
         [python, "-m", "benchmarks.peers.driver", system, url, "--jobs", str(args.jobs),
          "--latency-jobs", str(args.latency_jobs)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True,
         timeout=1800,
     )
     if proc.returncode:  # reported, and left out of this run's figures
