@@ -14,7 +14,7 @@ from .loader import load_queue
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
-app = typer.Typer(
+app: typer.Typer = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,

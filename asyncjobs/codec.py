@@ -41,8 +41,8 @@ class TaskCodec:
                 continue
             params.append(param)
         self.params = params
-        self.signature = signature.replace(parameters=params)
-        self.keyword_only = tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+        self.signature: inspect.Signature = signature.replace(parameters=params)
+        self.keyword_only: tuple[str, ...] = tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
         # a call giving every parameter by position binds to itself: no need for Signature.bind
         self._positional = len(self.keyword_only) == 0
         arg_types = tuple(hints.get(p.name, Any) for p in params)

@@ -94,7 +94,7 @@ class Connection:
     def __init__(self, url: str, *, socket_timeout: float) -> None:
         self.url = url
         self._socket_timeout = socket_timeout
-        self.redis = _make_client(url, socket_timeout=socket_timeout, resend=True)
+        self.redis: aredis.Redis = _make_client(url, socket_timeout=socket_timeout, resend=True)
         """The resending client: for reads and for every idempotent step."""
         self._owned: list[aredis.Redis] = [self.redis]
         self._scripts: dict[str, AsyncScript] = {}

@@ -24,7 +24,7 @@ class Lane:
         self._conn: AbstractConnection | None = None  # made (and connected) on first use
         self._count = len(head)
         self._head = b"".join(_bulk(part.encode()) for part in head)
-        self.busy = False
+        self.busy: bool = False
 
     async def call(self, *tail: bytes) -> Any:
         """The reply to the fixed head followed by ``tail``. An error (or a cancellation) while

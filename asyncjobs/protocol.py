@@ -90,16 +90,16 @@ class QueueKeys:
     )
 
     def __init__(self, name: str) -> None:
-        self.name = check_queue_name(name)
-        self.base = f"{PREFIX}:{{{name}}}"
-        self.pending = f"{self.base}:pending"
-        self.queued = f"{self.base}:queued"
-        self.workers = f"{self.base}:workers"
-        self.scheduled = f"{self.base}:scheduled"
-        self.dead = f"{self.base}:dead"
-        self.stats = f"{self.base}:stats"
-        self.done = f"{self.base}:done"
-        self.job_prefix = f"{self.base}:job:"
+        self.name: str = check_queue_name(name)
+        self.base: str = f"{PREFIX}:{{{name}}}"
+        self.pending: str = f"{self.base}:pending"
+        self.queued: str = f"{self.base}:queued"
+        self.workers: str = f"{self.base}:workers"
+        self.scheduled: str = f"{self.base}:scheduled"
+        self.dead: str = f"{self.base}:dead"
+        self.stats: str = f"{self.base}:stats"
+        self.done: str = f"{self.base}:done"
+        self.job_prefix: str = f"{self.base}:job:"
 
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{check_job_id(job_id)}"

@@ -64,11 +64,12 @@ class _Producer:
     """A queue's connection, scripts and result waiter in one event loop."""
 
     def __init__(self, queue: Queue) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.conn = Connection(queue.settings.redis_url, socket_timeout=queue.settings.socket_timeout)
-        self.redis = self.conn.redis
-        self.scripts = Scripts(self.conn, queue.keys, queue.settings)
-        self.waiter = ResultWaiter(self.conn.listener_client, queue.keys.done)
+        self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
+        settings = queue.settings
+        self.conn: Connection = Connection(settings.redis_url, socket_timeout=settings.socket_timeout)
+        self.redis: aredis.Redis = self.conn.redis
+        self.scripts: Scripts = Scripts(self.conn, queue.keys, queue.settings)
+        self.waiter: ResultWaiter = ResultWaiter(self.conn.listener_client, queue.keys.done)
 
     async def aclose(self) -> None:
         await self.waiter.aclose()
@@ -84,15 +85,15 @@ class Queue:
     def __init__(
         self, name: str, redis_url: str | None = None, *, settings: Settings | None = None
     ) -> None:
-        self.keys = QueueKeys(name)
+        self.keys: QueueKeys = QueueKeys(name)
         self.name = name
         settings = settings or Settings()
-        self.settings = replace(settings, redis_url=redis_url) if redis_url else settings
+        self.settings: Settings = replace(settings, redis_url=redis_url) if redis_url else settings
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
         self._conn: _Producer | None = None
-        self.inspect = Inspector(self)
+        self.inspect: Inspector = Inspector(self)
         """The read and admin side: counts, jobs by state, one job, workers, dead letters."""
 
     def __repr__(self) -> str:

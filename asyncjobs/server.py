@@ -71,10 +71,10 @@ class RedisServer:
 
     def __init__(self, *, binary: str | None = None, port: int | None = None,
                  extra_args: tuple[str, ...] = (), appendonly: bool = False) -> None:
-        self.binary = binary or find_server_binary()
-        self.port = port or free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="asyncjobs-redis-"))
-        self.args = [
+        self.binary: str = binary or find_server_binary()
+        self.port: int = port or free_port()
+        self.dir: Path = Path(tempfile.mkdtemp(prefix="asyncjobs-redis-"))
+        self.args: list[str] = [
             self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "yes" if appendonly else "no",
             "--dir", str(self.dir), "--daemonize", "no", "--logfile", "server.log",

@@ -105,7 +105,7 @@ class Task(Generic[P, R]):
         self.result_ttl = result_ttl
         self.retry = retry
         self.is_async = is_async
-        self.codec = TaskCodec(name, fn)
+        self.codec: TaskCodec = TaskCodec(name, fn)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 

@@ -25,7 +25,7 @@ from .connection import UNREACHABLE, Backoff
 from .errors import ResultTimeout
 from .protocol import split_notice
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 T = TypeVar("T")
 WaitHint = NewType("WaitHint", int)
 """Opaque: what the waiter had seen when a job was enqueued (see ``ResultWaiter.hint``)."""
