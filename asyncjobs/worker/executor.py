@@ -39,7 +39,7 @@ from ..scripts import Finished, Scripts
 from ..task import RetryPolicy, Task
 from .acker import Acker
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 _RETRY_FINISH_FOR = 30.0
 

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from ..protocol import QueueKeys
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 
 class Heartbeat:

@@ -7,7 +7,7 @@ import logging
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 
 async def warn_about_durability(client: aredis.Redis) -> None:

@@ -14,7 +14,7 @@ import anyio
 from ..connection import UNREACHABLE, Backoff
 from ..scripts import Scripts
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 MAX_WAIT = 0.25
 BATCH = 1000

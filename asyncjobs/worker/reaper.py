@@ -24,7 +24,7 @@ from ..protocol import QueueKeys, check_worker_id
 from ..scripts import Scripts
 from .heartbeat import Heartbeat
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 
 class Reaper:

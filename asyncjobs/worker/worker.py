@@ -31,7 +31,7 @@ from .preflight import warn_about_durability
 from .promoter import Promoter
 from .reaper import Reaper
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 MAX_BATCH = 250
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -76,8 +76,8 @@ class Worker:
         self.burst_wait = burst_wait
         self.grace = grace
         self.handle_signals = handle_signals
-        self.id = worker_id or new_worker_id()
-        self.processing = queue.keys.processing(self.id)
+        self.id: str = worker_id or new_worker_id()
+        self.processing: str = queue.keys.processing(self.id)
         self.state: dict[str, Any] = {}
         self._entries: Counter[bytes] = Counter()  # what we run, for reconcile
         self._running = 0

@@ -1,4 +1,6 @@
-"""Each line marked ``# E: <code>`` must be reported by ``mypy --strict`` with that code."""
+"""Each line marked ``# E: <code>`` must be reported by ``mypy --strict`` with that code, and
+by pyright strict (with a code of its own)."""
+# pyright: strict
 
 from __future__ import annotations
 

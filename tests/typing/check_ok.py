@@ -1,4 +1,5 @@
-"""Must type-check cleanly under ``mypy --strict``: the public API is generic."""
+"""Must type-check cleanly under ``mypy --strict`` and pyright strict: the public API is generic."""
+# pyright: strict
 
 from __future__ import annotations
 
