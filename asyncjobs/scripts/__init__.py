@@ -7,6 +7,7 @@ Each script is prefixed with the ``lib.lua`` helpers it calls.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -68,7 +69,7 @@ class Finished:
     outcome: bytes
     finished_at: float
     ttl: float
-    token: str  # this execution: worker id and attempt
+    token: str  # this execution's unique token
     notice: bytes  # published on the done channel (``codec.encode_notice``)
 
 
@@ -200,7 +201,8 @@ class Scripts:
 
     async def reconcile(self, processing: str, running: list[bytes]) -> int:
         keys = [processing, self._keys.pending]
-        return int(await self._call("reconcile", keys, [self._keys.job_prefix, *running]))
+        args = [self._keys.job_prefix, time.time(), *running]  # jobs started since are kept
+        return int(await self._call("reconcile", keys, args))
 
     async def reap(self, victim: str, *, reaper: str, now: float) -> tuple[int, int]:
         k = self._keys
