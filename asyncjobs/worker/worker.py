@@ -247,12 +247,14 @@ class Worker:
             requeued = await self.queue.connection().scripts.requeue(self.processing)
             if requeued:
                 log.info("worker %s: put %d unfinished jobs back on the queue", self.id, requeued)
-        except REDIS_ERRORS as exc:
-            # nothing is lost: other workers recover our list once our heartbeat expires
-            log.log(logging.WARNING if self._left else logging.INFO,
-                    "worker %s: cannot reach Redis to put back %d unfinished jobs (%s); other "
-                    "workers recover them within heartbeat_ttl + reaper_interval", self.id,
-                    self._left, exc)
+        except REDIS_ERRORS as exc:  # nothing is lost: others recover our list once we expire
+            if self._left:
+                log.warning("worker %s: cannot reach Redis to put back %d unfinished jobs (%s); "
+                            "other workers recover them once this worker's heartbeat expires",
+                            self.id, self._left, exc)
+            else:
+                log.info("worker %s: Redis unreachable at shutdown (%s); no unfinished job",
+                         self.id, exc)
         await anyio.to_thread.run_sync(lease.heartbeat.stop)
         for hook in self.queue.shutdown_hooks:
             try:

@@ -201,6 +201,17 @@ class Ledger:
             for p, _, _ in runs if p == pid and not any(ep == pid for ep, _ in self.ends.get(job, ()))
         }
 
+    def overlaps_within_a_process(self) -> int:
+        """Runs of one job in one process that overlapped in time (a run's end is the first
+        end after its start)."""
+        count = 0
+        for job, runs in self.starts.items():
+            for pid in {p for p, _, _ in runs}:
+                starts = sorted(t for p, _, t in runs if p == pid)
+                ends = sorted(t for p, t in self.ends.get(job, ()) if p == pid)
+                count += sum(1 for later, end in zip(starts[1:], ends, strict=False) if later < end)
+        return count
+
     def overlaps(self) -> int:
         """Pairs of completed runs of one job on two processes that overlapped in time."""
         count = 0
@@ -358,7 +369,9 @@ class FaultProxy:
 
     Modes, set from the test: ``stall(seconds)`` keeps sockets open but relays nothing;
     ``latency(ms)`` delays every chunk; ``cut_replies(marker, times)`` lets a command containing
-    ``marker`` reach the server, then drops its reply and closes the connection.
+    ``marker`` reach the server, then drops its reply and closes the connection;
+    ``delay_requests(marker, seconds, times)`` holds a command containing ``marker`` for
+    ``seconds`` before it reaches the server (the client gives up meanwhile: a late copy).
     """
 
     def __init__(self, target_port: int) -> None:
@@ -369,6 +382,10 @@ class FaultProxy:
         self._cut_marker: bytes | None = None
         self._cuts_left = 0
         self.cuts_done = 0
+        self._delay_marker: bytes | None = None
+        self._delay = 0.0
+        self._delays_left = 0
+        self.delays_done = 0
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.base_events.Server | None = None
         self._loop = asyncio.new_event_loop()
@@ -389,6 +406,9 @@ class FaultProxy:
 
     def cut_replies(self, marker: bytes, times: int) -> None:
         self._cut_marker, self._cuts_left = marker, times
+
+    def delay_requests(self, marker: bytes, seconds: float, times: int) -> None:
+        self._delay_marker, self._delay, self._delays_left = marker, seconds, times
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
@@ -435,7 +455,11 @@ class FaultProxy:
 
         async def upstream() -> None:
             while data := await client_r.read(65536):
-                if self._cut_marker and self._cuts_left > 0 and self._cut_marker in data:
+                if self._delay_marker and self._delays_left > 0 and self._delay_marker in data:
+                    self._delays_left -= 1
+                    await asyncio.sleep(self._delay)
+                    self.delays_done += 1
+                elif self._cut_marker and self._cuts_left > 0 and self._cut_marker in data:
                     armed[0] = True
                 await self._gate()
                 server_w.write(data)
