@@ -44,6 +44,7 @@ from .lease import Lease
 log = logging.getLogger(__name__)
 
 _RETRY_FINISH_FOR = 30.0
+Step = Callable[[], Awaitable[bool]]
 
 
 class Poison(Exception):
@@ -103,7 +104,7 @@ class Executor:
         except Poison as poison:
             run = _Run(entry, poison.job_id, None, attempt, token, time.perf_counter())
             outcome = _error(ErrorKind.DEAD, poison.reason, str(poison))
-            await self.record(run, DeadLetter(poison.reason, str(poison)), outcome)
+            await self._finish(run, self.step(run, DeadLetter(poison.reason, str(poison)), outcome))
             return
         if task.codec.context_index is not None:
             args.insert(0, Context(
@@ -119,25 +120,22 @@ class Executor:
         if scope.timed_out:
             message = f"{task.name} ran over its timeout of {task.timeout} s"
             outcome, exc = _error(ErrorKind.TIMEOUT, "TaskTimeout", message), None
-        await self.record(run, decide(task.retry, attempt, outcome, exc), outcome)
+        await self._finish(run, self.step(run, decide(task.retry, attempt, outcome, exc), outcome))
 
-    async def record(self, run: _Run, disposition: Disposition, outcome: Outcome) -> None:
-        """Carry out a run's disposition with its script (each one atomic and fenced: it first
-        removes the entry from our own list), and log it in one line."""
+    def step(self, run: _Run, disposition: Disposition, outcome: Outcome) -> Step:
+        """The script call that carries out a run's disposition (each one atomic and fenced: it
+        first removes the entry from our own list); logs the disposition in one line."""
         now = time.time()
-        step: Callable[[], Awaitable[bool]]
         if isinstance(disposition, DeadLetter):
             log.warning("dead-lettering a job (%s): %s", disposition.reason, disposition.message)
             record = DeadLetterRecord(
                 reason=disposition.reason, message=disposition.message, payload=run.entry,
                 queue=self._queue.name, worker_id=self._worker_id, at=now, job_id=run.job_id,
             )
-            step = functools.partial(
+            return functools.partial(
                 self._scripts.dead, self._processing, run.entry, record=ENCODER.encode(record),
                 job_id=run.job_id, outcome=ENCODER.encode(outcome), finished_at=now,
             )
-            await self._finish(run, step)
-            return
         task, job_id = run.task, run.job_id
         assert task is not None and job_id is not None  # only poison has neither
         if isinstance(disposition, RetryAt):
@@ -148,24 +146,22 @@ class Executor:
             else:
                 log.warning("job %s (%s) attempt %d failed: %s; retrying in %.2f s",
                             job_id, task.name, run.attempt, error, disposition.delay)
-            step = functools.partial(
+            return functools.partial(
                 self._scripts.retry, self._processing, run.entry, job_id=job_id,
                 due=now + disposition.delay, error=error, token=run.token,
             )
-        else:
-            if outcome.error is not None:
-                log.warning("job %s (%s) failed: %s: %s", job_id, task.name, outcome.error.type,
-                            outcome.error.message)
-            elif log.isEnabledFor(logging.INFO):
-                log.info("job %s (%s) complete in %.1f ms", job_id, task.name,
-                         (time.perf_counter() - run.started) * 1000)
-            ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
-            encoded = ENCODER.encode(outcome)
-            step = functools.partial(self._acker.finish, Finished(
-                run.entry, job_id, "failed" if isinstance(disposition, Fail) else "complete",
-                encoded, now, ttl, run.token, encode_notice(job_id, task.name, encoded),
-            ))
-        await self._finish(run, step)
+        if outcome.error is not None:
+            log.warning("job %s (%s) failed: %s: %s", job_id, task.name, outcome.error.type,
+                        outcome.error.message)
+        elif log.isEnabledFor(logging.INFO):
+            log.info("job %s (%s) complete in %.1f ms", job_id, task.name,
+                     (time.perf_counter() - run.started) * 1000)
+        ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
+        encoded = ENCODER.encode(outcome)
+        return functools.partial(self._acker.finish, Finished(
+            run.entry, job_id, "failed" if isinstance(disposition, Fail) else "complete",
+            encoded, now, ttl, run.token, encode_notice(job_id, task.name, encoded),
+        ))
 
     def _decode(self, entry: bytes) -> tuple[Envelope, Task[Any, Any]]:
         if len(entry) > self._settings.max_payload_bytes:
@@ -220,7 +216,7 @@ class Executor:
             return _error(ErrorKind.ERROR, "ResultTooLarge", message)
         return Outcome(value=msgspec.Raw(encoded))
 
-    async def _finish(self, run: _Run, step: Callable[[], Awaitable[bool]]) -> None:
+    async def _finish(self, run: _Run, step: Step) -> None:
         """Run an atomic finishing step, retrying through connection errors for a while.
 
         The step is fenced (it first removes the entry from our own list), so a retry after a

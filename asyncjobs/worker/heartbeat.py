@@ -2,7 +2,8 @@
 
 A task that blocks the event loop cannot stop the heartbeat, so a busy worker never looks dead.
 Beats go out at a fixed rate, every ``interval`` seconds; each successful one is reported with
-the time it was sent to ``on_beat`` (the worker's ``Lease``, which judges what it means).
+the time it was sent to ``on_beat`` (the worker's ``Lease``, which judges what it means). The
+heartbeat is also the worker's probe of Redis: it alone reports an outage (``OutageLog``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from redis.exceptions import RedisError
 
 from ..connection import sync_client
 from ..keys import QueueKeys
+from .outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class Heartbeat:
         self._interval = interval
         self._ttl = ttl
         self._on_beat = on_beat
+        self._outage = OutageLog(url, worker_id)
         self._client = sync_client(url, socket_timeout=max(1.0, interval))
         self._stopped = threading.Event()
         self._thread = threading.Thread(
@@ -52,7 +55,9 @@ class Heartbeat:
                 pipe.execute()
         except (RedisError, OSError) as exc:
             log.debug("heartbeat of %s failed: %s", self._worker_id, exc)
+            self._outage.failed(exc)
             return False
+        self._outage.ok()
         self._on_beat(sent)
         return True
 

@@ -139,8 +139,7 @@ class JobScope:
 
     def __init__(self, lease: Lease, timeout: float | None) -> None:
         self._lease = lease
-        deadline = anyio.current_time() + timeout if timeout is not None else float("inf")
-        self._cancel = anyio.CancelScope(deadline=deadline)
+        self._cancel = anyio.move_on_after(timeout)
         self._fence = False
 
     def __enter__(self) -> JobScope:

@@ -22,7 +22,7 @@ class OutageLog:
         self._reported = 0.0
 
     def failed(self, exc: BaseException) -> None:
-        """A call to Redis failed with a connection error."""
+        """A call to Redis failed."""
         now = time.monotonic()
         if self._since is None:
             self._since = self._reported = now

@@ -22,7 +22,6 @@ from .acker import Acker
 from .executor import Executor
 from .fetcher import Fetcher
 from .lease import Lease
-from .outage import OutageLog
 from .preflight import warn_about_durability
 from .promoter import Promoter
 from .reaper import Reaper
@@ -161,7 +160,6 @@ class Worker:
         jobs: TaskGroup,
     ) -> None:
         slots = anyio.Semaphore(self.concurrency)
-        outage = OutageLog(self.queue.settings.redis_url, self.id)
         delay = 0.05
         while not self._stopping:
             if not lease.valid:  # fenced: other workers may be taking our jobs; wait it out
@@ -178,12 +176,11 @@ class Worker:
             except REDIS_ERRORS as exc:
                 for _ in range(n):
                     slots.release()
-                outage.failed(exc)
+                log.debug("worker %s: fetch failed: %s", self.id, exc)  # the heartbeat reports
                 lease.connection_lost()  # a lost fetch reply leaves a job in our list
                 await anyio.sleep(random.uniform(0, delay))
                 delay = min(delay * 2, 5.0)
                 continue
-            outage.ok()
             delay = 0.05
             for _ in range(n - len(fetched)):
                 slots.release()
