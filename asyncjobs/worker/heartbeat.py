@@ -64,9 +64,9 @@ class Heartbeat:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> bool:
+    def stop(self) -> None:
         """Stop beating and remove this worker's heartbeat and registry entry (blocks
-        briefly); False when Redis could not be reached to remove them (they expire)."""
+        briefly; when Redis cannot be reached, they expire)."""
         self._stopped.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
@@ -77,10 +77,8 @@ class Heartbeat:
                 pipe.execute()
         except (RedisError, OSError) as exc:
             log.debug("could not deregister worker %s: %s", self._worker_id, exc)
-            return False
         finally:
             self._client.close()
-        return True
 
     def _run(self) -> None:
         due = time.monotonic()

@@ -160,7 +160,7 @@ class JobScope:
     def fence(self) -> None:
         self._fence = True
         self._cancel.cancel()
-        self._lease._needs_reconcile = True  # the job stays in our list, not held
+        self._lease._needs_reconcile = True  # the job stays in our list for reconcile
 
     @property
     def fenced(self) -> bool:
