@@ -46,8 +46,10 @@ class Settings:
     block_timeout: float = 1.0
     """How long one blocking fetch waits for work; always below ``socket_timeout``."""
     heartbeat_interval: float = 2.0
+    """How often a worker refreshes its heartbeat; at most half of ``heartbeat_ttl``."""
     heartbeat_ttl: float = 10.0
-    """A worker whose heartbeat is this old is dead: its jobs are recovered by other workers."""
+    """A worker whose heartbeat is this old is dead: its jobs are recovered by other workers
+    within ``heartbeat_ttl + reaper_interval + 1`` seconds of its death."""
     reaper_interval: float = 5.0
     """How often each worker looks for dead workers to recover jobs from."""
 
@@ -61,8 +63,12 @@ class Settings:
     def __post_init__(self) -> None:
         if self.block_timeout >= self.socket_timeout:
             raise ConfigError("block_timeout must be below socket_timeout")
-        if self.heartbeat_interval >= self.heartbeat_ttl:
-            raise ConfigError("heartbeat_interval must be below heartbeat_ttl")
+        if not 0 < self.heartbeat_interval <= self.heartbeat_ttl / 2:
+            raise ConfigError(
+                f"heartbeat_interval ({self.heartbeat_interval}) must be positive and at most half "
+                f"of heartbeat_ttl ({self.heartbeat_ttl}), so that one late beat cannot let a live "
+                "worker's heartbeat expire"
+            )
         for name in ("result_ttl", "job_ttl", "socket_timeout", "block_timeout", "enqueue_timeout",
                      "reaper_interval", "dead_letter_ttl"):
             if getattr(self, name) <= 0:

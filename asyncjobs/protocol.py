@@ -187,7 +187,7 @@ class Field(StrEnum):
     OUTCOME = "r"
     """The encoded ``Outcome``, set once: the first execution to finish wins."""
     FINISHED_BY = "fw"
-    """The token (worker id and attempt) of the execution that stored the outcome."""
+    """The token of the execution that stored the outcome (unique per run)."""
     LAST_ERROR = "le"
     """``"Type: message"`` of the last failed attempt, while its retry waits."""
     RECOVERIES = "rc"

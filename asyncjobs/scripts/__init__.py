@@ -7,6 +7,7 @@ typed method per script, which passes the keys and arguments by those names.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ class Finished:
     outcome: bytes
     finished_at: float
     ttl: float
-    token: str  # this execution: worker id and attempt
+    token: str  # this execution's unique token
     notice: bytes  # published on the done channel (``protocol.encode_notice``)
 
 
@@ -194,7 +195,8 @@ class Scripts:
     async def reconcile(self, processing: str, running: list[bytes]) -> int:
         return int(await self._run(
             "reconcile", {"processing": processing, "pending": self._keys.pending},
-            {"job_prefix": self._keys.job_prefix}, more_args=running,
+            {"job_prefix": self._keys.job_prefix, "since": time.time()},  # jobs started since are kept
+            more_args=running,
         ))
 
     async def reap(self, victim: str, *, reaper: str, now: float) -> tuple[int, int] | None:

@@ -9,24 +9,22 @@ queue's own registry.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
-import random
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import msgspec
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..connection import UNREACHABLE, Backoff
 from ..context import Context
-from ..errors import Retry
 from ..protocol import (
     ENCODER,
     ENVELOPE_DECODER,
-    DeadLetter,
     Envelope,
     ErrorInfo,
     ErrorKind,
@@ -34,14 +32,18 @@ from ..protocol import (
     Outcome,
     encode_notice,
 )
+from ..protocol import DeadLetter as DeadLetterRecord
 from ..queue import Queue
 from ..scripts import Finished, Scripts
-from ..task import RetryPolicy, Task
+from ..task import Task
 from .acker import Acker
+from .decide import DeadLetter, Disposition, Fail, RetryAt, decide
+from .lease import Lease
 
 log: logging.Logger = logging.getLogger(__name__)
 
 _RETRY_FINISH_FOR = 30.0
+Step = Callable[[], Awaitable[bool]]
 
 
 class Poison(Exception):
@@ -53,73 +55,112 @@ class Poison(Exception):
         self.job_id = job_id
 
 
+@dataclass(slots=True)
+class _Run:
+    """One run of a fetched job, as far as recording its outcome needs."""
+
+    entry: bytes
+    job_id: str | None  # None for input too broken to name its job
+    task: Task[Any, Any] | None  # None for input that names no task of ours
+    attempt: int
+    token: str
+    started: float  # time.perf_counter()
+
+
 class Executor:
     def __init__(
         self,
         queue: Queue,
         scripts: Scripts,
         acker: Acker,
+        lease: Lease,
         *,
         processing: str,
         worker_id: str,
         state: dict[str, Any],
         thread_limiter: anyio.CapacityLimiter,
-        executing: set[anyio.CancelScope],
     ) -> None:
         self._queue = queue
         self._scripts = scripts
         self._acker = acker
+        self._lease = lease
         self._processing = processing
         self._worker_id = worker_id
         self._state = state
         self._threads = thread_limiter
-        self._executing = executing
         self._settings = queue.settings
+        self._runs = itertools.count(1)
 
     async def run(self, entry: bytes, attempt: int) -> None:
-        """Run one fetched job to its recorded end. Cancellation (shutdown, or the fence that
-        cancels the scopes in ``executing``) leaves it in our list, unacknowledged."""
+        """Run one fetched job to its recorded end. Cancellation (shutdown, or the lease's
+        fence) leaves it in our list, unrecorded."""
+        # this execution's token: unique, so that finishing scripts tell a re-sent call of this
+        # run (the same token) from another run of the job (counted as a duplicate)
+        token = f"{self._worker_id}:{next(self._runs)}"
         try:
             envelope, task = self._decode(entry)
             args, kwargs = self._decode_args(envelope, task)
         except Poison as poison:
-            await self._finish(functools.partial(self._dead_letter, entry, poison))
+            run = _Run(entry, poison.job_id, None, attempt, token, time.perf_counter())
+            outcome = _error(ErrorKind.DEAD, poison.reason, str(poison))
+            await self._finish(run, self.step(run, DeadLetter(poison.reason, str(poison)), outcome))
             return
         if task.codec.context_index is not None:
             args.insert(0, Context(
                 job_id=envelope.id, task=task.name, attempt=attempt, queue=self._queue.name,
                 worker_id=self._worker_id, state=self._state,
             ))
-        # one scope a job, for its timeout and for the fence (which cancels it before its deadline)
-        with anyio.move_on_after(task.timeout) as scope:
-            self._executing.add(scope)
-            try:
-                outcome, exc = await self._call(task, envelope.id, args, kwargs)
-            finally:
-                self._executing.discard(scope)
-        if scope.cancelled_caught:
-            if scope.deadline > anyio.current_time():
-                log.warning("job %s: cancelled by the fence; it will run again", envelope.id)
-                return
-            message = f"{task.name} ran over its timeout of {task.timeout} s"
-            log.warning("job %s: %s", envelope.id, message)
-            outcome, exc = _error(ErrorKind.TIMEOUT, "TaskTimeout", message), None
-        token = f"{self._worker_id}:{attempt}"
-        delay = retry_delay(task.retry, attempt, outcome, exc)
-        if outcome.error is not None and delay is not None:
-            log.info("job %s: attempt %d failed, retrying in %.2f s", envelope.id, attempt, delay)
-            await self._finish(functools.partial(
-                self._scripts.retry, self._processing, entry, job_id=envelope.id,
-                due=time.time() + delay, error=f"{outcome.error.type}: {outcome.error.message}",
-                token=token,
-            ))
+        run = _Run(entry, envelope.id, task, attempt, token, time.perf_counter())
+        with self._lease.scope(task.timeout) as scope:
+            outcome, exc = await self._call(task, args, kwargs)
+        if scope.fenced:
+            log.debug("job %s: cancelled by the fence; it will run again", envelope.id)
             return
+        if scope.timed_out:
+            message = f"{task.name} ran over its timeout of {task.timeout} s"
+            outcome, exc = _error(ErrorKind.TIMEOUT, "TaskTimeout", message), None
+        await self._finish(run, self.step(run, decide(task.retry, attempt, outcome, exc), outcome))
+
+    def step(self, run: _Run, disposition: Disposition, outcome: Outcome) -> Step:
+        """The script call that carries out a run's disposition (each one atomic and fenced: it
+        first removes the entry from our own list); logs the disposition in one line."""
+        now = time.time()
+        if isinstance(disposition, DeadLetter):
+            log.warning("dead-lettering a job (%s): %s", disposition.reason, disposition.message)
+            record = DeadLetterRecord(
+                reason=disposition.reason, message=disposition.message, payload=run.entry,
+                queue=self._queue.name, worker_id=self._worker_id, at=now, job_id=run.job_id,
+            )
+            return functools.partial(
+                self._scripts.dead, self._processing, run.entry, record=ENCODER.encode(record),
+                job_id=run.job_id, outcome=ENCODER.encode(outcome), finished_at=now,
+            )
+        task, job_id = run.task, run.job_id
+        assert task is not None and job_id is not None  # only poison has neither
+        if isinstance(disposition, RetryAt):
+            assert outcome.error is not None
+            error = f"{outcome.error.type}: {outcome.error.message}"
+            if disposition.requested:
+                log.info("job %s (%s): retrying in %.2f s", job_id, task.name, disposition.delay)
+            else:
+                log.warning("job %s (%s) attempt %d failed: %s; retrying in %.2f s",
+                            job_id, task.name, run.attempt, error, disposition.delay)
+            return functools.partial(
+                self._scripts.retry, self._processing, run.entry, job_id=job_id,
+                due=now + disposition.delay, error=error, token=run.token,
+            )
+        if outcome.error is not None:
+            log.warning("job %s (%s) failed: %s: %s", job_id, task.name, outcome.error.type,
+                        outcome.error.message)
+        elif log.isEnabledFor(logging.INFO):
+            log.info("job %s (%s) complete in %.1f ms", job_id, task.name,
+                     (time.perf_counter() - run.started) * 1000)
         ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
         encoded = ENCODER.encode(outcome)
-        await self._finish(functools.partial(self._acker.finish, Finished(
-            entry, envelope.id, JobState.COMPLETE if outcome.error is None else JobState.FAILED,
-            encoded, time.time(), ttl, token, encode_notice(envelope.id, task.name, encoded),
-        )))
+        return functools.partial(self._acker.finish, Finished(
+            run.entry, job_id, JobState.FAILED if isinstance(disposition, Fail) else JobState.COMPLETE,
+            encoded, now, ttl, run.token, encode_notice(job_id, task.name, encoded),
+        ))
 
     def _decode(self, entry: bytes) -> tuple[Envelope, Task[Any, Any]]:
         if len(entry) > self._settings.max_payload_bytes:
@@ -146,7 +187,7 @@ class Executor:
             raise Poison("invalid_args", f"{task.name}: {exc}", envelope.id) from None
 
     async def _call(
-        self, task: Task[Any, Any], job_id: str, args: list[Any], kwargs: dict[str, Any]
+        self, task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any]
     ) -> tuple[Outcome, Exception | None]:
         """The outcome of one run, and the exception the task raised, if any (a cancellation,
         by timeout or fence, goes through to the caller's scope)."""
@@ -161,7 +202,6 @@ class Executor:
                 )
             return self._encode_result(task, value), None
         except Exception as exc:
-            log.warning("job %s (%s) failed: %s: %s", job_id, task.name, type(exc).__name__, exc)
             tb = traceback.format_exc()
             return _error(ErrorKind.ERROR, type(exc).__name__, str(exc), tb), exc
 
@@ -175,53 +215,27 @@ class Executor:
             return _error(ErrorKind.ERROR, "ResultTooLarge", message)
         return Outcome(value=msgspec.Raw(encoded))
 
-    async def _dead_letter(self, entry: bytes, poison: Poison) -> bool:
-        now = time.time()
-        log.warning("dead-lettering a job (%s): %s", poison.reason, poison)
-        record = DeadLetter(
-            reason=poison.reason, message=str(poison), payload=entry, queue=self._queue.name,
-            worker_id=self._worker_id, at=now, job_id=poison.job_id,
-        )
-        outcome = _error(ErrorKind.DEAD, poison.reason, str(poison))
-        return await self._scripts.dead(
-            self._processing, entry, record=ENCODER.encode(record), job_id=poison.job_id,
-            outcome=ENCODER.encode(outcome), finished_at=now,
-        )
-
-    async def _finish(self, step: Callable[[], Awaitable[bool]]) -> None:
+    async def _finish(self, run: _Run, step: Step) -> None:
         """Run an atomic finishing step, retrying through connection errors for a while.
 
         The step is fenced (it first removes the entry from our own list), so a retry after a
         lost reply stores nothing twice.
         """
         deadline = time.monotonic() + _RETRY_FINISH_FOR
-        delay = 0.05
+        backoff = Backoff()
         while True:
             try:
                 if not await step():
-                    log.warning("a job was already finished or no longer ours; not stored again")
+                    log.warning("job %s: already finished or no longer ours; not stored again",
+                                run.job_id)
                 return
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except UNREACHABLE as exc:
                 if time.monotonic() > deadline:
-                    log.error("could not record a job's outcome: %s; it stays in our list", exc)
+                    log.error("job %s: could not record its outcome: %s; it stays in our list",
+                              run.job_id, exc)
                     return
-                await anyio.sleep(random.uniform(0, delay))
-                delay = min(delay * 2, 5.0)
+                await backoff.wait()
 
 
 def _error(kind: ErrorKind, exc_type: str, message: str, tb: str = "") -> Outcome:
     return Outcome(error=ErrorInfo(kind, exc_type, message, tb))
-
-
-def retry_delay(
-    policy: RetryPolicy, attempt: int, outcome: Outcome, exc: Exception | None
-) -> float | None:
-    """Seconds until the next attempt, or None when this failure is final (or not a failure)."""
-    error = outcome.error
-    if error is None or attempt > policy.retries:
-        return None
-    if isinstance(exc, Retry) and exc.delay is not None:
-        return max(exc.delay, 0.0)
-    if not (isinstance(exc, Retry) or error.kind is ErrorKind.TIMEOUT or isinstance(exc, policy.on)):
-        return None
-    return random.uniform(0, min(policy.backoff_max, policy.backoff * 2 ** (attempt - 1)))

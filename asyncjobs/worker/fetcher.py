@@ -43,4 +43,4 @@ class Fetcher:
         if entry is None:
             return []
         attempt = await self._scripts.start(self._processing, entry, time.time(), self._client)
-        return [(entry, attempt or 1)]
+        return [(entry, attempt)] if attempt else []  # 0: put back meanwhile, no longer ours

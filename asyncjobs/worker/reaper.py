@@ -1,10 +1,8 @@
 """Recovery of dead workers' jobs, run continuously by every worker.
 
 A worker is dead when its heartbeat key has expired. ``reap.lua`` re-checks that atomically,
-then moves the dead worker's whole processing list back to the queue. A worker reaps only when
-its own heartbeat has been steady for one heartbeat TTL, and not within one TTL of its own
-connection trouble: after a Redis restart or stall every heartbeat has expired, and live
-workers need that long to beat again.
+then moves the dead worker's whole processing list back to the queue. When a worker may reap
+(not right after its own trouble) is the lease's rule, see ``lease.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from ..config import Settings
 from ..errors import ConfigError
 from ..protocol import QueueKeys, check_worker_id
 from ..scripts import Scripts
-from .heartbeat import Heartbeat
+from .lease import Lease
 
 log: logging.Logger = logging.getLogger(__name__)
 
@@ -35,32 +33,25 @@ class Reaper:
         keys: QueueKeys,
         worker_id: str,
         settings: Settings,
-        heartbeat: Heartbeat,
+        lease: Lease,
     ) -> None:
         self._client = client
-        self._heartbeat = heartbeat
+        self._lease = lease
         self._scripts = scripts
         self._keys = keys
         self._worker_id = worker_id
         self._interval = settings.reaper_interval
-        self._hold = settings.heartbeat_ttl
-        self._hold_until = 0.0
-        self.hold_off()
-
-    def hold_off(self) -> None:
-        """Do not reap anyone for one heartbeat TTL from now."""
-        self._hold_until = max(self._hold_until, time.monotonic() + self._hold)
 
     async def run(self) -> None:
         while True:
             await anyio.sleep(self._interval)
-            if time.monotonic() < self._hold_until or self._heartbeat.steady_for < self._hold:
+            if not self._lease.may_reap():
                 continue
             try:
                 await self.reap_once()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("worker %s: reaper lost Redis (%s)", self._worker_id, exc)
-                self.hold_off()
+                log.debug("worker %s: reaper lost Redis (%s)", self._worker_id, exc)
+                self._lease.connection_lost()
 
     async def reap_once(self) -> int:
         """Recover the jobs of every registered worker whose heartbeat is gone; returns how

@@ -5,28 +5,24 @@ from __future__ import annotations
 import logging
 import math
 import os
-import random
 import re
 import signal
 import socket
 import time
 import uuid
-from collections import Counter
 from typing import Any, cast
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..connection import Connection
+from ..connection import UNREACHABLE, Backoff, Connection
 from ..queue import Queue
 from ..redact import redact_url
 from ..scripts import Scripts
 from .acker import Acker
 from .executor import Executor
 from .fetcher import Fetcher
-from .heartbeat import Heartbeat
+from .lease import Lease
 from .preflight import warn_about_durability
 from .promoter import Promoter
 from .reaper import Reaper
@@ -34,7 +30,6 @@ from .reaper import Reaper
 log: logging.Logger = logging.getLogger(__name__)
 
 MAX_BATCH = 250
-REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def new_worker_id() -> str:
@@ -54,7 +49,8 @@ class Worker:
 
     Every worker also recovers the jobs of dead workers (see ``reaper``), moves due scheduled
     jobs to the queue (see ``promoter``), and stops running its jobs when its own heartbeat
-    may have expired (self-fencing), since other workers may then have taken them.
+    may have expired (self-fencing, see ``lease``), since other workers may then have taken
+    them. It never runs two copies of one job at once.
     """
 
     def __init__(
@@ -79,16 +75,15 @@ class Worker:
         self.id: str = worker_id or new_worker_id()
         self.processing: str = queue.keys.processing(self.id)
         self.state: dict[str, Any] = {}
-        self._entries: Counter[bytes] = Counter()  # what we run, for reconcile
         self._running = 0
-        self._executing: set[anyio.CancelScope] = set()  # task calls, cancelled by the fence
+        self._active: set[bytes] = set()  # entries whose task call is under way
+        self._turns: dict[bytes, anyio.Event] = {}  # set when an active entry's run ends
+        self._left = 0  # jobs known to be left unfinished in our list at shutdown
         self._stopping = False
         self._stop_now = False
-        self._needs_reconcile = True  # a crash of an earlier process with our id cannot be ruled out
         self._job_done: anyio.Event | None = None  # set when a job ends, while someone waits
         self._fetch_scope: anyio.CancelScope | None = None
         self._grace_scope: anyio.CancelScope | None = None
-        self._scripts: Scripts | None = None
 
     @property
     def running(self) -> int:
@@ -119,64 +114,63 @@ class Worker:
         queue = self.queue
         settings = queue.settings
         conn = Connection(settings.redis_url, socket_timeout=settings.socket_timeout)
-        scripts = self._scripts = Scripts(conn, queue.keys, settings)
+        scripts = Scripts(conn, queue.keys, settings)
         for hook in queue.startup_hooks:
             await hook(self.state)
-        heartbeat = Heartbeat(
-            conn.sync_client(socket_timeout=max(1.0, settings.heartbeat_interval)), queue.keys,
-            self.id, interval=settings.heartbeat_interval, ttl=settings.heartbeat_ttl,
+        lease = Lease(
+            settings, queue.keys, self.id, scripts, self.processing,
+            conn.sync_client(socket_timeout=max(1.0, settings.heartbeat_interval)),
         )
-        await anyio.to_thread.run_sync(heartbeat.beat)  # registered before the first fetch
-        heartbeat.start()
+        await anyio.to_thread.run_sync(lease.heartbeat.beat)  # registered before the first fetch
+        lease.heartbeat.start()
         await warn_about_durability(conn.redis)
         log.info(
             "worker %s: queue %r at %s, concurrency %d, tasks: %s",
             self.id, queue.name, redact_url(settings.redis_url), self.concurrency,
             ", ".join(sorted(queue.tasks)) or "(none)",
         )
-        reaper = Reaper(conn.redis, scripts, queue.keys, self.id, settings, heartbeat)
+        reaper = Reaper(conn.redis, scripts, queue.keys, self.id, settings, lease)
         fetcher = Fetcher(
             conn.client(resend=False), scripts, queue.keys, self.processing, settings.block_timeout
         )
         acker = Acker(scripts, self.processing)
         executor = Executor(
-            queue, scripts, acker, processing=self.processing, worker_id=self.id,
+            queue, scripts, acker, lease, processing=self.processing, worker_id=self.id,
             state=self.state, thread_limiter=anyio.CapacityLimiter(self.concurrency),
-            executing=self._executing,
         )
         try:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(reaper.run)
                 outer.start_soon(acker.run)
                 outer.start_soon(Promoter(scripts).run)
-                outer.start_soon(self._fence, heartbeat, reaper)
+                outer.start_soon(lease.guard)
                 async with anyio.create_task_group() as jobs:
                     with fetch_scope:
-                        await self._fetch_loop(fetcher, executor, reaper, heartbeat, jobs)
+                        await self._fetch_loop(fetcher, executor, lease, jobs)
                     with grace_scope, anyio.move_on_after(self.grace):
                         await self._wait_running(0)
                     if self.running:
+                        self._left += self.running
                         log.warning("worker %s: cancelling %d unfinished jobs", self.id,
                                     self.running)
                     jobs.cancel_scope.cancel()
                 outer.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
-                await self._shutdown(heartbeat, scripts)
+                await self._shutdown(lease, scripts)
                 await conn.aclose()
 
     async def _fetch_loop(
         self,
         fetcher: Fetcher,
         executor: Executor,
-        reaper: Reaper,
-        heartbeat: Heartbeat,
+        lease: Lease,
         jobs: TaskGroup,
     ) -> None:
         slots = anyio.Semaphore(self.concurrency)
-        delay = 0.05
+        backoff = Backoff()
         while not self._stopping:
-            if heartbeat.stale:  # fenced: other workers may be taking our jobs; wait it out
+            if not lease.valid:  # fenced: other workers may be taking our jobs; wait it out
                 await anyio.sleep(self.queue.settings.heartbeat_interval / 4)
                 continue
             await slots.acquire()
@@ -185,33 +179,31 @@ class Worker:
                 slots.acquire_nowait()
                 n += 1
             try:
-                if self._needs_reconcile:
-                    await self._reconcile()
+                await lease.reconcile()
                 fetched = await fetcher.fetch(n, block=not self.burst)
-            except REDIS_ERRORS as exc:
+            except UNREACHABLE as exc:
                 for _ in range(n):
                     slots.release()
-                log.warning("worker %s: Redis error while fetching (%s); retrying", self.id, exc)
-                self._needs_reconcile = True  # a lost BLMOVE reply leaves a job in our list
-                reaper.hold_off()
-                await anyio.sleep(random.uniform(0, delay))
-                delay = min(delay * 2, 5.0)
+                log.debug("worker %s: fetch failed: %s", self.id, exc)  # the heartbeat reports
+                lease.connection_lost()  # a lost fetch reply leaves a job in our list
+                await backoff.wait()
                 continue
-            delay = 0.05
+            backoff.reset()
             for _ in range(n - len(fetched)):
                 slots.release()
             if self._stopping:
+                self._left += len(fetched)
                 return  # whatever was fetched is requeued at shutdown, not run
             for entry, attempt in fetched:
-                self._entries[entry] += 1
-                jobs.start_soon(self._run_one, executor, entry, attempt, slots)
-            if self.burst and not fetched and await self._burst_done():
+                lease.take(entry)
+                jobs.start_soon(self._run_one, executor, lease, entry, attempt, slots)
+            if self.burst and not fetched and await self._burst_done(lease):
                 return
 
-    async def _burst_done(self) -> bool:
+    async def _burst_done(self, lease: Lease) -> bool:
         """After an empty fetch: True when a burst worker may exit, else wait for a running job
         to end, or a while when a scheduled job is due within ``burst_wait``."""
-        if self.running or self._entries:
+        if self.running or lease.held:
             await self._wait_running(self.running - 1)
             return False
         if self.burst_wait <= 0:
@@ -224,25 +216,27 @@ class Worker:
         await anyio.sleep(min(max(due_in, 0.05), 0.25))  # the promoter moves it within 0.25 s
         return False
 
-    async def _reconcile(self) -> None:
-        assert self._scripts is not None
-        back = await self._scripts.reconcile(self.processing, list(self._entries.elements()))
-        self._needs_reconcile = False
-        if back:
-            log.warning("worker %s: put back %d jobs it had taken but was not running", self.id,
-                        back)
-
     async def _run_one(
-        self, executor: Executor, entry: bytes, attempt: int, slots: anyio.Semaphore
+        self, executor: Executor, lease: Lease, entry: bytes, attempt: int, slots: anyio.Semaphore
     ) -> None:
         self._running += 1
         try:
-            await executor.run(entry, attempt)
+            while entry in self._active:  # a copy of this job runs here: never two at once
+                turn = self._turns.get(entry)
+                if turn is None:
+                    turn = self._turns[entry] = anyio.Event()
+                await turn.wait()
+            self._active.add(entry)
+            try:
+                await executor.run(entry, attempt)
+            finally:
+                self._active.discard(entry)
+                turn = self._turns.pop(entry, None)
+                if turn is not None:
+                    turn.set()
         finally:
             self._running -= 1
-            self._entries[entry] -= 1
-            if self._entries[entry] <= 0:
-                del self._entries[entry]
+            lease.release(entry)
             slots.release()
             if self._job_done is not None:  # made only while someone waits: no Event a job
                 self._job_done.set()
@@ -253,21 +247,6 @@ class Worker:
             if self._job_done is None:
                 self._job_done = anyio.Event()
             await self._job_done.wait()
-
-    async def _fence(self, heartbeat: Heartbeat, reaper: Reaper) -> None:
-        """Cancel our running task calls once our heartbeat may have expired: from then on
-        other workers may recover the jobs, and two runs at once is what fencing prevents.
-        A cancelled job is not acknowledged; it stays in our list until reconcile puts it
-        back (unless a reaper already has). Jobs already recording their outcome go on."""
-        while True:
-            await anyio.sleep(self.queue.settings.heartbeat_interval / 4)
-            if heartbeat.stale and self._executing:
-                log.warning("worker %s: heartbeat lost; cancelling %d running jobs", self.id,
-                            len(self._executing))
-                for scope in self._executing:
-                    scope.cancel()
-                self._needs_reconcile = True
-                reaper.hold_off()
 
     async def _watch_signals(self, *, task_status: TaskStatus[None]) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -281,14 +260,20 @@ class Worker:
                     log.info("worker %s: second %s, stopping now", self.id, name)
                     self.stop(now=True)
 
-    async def _shutdown(self, heartbeat: Heartbeat, scripts: Scripts) -> None:
+    async def _shutdown(self, lease: Lease, scripts: Scripts) -> None:
         try:
             requeued = await scripts.requeue(self.processing)
             if requeued:
                 log.info("worker %s: put %d unfinished jobs back on the queue", self.id, requeued)
-        except REDIS_ERRORS as exc:
-            log.error("worker %s: could not requeue unfinished jobs: %s", self.id, exc)
-        await anyio.to_thread.run_sync(heartbeat.stop)
+        except UNREACHABLE as exc:  # nothing is lost: others recover our list once we expire
+            if self._left:
+                log.warning("worker %s: cannot reach Redis to put back %d unfinished jobs (%s); "
+                            "other workers recover them once this worker's heartbeat expires",
+                            self.id, self._left, exc)
+            else:
+                log.info("worker %s: Redis unreachable at shutdown (%s); no unfinished job",
+                         self.id, exc)
+        await anyio.to_thread.run_sync(lease.heartbeat.stop)
         for hook in self.queue.shutdown_hooks:
             try:
                 await hook(self.state)

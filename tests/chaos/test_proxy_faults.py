@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Iterator
@@ -10,8 +11,10 @@ import anyio
 import pytest
 
 from asyncjobs import EnqueueError
+from asyncjobs.scripts import SOURCES
 from tests.support import chaos_app as app
 from tests.support.invariants import check_invariants
+from tests.support.ledger import Ledger
 from tests.support.proxy import FaultProxy
 from tests.support.scenario import Chaos, all_done, at_least, enqueue, started
 from tests.support.servers import RedisProc
@@ -79,6 +82,30 @@ async def test_s8c_lost_blmove_replies_strand_no_job(chaos: Chaos, proxy: FaultP
 
 async def _registered(chaos: Chaos) -> bool:
     return int(await chaos.queue.redis.zcard(chaos.queue.keys.workers)) >= 1
+
+
+async def test_s8f_late_reconcile_copies_put_back_no_running_job(
+    chaos: Chaos, proxy: FaultProxy
+) -> None:
+    """The worker's first reconcile (at start) is held in the network past the client's socket
+    timeout; its re-sent copy loses its reply once, the next succeeds, and the worker fetches
+    and runs jobs. Then the first copy reaches Redis, with the running entries read before any
+    fetch. It must put back no running job: no job runs twice at once in the worker, and
+    every extra execution is counted as a duplicate completion."""
+    reconcile = hashlib.sha1(SOURCES["reconcile"].text.encode()).hexdigest().encode()
+    proxy.delay_requests(reconcile, app.SETTINGS.socket_timeout + 1.5, times=1)
+    proxy.cut_replies(reconcile, 1)
+    rng = random.Random(16)
+    jobs = await enqueue(chaos, "work", [(rng.randint(1500, 3000),) for _ in range(60)])
+    chaos.supervisor.spawn(0, url=proxy.url)
+    await wait_until(all_done(chaos, len(jobs)), 60, "all results", chaos.snapshot)
+    assert proxy.delays_done == 1 and proxy.cuts_done == 1
+    result = await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
+                                    max_duplicates=len(jobs), live_workers=1,
+                                    supervisor=chaos.supervisor)
+    ledger = Ledger.read(chaos.ledger)
+    assert ledger.overlaps_within_a_process() == 0, "a job ran twice at once in one worker"
+    assert result.completed_runs - len(jobs) == result.duplicate_completions, result
 
 
 async def test_s8d_slow_link_makes_no_duplicates(chaos: Chaos, proxy: FaultProxy) -> None:

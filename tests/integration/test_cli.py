@@ -102,7 +102,9 @@ async def test_1000_jobs_across_two_worker_processes_run_exactly_once(
     app_env: dict[str, str], app_queue: Queue
 ) -> None:
     square = app_queue.tasks["square"]
-    workers = [cli("worker", APP, "-c", "20", env=app_env) for _ in range(2)]
+    # at WARNING: the test reads stderr only at the end, and INFO logs a line per job
+    workers = [cli("worker", APP, "-c", "20", "--log-level", "WARNING", env=app_env)
+               for _ in range(2)]
     try:
         await wait_until(lambda: _registered(app_queue, 2), timeout=30, what="2 workers up")
         jobs = await app_queue.enqueue_many([square.call(n) for n in range(1000)])

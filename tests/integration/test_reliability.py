@@ -256,3 +256,28 @@ async def test_reconcile_puts_back_what_the_worker_is_not_running(queue: Queue) 
     assert await scripts.reconcile(processing, running) == 2
     assert await queue.redis.lrange(processing, 0, -1) == running
     assert await queue.inspect.pending_count() == 2
+
+
+async def test_two_copies_of_one_job_never_run_at_once_in_one_worker(queue: Queue) -> None:
+    running: list[int] = []
+    most = 0
+
+    @queue.task(name="slowish")
+    async def slowish() -> None:
+        nonlocal most
+        running.append(1)
+        most = max(most, len(running))
+        await anyio.sleep(0.2)
+        running.pop()
+
+    job = await slowish.delay()
+    [entry] = await queue.redis.lrange(queue.keys.pending, 0, -1)
+    await queue.redis.lpush(queue.keys.pending, entry)  # the same envelope twice
+    async with running_worker(queue, concurrency=4):
+        await job.result(timeout=10)
+        await wait_until(lambda: _duplicates(queue, 1), 10, "the second run counted")
+    assert most == 1, "both copies ran at once"
+
+
+async def _duplicates(queue: Queue, n: int) -> bool:
+    return (await queue.inspect.stats()).get("duplicate_completions", 0) == n

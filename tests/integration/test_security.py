@@ -153,7 +153,7 @@ def test_a_worker_with_an_unreachable_server_never_shows_the_password(tmp_path: 
     ) as proc:
         assert proc.stderr is not None
         seen = ""
-        while "Redis error while fetching" not in seen:  # read until the reconnect loop runs
+        while "cannot reach Redis at" not in seen:  # read until the worker reports the outage
             line = proc.stderr.readline()
             assert line, seen
             seen += line

@@ -38,6 +38,17 @@ class Ledger:
             for p, _, _ in runs if p == pid and not any(ep == pid for ep, _ in self.ends.get(job, ()))
         }
 
+    def overlaps_within_a_process(self) -> int:
+        """Runs of one job in one process that overlapped in time (a run's end is the first
+        end after its start)."""
+        count = 0
+        for job, runs in self.starts.items():
+            for pid in {p for p, _, _ in runs}:
+                starts = sorted(t for p, _, t in runs if p == pid)
+                ends = sorted(t for p, t in self.ends.get(job, ()) if p == pid)
+                count += sum(1 for later, end in zip(starts[1:], ends, strict=False) if later < end)
+        return count
+
     def overlaps(self) -> int:
         """Pairs of completed runs of one job on two processes that overlapped in time."""
         count = 0

@@ -16,7 +16,9 @@ class FaultProxy:
 
     Modes, set from the test: ``stall(seconds)`` keeps sockets open but relays nothing;
     ``latency(ms)`` delays every chunk; ``cut_replies(marker, times)`` lets a command containing
-    ``marker`` reach the server, then drops its reply and closes the connection.
+    ``marker`` reach the server, then drops its reply and closes the connection;
+    ``delay_requests(marker, seconds, times)`` holds a command containing ``marker`` for
+    ``seconds`` before it reaches the server (the client gives up meanwhile: a late copy).
     """
 
     def __init__(self, target_port: int) -> None:
@@ -27,6 +29,10 @@ class FaultProxy:
         self._cut_marker: bytes | None = None
         self._cuts_left = 0
         self.cuts_done = 0
+        self._delay_marker: bytes | None = None
+        self._delay = 0.0
+        self._delays_left = 0
+        self.delays_done = 0
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.base_events.Server | None = None
         self._loop = asyncio.new_event_loop()
@@ -47,6 +53,9 @@ class FaultProxy:
 
     def cut_replies(self, marker: bytes, times: int) -> None:
         self._cut_marker, self._cuts_left = marker, times
+
+    def delay_requests(self, marker: bytes, seconds: float, times: int) -> None:
+        self._delay_marker, self._delay, self._delays_left = marker, seconds, times
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
@@ -93,7 +102,11 @@ class FaultProxy:
 
         async def upstream() -> None:
             while data := await client_r.read(65536):
-                if self._cut_marker and self._cuts_left > 0 and self._cut_marker in data:
+                if self._delay_marker and self._delays_left > 0 and self._delay_marker in data:
+                    self._delays_left -= 1
+                    await asyncio.sleep(self._delay)
+                    self.delays_done += 1
+                elif self._cut_marker and self._cuts_left > 0 and self._cut_marker in data:
                     armed[0] = True
                 await self._gate()
                 server_w.write(data)

@@ -1,0 +1,179 @@
+"""The worker's lease on its jobs: it owns the jobs in its processing list exactly as long as
+its heartbeat key lives, and every rule that follows from that lives here.
+
+- **Validity.** A beat sent at ``t`` keeps the key alive until at least ``t + ttl``. The lease
+  counts as lost halfway between the next beat's due time and that expiry, at
+  ``t + (ttl + interval) / 2``: a late beat has as much slack as the fence has to act.
+  ``Settings`` requires ``interval <= ttl / 2``, so on time beats never let it lapse.
+- **Self-fencing.** Once the lease is lost, other workers may recover our jobs, so every task
+  call running under a ``JobScope`` is cancelled (and marked fenced, so the executor tells a
+  fence from a timeout), and no new job is fetched until the lease is valid again.
+- **Reap hold-off.** After a Redis restart or stall every heartbeat has expired, and live workers
+  need time to beat again. So a worker reaps only once its own lease has been valid without a
+  break for one TTL, and not within one TTL of its own connection trouble.
+- **Reconcile.** After a connection error or a fence, every entry in our list that we do not
+  hold (a fetch whose reply was lost, a fenced job) goes back to the queue before the next
+  fetch. ``reconcile.lua`` also keeps any job started after the list of held entries was read,
+  so a late copy of the call (re-sent, or delayed in the network) cannot put back a job we
+  fetched and run since.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from types import TracebackType
+
+import anyio
+import redis
+
+from ..config import Settings
+from ..protocol import QueueKeys
+from ..scripts import Scripts
+from .heartbeat import Heartbeat
+
+log: logging.Logger = logging.getLogger(__name__)
+
+
+class Lease:
+    def __init__(
+        self,
+        settings: Settings,
+        keys: QueueKeys,
+        worker_id: str,
+        scripts: Scripts,
+        processing: str,
+        heartbeat_client: redis.Redis,
+    ) -> None:
+        self._ttl = settings.heartbeat_ttl
+        self._interval = settings.heartbeat_interval
+        self._lasts = (settings.heartbeat_ttl + settings.heartbeat_interval) / 2
+        self._worker_id = worker_id
+        self._scripts = scripts
+        self._processing = processing
+        self.heartbeat: Heartbeat = Heartbeat(
+            heartbeat_client, settings.redis_url, keys, worker_id, interval=self._interval,
+            ttl=self._ttl, on_beat=self._renewed,
+        )
+        now = time.monotonic()
+        self._valid_until = now  # lost until the first beat
+        self._valid_since = now
+        self._hold_until = now + self._ttl
+        self._needs_reconcile = True  # an earlier process with our id may have left jobs
+        self.held: Counter[bytes] = Counter()
+        """The entries of our list that we run or are about to run (with repeats)."""
+        self._scopes: set[JobScope] = set()
+
+    def _renewed(self, sent_at: float) -> None:
+        """A beat sent at ``sent_at`` succeeded (called on the heartbeat thread)."""
+        if sent_at >= self._valid_until:  # it had lapsed: steady again from now on
+            self._valid_since = sent_at
+        self._valid_until = sent_at + self._lasts
+
+    @property
+    def valid(self) -> bool:
+        """Whether our heartbeat surely lives: our jobs are ours."""
+        return time.monotonic() < self._valid_until
+
+    def may_reap(self) -> bool:
+        """Whether we may judge other workers dead by their expired heartbeats."""
+        now = time.monotonic()
+        return now >= self._hold_until and now < self._valid_until and (
+            now - self._valid_since >= self._ttl
+        )
+
+    def connection_lost(self) -> None:
+        """Redis could not be reached: reconcile before the next fetch, and reap nobody for one
+        TTL (a lost fetch reply may have left a job in our list; others' heartbeats may have
+        expired with ours)."""
+        self._needs_reconcile = True
+        self._hold_until = max(self._hold_until, time.monotonic() + self._ttl)
+
+    def take(self, entry: bytes) -> None:
+        """We fetched ``entry`` and will run it."""
+        self.held[entry] += 1
+
+    def release(self, entry: bytes) -> None:
+        """``entry``'s run is over (recorded, or left for reconcile or the reaper)."""
+        held = self.held
+        held[entry] -= 1
+        if held[entry] <= 0:
+            del held[entry]
+
+    async def reconcile(self) -> None:
+        """Put back every entry of our list that we do not hold, if a fault may have left one."""
+        if not self._needs_reconcile:
+            return
+        self._needs_reconcile = False
+        try:
+            back = await self._scripts.reconcile(self._processing, list(self.held.elements()))
+        except BaseException:
+            self._needs_reconcile = True
+            raise
+        if back:
+            log.warning("worker %s: put back %d jobs it had taken but was not running",
+                        self._worker_id, back)
+
+    def scope(self, timeout: float | None) -> JobScope:
+        """The cancel scope of one task call, cancelled by its timeout or by the fence."""
+        return JobScope(self, timeout)
+
+    async def guard(self) -> None:
+        """Fence ourselves whenever the lease is lost: cancel every running task call. A fenced
+        job is not recorded; it stays in our list until reconcile puts it back (unless a
+        reaper already has). Jobs already recording their outcome go on."""
+        while True:
+            left = self._valid_until - time.monotonic()
+            if left > 0:
+                await anyio.sleep(left)
+                continue
+            if self._scopes:
+                log.warning("worker %s: heartbeat lost; cancelling %d running jobs",
+                            self._worker_id, len(self._scopes))
+                for scope in self._scopes:
+                    scope.fence()
+            self.connection_lost()
+            await anyio.sleep(self._interval / 4)
+
+
+class JobScope:
+    """One task call under the lease: a cancel scope with the job's timeout as its deadline,
+    which the lease cancels when it is lost. After the call, ``fenced`` and ``timed_out`` say
+    why it was cancelled, if it was."""
+
+    __slots__ = ("_cancel", "_fence", "_lease")
+
+    def __init__(self, lease: Lease, timeout: float | None) -> None:
+        self._lease = lease
+        self._cancel = anyio.move_on_after(timeout)
+        self._fence = False
+
+    def __enter__(self) -> JobScope:
+        self._cancel.__enter__()
+        lease = self._lease
+        lease._scopes.add(self)
+        if not lease.valid:  # lost since the fetch: do not start it
+            self.fence()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        self._lease._scopes.discard(self)
+        return self._cancel.__exit__(exc_type, exc, tb)
+
+    def fence(self) -> None:
+        self._fence = True
+        self._cancel.cancel()
+        self._lease._needs_reconcile = True  # the job stays in our list for reconcile
+
+    @property
+    def fenced(self) -> bool:
+        """The fence cancelled the call (a call that ended before it noticed is not fenced)."""
+        return self._fence and self._cancel.cancelled_caught
+
+    @property
+    def timed_out(self) -> bool:
+        return self._cancel.cancelled_caught and not self._fence
