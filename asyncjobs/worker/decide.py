@@ -1,5 +1,5 @@
 """What happens to a finished attempt: one pure decision from the task's retry policy, the
-attempt number and the outcome. ``Executor.record`` carries each decision out with its script.
+attempt number and the outcome. ``Executor.step`` carries each decision out with its script.
 
 - ``Complete``: the task returned; its result is stored.
 - ``Fail``: the task failed for the last time (or with an error it is not retried on); the

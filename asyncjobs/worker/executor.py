@@ -22,6 +22,7 @@ import msgspec
 
 from ..connection import UNREACHABLE, Backoff
 from ..context import Context
+from ..errors import ConfigError
 from ..protocol import (
     ENCODER,
     ENVELOPE_DECODER,
@@ -30,6 +31,7 @@ from ..protocol import (
     ErrorKind,
     JobState,
     Outcome,
+    check_job_id,
     encode_notice,
 )
 from ..protocol import DeadLetter as DeadLetterRecord
@@ -171,6 +173,10 @@ class Executor:
             raise Poison("invalid_envelope", str(exc)) from None
         except (msgspec.DecodeError, RecursionError, MemoryError) as exc:
             raise Poison("decode_error", f"{type(exc).__name__}: {exc}") from None
+        try:
+            check_job_id(envelope.id)
+        except ConfigError as exc:  # no record can be kept under such an id
+            raise Poison("invalid_envelope", str(exc)) from None
         task = self._queue.tasks.get(envelope.task)
         if task is None:
             raise Poison("unknown_task", f"no task named {envelope.task!r}", envelope.id)

@@ -294,6 +294,8 @@ async def test_poison_input_goes_to_dead_letters_and_worker_goes_on(queue: Queue
         ENCODER.encode({"not": "an envelope"}): "invalid_envelope",
         _raw_envelope("evil", "os.system", ENCODER.encode(["touch /tmp/x"])): "unknown_task",
         _raw_envelope("skew", greet.name, ENCODER.encode([42])): "invalid_args",
+        _raw_envelope("a bad id", "os.system", ENCODER.encode([])): "invalid_envelope",
+        _raw_envelope("x" * 200, greet.name, ENCODER.encode(["bob"])): "invalid_envelope",
         b"\x91" * 200_000 + b"\xc0": "invalid_envelope",  # rejected by shape, no recursion
         b"\x94\xa3bmb\xa5greet" + b"\x91" * 200_000 + b"\xc0\xcb" + bytes(8): "decode_error",
     }
