@@ -236,10 +236,10 @@ class Queue:
                     async with conn.redis.pipeline(transaction=False) as pipe:
                         for start in range(0, len(now), ENQUEUE_BATCH):
                             batch = now[start:start + ENQUEUE_BATCH]
-                            await conn.scripts.enqueue(batch, at, client=pipe)
+                            await conn.scripts.enqueue_in(pipe, batch, at)
                         for call in later:
-                            await conn.scripts.enqueue([call.payload], call.enqueued_at, call.due,
-                                                       client=pipe)
+                            await conn.scripts.enqueue_in(pipe, [call.payload], call.enqueued_at,
+                                                          call.due)
                         await pipe.execute()
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc

@@ -83,32 +83,43 @@ class Scripts:
         )
 
     async def enqueue(
-        self,
-        payloads: Sequence[bytes],
-        enqueued_at: float,
-        due: float | None = None,
-        client: Client | None = None,
+        self, payloads: Sequence[bytes], enqueued_at: float, due: float | None = None
     ) -> list[bool]:
         """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is).
-        Per job: True when enqueued, False when its id was taken (in a pipeline: the pipeline)."""
-        k = self._keys
+        Per job: True when enqueued, False when its id was taken."""
 
         def run() -> Any:
-            return self._run(
-                "enqueue",
-                {"target": k.pending if due is None else k.scheduled, "queued": k.queued},
-                {"job_prefix": k.job_prefix, "due": "" if due is None else due,
-                 "enqueued_at": enqueued_at},
-                more_args=payloads, client=client,
-            )
+            return self._enqueue(payloads, enqueued_at, due, None)
 
-        if client is None and due is None:  # enqueue is idempotent by id: safe to send again
+        if due is None:  # enqueue is idempotent by id: safe to send again
             replies = await self._conn.run_on_lane(
                 self._enqueue_lane, [enqueued_at, *payloads], run, idempotent=True
             )
         else:
             replies = await run()
         return [reply == Reply.DONE for reply in replies]
+
+    async def enqueue_in(
+        self,
+        pipe: aredis.client.Pipeline,
+        payloads: Sequence[bytes],
+        enqueued_at: float,
+        due: float | None = None,
+    ) -> None:
+        """Queue the same call on ``pipe``; its replies come with the pipeline's."""
+        await self._enqueue(payloads, enqueued_at, due, pipe)
+
+    def _enqueue(
+        self, payloads: Sequence[bytes], enqueued_at: float, due: float | None, client: Client | None
+    ) -> Any:
+        k = self._keys
+        return self._run(
+            "enqueue",
+            {"target": k.pending if due is None else k.scheduled, "queued": k.queued},
+            {"job_prefix": k.job_prefix, "due": "" if due is None else due,
+             "enqueued_at": enqueued_at},
+            more_args=payloads, client=client,
+        )
 
     async def fetch(
         self, processing: str, n: int, now: float, client: Client | None = None

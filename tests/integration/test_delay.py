@@ -10,6 +10,7 @@ import pytest
 
 from asyncjobs import (
     EnqueueError,
+    JobState,
     PayloadTooLarge,
     Queue,
     Settings,
@@ -111,6 +112,22 @@ async def test_enqueue_is_one_round_trip_and_bulk_is_one_script_call(queue: Queu
     assert len({job.id for job in jobs}) == 100
     assert await queue.inspect.pending_count() == 102
     assert await _calls(queue) - before == 1  # one script call for all of them
+
+
+async def test_a_large_bulk_with_delayed_calls_goes_in_batches_in_one_pipeline(queue: Queue) -> None:
+    @queue.task
+    async def send(to: str) -> None:
+        return None
+
+    now = [send.call(f"u{i}") for i in range(2_500)]  # three script calls of at most 1,000
+    later = [send.options(delay=60).call(f"l{i}") for i in range(3)]
+    again = send.options(job_id=now[0].job_id).call("taken")  # an id already in the bulk
+    jobs = await queue.enqueue_many([*now, *later, again])
+    assert [job.id for job in jobs] == [c.job_id for c in [*now, *later, again]]
+    counts = await queue.inspect.counts()
+    assert (counts.pending, counts.scheduled) == (2_500, 3)
+    first = await queue.inspect.jobs(JobState.QUEUED, limit=1)
+    assert [info.id for info in first] == [now[0].job_id]
 
 
 async def _calls(queue: Queue) -> int:
