@@ -227,20 +227,28 @@ class Executor:
         The step is fenced (it first removes the entry from our own list), so a retry after a
         lost reply stores nothing twice.
         """
+        stored: bool | None
+        try:
+            stored = await step()
+        except UNREACHABLE as exc:
+            stored = await self._finish_later(run, step, exc)
+        if stored is False:
+            log.warning("job %s: already finished or no longer ours; not stored again", run.job_id)
+
+    async def _finish_later(self, run: _Run, step: Step, exc: Exception) -> bool | None:
+        """Try ``step`` again until Redis answers, for ``_RETRY_FINISH_FOR`` seconds at most;
+        None when it never did (the job stays in our list, for reconcile or a reaper)."""
         deadline = time.monotonic() + _RETRY_FINISH_FOR
         backoff = Backoff()
-        while True:
+        while time.monotonic() < deadline:
+            await backoff.wait()
             try:
-                if not await step():
-                    log.warning("job %s: already finished or no longer ours; not stored again",
-                                run.job_id)
-                return
-            except UNREACHABLE as exc:
-                if time.monotonic() > deadline:
-                    log.error("job %s: could not record its outcome: %s; it stays in our list",
-                              run.job_id, exc)
-                    return
-                await backoff.wait()
+                return await step()
+            except UNREACHABLE as again:
+                exc = again
+        log.error("job %s: could not record its outcome: %s; it stays in our list",
+                  run.job_id, exc)
+        return None
 
 
 def _error(kind: ErrorKind, exc_type: str, message: str, tb: str = "") -> Outcome:
