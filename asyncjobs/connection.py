@@ -159,19 +159,19 @@ class Connection:
     async def run_on_lane(
         self,
         lane: Lane,
-        tail: Sequence[ScriptArg],
+        tail: Sequence[bytes],
         fallback: Callable[[], Awaitable[T]],
         *,
         idempotent: bool,
     ) -> T | Any:
-        """The reply of ``lane`` to ``tail``; ``fallback()`` (the same call by ``run_script``)
-        while the lane is busy, after NOSCRIPT (nothing ran), and, for an ``idempotent`` call,
-        after Redis was unreachable (the call may have run: only a step that is safe to run
-        twice is sent again). Every other error is raised."""
+        """The reply of ``lane`` to ``tail`` (each part encoded by ``lane_arg``); ``fallback()``
+        (the same call by ``run_script``) while the lane is busy, after NOSCRIPT (nothing ran),
+        and, for an ``idempotent`` call, after Redis was unreachable (the call may have run:
+        only a step that is safe to run twice is sent again). Every other error is raised."""
         if lane.busy:
             return await fallback()
         try:
-            return await lane.call(*map(_encode, tail))
+            return await lane.call(*tail)
         except NoScriptError:
             return await fallback()
         except UNREACHABLE as exc:
@@ -188,7 +188,7 @@ class Connection:
         self._lanes.clear()
 
 
-def _encode(value: ScriptArg) -> bytes:
+def lane_arg(value: ScriptArg) -> bytes:
     """A script argument as a lane sends it: as redis-py would encode it."""
     if isinstance(value, bytes):
         return value

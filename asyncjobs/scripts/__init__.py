@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from ..config import Settings
-from ..connection import Client, Connection, ScriptArg
+from ..connection import Client, Connection, ScriptArg, lane_arg
 from ..lane import Lane
 from ..protocol import QueueKeys, Reply
 from .source import ScriptSource, load
@@ -42,6 +42,12 @@ class Finished:
     ttl: float
     token: str  # this execution's unique token
     notice: bytes  # published on the done channel (``protocol.encode_notice``)
+
+
+def _done(replies: list[int]) -> list[bool]:
+    """Per job of a call: whether the script did its step (``Reply.DONE``)."""
+    done = Reply.DONE.value
+    return [reply == done for reply in replies]
 
 
 def _ms(seconds: float) -> int:
@@ -93,11 +99,11 @@ class Scripts:
 
         if due is None:  # enqueue is idempotent by id: safe to send again
             replies = await self._conn.run_on_lane(
-                self._enqueue_lane, [enqueued_at, *payloads], run, idempotent=True
+                self._enqueue_lane, [lane_arg(enqueued_at), *payloads], run, idempotent=True
             )
         else:
             replies = await run()
-        return [reply == Reply.DONE for reply in replies]
+        return _done(replies)
 
     async def enqueue_in(
         self,
@@ -146,7 +152,8 @@ class Scripts:
         if lane is None:
             lane = self._start_lanes[processing] = self._lane("start", client, list(keys.values()))
         attempt = await self._conn.run_on_lane(
-            lane, list(args.values()), lambda: self._run("start", keys, args, client=client),
+            lane, [lane_arg(arg) for arg in args.values()],
+            lambda: self._run("start", keys, args, client=client),
             idempotent=False,
         )
         return int(attempt)
@@ -161,7 +168,7 @@ class Scripts:
             "finish", {"processing": processing, "stats": self._keys.stats},
             {"done": self._keys.done}, more_keys=records, more_args=per_job,
         )
-        return [reply == Reply.DONE for reply in replies]
+        return _done(replies)
 
     async def retry(
         self, processing: str, entry: bytes, *, job_id: str, due: float, error: str, token: str
