@@ -4,9 +4,10 @@
 
 ``BASELINE`` is a checkout of asyncjobs with its own virtualenv in ``BASELINE/.venv`` (for example
 ``git worktree add ../baseline <commit>`` and a ``pip install -e`` there). Each round runs the
-peer driver's workloads for the baseline, this checkout and each peer, one after the other, on one
-redis-server; the table gives the medians and this checkout's figure as a share of the baseline's.
-This machine's speed drifts over minutes: compare only figures of one interleaved run.
+peer driver's workloads for the baseline, this checkout and each peer, one after the other (the
+order reversed every other round), on one redis-server; the table gives the medians and this
+checkout's figure as a share of the baseline's. This machine's speed drifts over minutes:
+compare only figures of one interleaved run.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def main() -> None:
     server = RedisServer().start()
     try:
         for run in range(args.runs):
-            for name, (python, system, root) in columns.items():
+            order = list(columns.items())
+            if run % 2:  # ABBA: neither side always runs first, right after the other
+                order.reverse()
+            for name, (python, system, root) in order:
                 figures = drive(python, system, server.url, args, root)
                 if figures is not None:
                     runs[name].append(figures)
