@@ -44,10 +44,12 @@ class Finished:
     notice: bytes  # published on the done channel (``protocol.encode_notice``)
 
 
+_DONE = int(Reply.DONE)
+
+
 def _done(replies: list[int]) -> list[bool]:
     """Per job of a call: whether the script did its step (``Reply.DONE``)."""
-    done = Reply.DONE.value
-    return [reply == done for reply in replies]
+    return [reply == _DONE for reply in replies]
 
 
 def _ms(seconds: float) -> int:
