@@ -44,3 +44,9 @@ class Fetcher:
             return []
         attempt = await self._scripts.start(self._processing, entry, time.time(), self._client)
         return [(entry, attempt)] if attempt else []  # 0: put back meanwhile, no longer ours
+
+    async def next_due(self) -> float | None:
+        """When the earliest scheduled job (a delayed job, a retry) is due; None if there is none."""
+        first = cast("list[tuple[bytes, float]]", await self._client.zrange(
+            self._keys.scheduled, 0, 0, withscores=True))
+        return first[0][1] if first else None

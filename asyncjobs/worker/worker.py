@@ -10,7 +10,7 @@ import signal
 import socket
 import time
 import uuid
-from typing import Any, cast
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -197,10 +197,10 @@ class Worker:
             for entry, attempt in fetched:
                 lease.take(entry)
                 jobs.start_soon(self._run_one, executor, lease, entry, attempt, slots)
-            if self.burst and not fetched and await self._burst_done(lease):
+            if self.burst and not fetched and await self._burst_done(fetcher, lease):
                 return
 
-    async def _burst_done(self, lease: Lease) -> bool:
+    async def _burst_done(self, fetcher: Fetcher, lease: Lease) -> bool:
         """After an empty fetch: True when a burst worker may exit, else wait for a running job
         to end, or a while when a scheduled job is due within ``burst_wait``."""
         if self.running or lease.held:
@@ -208,9 +208,8 @@ class Worker:
             return False
         if self.burst_wait <= 0:
             return True
-        first = cast("list[tuple[bytes, float]]", await self.queue.redis.zrange(
-            self.queue.keys.scheduled, 0, 0, withscores=True))
-        due_in = first[0][1] - time.time() if first else math.inf
+        due = await fetcher.next_due()
+        due_in = due - time.time() if due is not None else math.inf
         if due_in > self.burst_wait:
             return True
         await anyio.sleep(min(max(due_in, 0.05), 0.25))  # the promoter moves it within 0.25 s
