@@ -13,7 +13,9 @@
     ├── ResultTimeout (TimeoutError)    job.result(timeout=...) ran out
     ├── JobFailed                       the job ended in failure; carries the remote error as data
     │   ├── TaskTimeout                 the task ran past its timeout and was cancelled
-    │   └── JobDeadLettered             the job could not run (bad payload, or it kept killing workers)
+    │   ├── JobDeadLettered             the job could not run (bad payload, or it kept killing workers)
+    │   ├── JobCancelled                the job was cancelled (``queue.cancel``, ``job.cancel``)
+    │   └── JobExpired                  the job's ``expires`` passed before it started
     └── Retry                           raised inside a task: run it again later (never reaches callers)
 
 Errors carry data (ids, type names, text), never rebuilt remote exception classes.
@@ -87,6 +89,14 @@ class TaskTimeout(JobFailed):
 class JobDeadLettered(JobFailed):
     """The job could not run (bad payload, unknown task, bad arguments, or it kept killing its
     workers) and was dead-lettered."""
+
+
+class JobCancelled(JobFailed):
+    """The job was cancelled before it finished."""
+
+
+class JobExpired(JobFailed):
+    """The job's ``expires`` time passed before it started, so it never ran."""
 
 
 class Retry(AsyncJobsError):

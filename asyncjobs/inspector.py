@@ -16,6 +16,7 @@ from .job import JobInfo
 from .protocol import (
     DEAD_LETTER_DECODER,
     ENVELOPE_DECODER,
+    WAKE,
     DeadLetter,
     JobState,
     Stat,
@@ -45,6 +46,10 @@ class QueueCounts:
     retried: int
     recovered: int
     duplicate_completions: int
+    cancelled: int
+    expired: int
+    paused: bool
+    """Whether the queue is paused (``Queue.pause``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +65,14 @@ class WorkerInfo:
 
 
 LISTED_STATES = (JobState.QUEUED, JobState.SCHEDULED, JobState.RUNNING)
+_WAKE_SEARCH = 100
+"""How far from its oldest end the pending list is searched for the WAKE marker, which is
+there or nowhere (see ``QueueKeys``)."""
+
+
+def _pending(listed: int, prioritized: int, wake: int | None) -> int:
+    """Jobs waiting: the pending list without its WAKE marker, and the prioritized ones."""
+    return int(listed) + int(prioritized) - (wake is not None)
 
 
 class Inspector:
@@ -102,13 +115,21 @@ class Inspector:
 
     async def stats(self) -> dict[str, int]:
         """The queue's counters (``protocol.Stat``): complete, failed, dead, retried, recovered,
-        duplicate_completions; a counter that never moved is absent."""
+        duplicate_completions, cancelled, expired; a counter that never moved is absent."""
         raw = cast("dict[bytes, bytes]", await self._redis.hgetall(self._keys.stats))
         return {key.decode(): int(value) for key, value in raw.items()}
 
     async def pending_count(self) -> int:
         """Jobs waiting in the queue now (not the scheduled ones)."""
-        return int(await self._redis.llen(self._keys.pending))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self._count_pending(pipe)
+            return _pending(*await pipe.execute())
+
+    def _count_pending(self, pipe: aredis.client.Pipeline) -> None:
+        """Queue the three reads ``_pending`` adds up."""
+        pipe.llen(self._keys.pending)
+        pipe.zcard(self._keys.prioritized)
+        pipe.lpos(self._keys.pending, WAKE, rank=-1, maxlen=_WAKE_SEARCH)
 
     async def workers(self) -> list[WorkerInfo]:
         """Every registered worker, most recent beat first."""
@@ -133,16 +154,19 @@ class Inspector:
         """How many jobs are in each state, in one round trip plus one per 1,000 workers."""
         keys = self._keys
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.llen(keys.pending)
+            self._count_pending(pipe)
             pipe.zcard(keys.scheduled)
             pipe.llen(keys.dead)
             pipe.hgetall(keys.stats)
-            pending, scheduled, dead, stats = await pipe.execute()
+            pipe.exists(keys.paused)
+            *waiting, scheduled, dead, stats, paused = await pipe.execute()
+        pending = _pending(*waiting)
         workers = await self.workers()
         counters = {key.decode(): int(value) for key, value in stats.items()}
         return QueueCounts(
             pending=int(pending), scheduled=int(scheduled), dead=int(dead),
             running=sum(w.running for w in workers), workers=sum(w.alive for w in workers),
+            paused=bool(paused),
             **{stat.name.lower(): counters.get(stat.value, 0) for stat in Stat if stat is not Stat.DEAD},
         )
 
@@ -153,9 +177,8 @@ class Inspector:
         ``dead_letters()``."""
         if offset < 0 or limit < 1:
             raise ConfigError("offset must be 0 or more and limit 1 or more")
-        if state is JobState.QUEUED:  # pushed at the left, taken from the right
-            entries = cast("list[bytes]", await self._redis.lrange(
-                self._keys.pending, -offset - limit, -offset - 1))[::-1]
+        if state is JobState.QUEUED:
+            entries = await self._queued(offset, limit)
         elif state is JobState.SCHEDULED:
             entries = cast("list[bytes]", await self._redis.zrange(
                 self._keys.scheduled, offset, offset + limit - 1))
@@ -170,7 +193,19 @@ class Inspector:
                 ids.append(check_job_id(ENVELOPE_DECODER.decode(entry).id))
             except (msgspec.DecodeError, ConfigError):  # poison, until a worker dead-letters it
                 continue
-        return [info for info in await self._infos(ids) if info is not None]
+        return [info for info in await self._infos(ids) if info is not None and info.status is state]
+
+    async def _queued(self, offset: int, limit: int) -> list[bytes]:
+        """Waiting entries in the order they will start: the prioritized ones, then the pending
+        list (pushed at the left, taken from the right)."""
+        entries = cast("list[bytes]", await self._redis.zrange(
+            self._keys.prioritized, offset, offset + limit - 1))
+        if len(entries) < limit:
+            skip = max(0, offset - int(await self._redis.zcard(self._keys.prioritized)))
+            more = limit - len(entries)
+            entries += cast("list[bytes]", await self._redis.lrange(
+                self._keys.pending, -skip - more, -skip - 1))[::-1]
+        return entries
 
     async def _running(self, offset: int, limit: int) -> list[bytes]:
         entries: list[bytes] = []

@@ -7,7 +7,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-from .errors import JobDeadLettered, JobFailed, TaskTimeout
+from .errors import JobCancelled, JobDeadLettered, JobExpired, JobFailed, TaskTimeout
 from .protocol import OUTCOME_DECODER, ErrorKind, Field, JobState, Outcome, QueuedEntry
 from .waiter import WaitHint
 
@@ -31,6 +31,9 @@ class JobInfo:
     started_at: float | None
     finished_at: float | None
     error: str | None
+    priority: int = 0
+    expires_at: float | None = None
+    """When a job that has not started expires (None: never, or it has started)."""
 
     @classmethod
     def from_record(cls, job_id: str, record: dict[bytes, bytes]) -> JobInfo:
@@ -59,6 +62,7 @@ class JobInfo:
             started_at=number(Field.STARTED_AT),
             finished_at=number(Field.FINISHED_AT),
             error=error,
+            priority=int(text(Field.PRIORITY) or 0),
         )
 
     @classmethod
@@ -73,6 +77,8 @@ class JobInfo:
             started_at=None,
             finished_at=None,
             error=None,
+            priority=entry.priority,
+            expires_at=entry.expires_at,
         )
 
 
@@ -84,6 +90,8 @@ def unwrap_outcome(job_id: str, outcome: Outcome, decoder: msgspec.msgpack.Decod
     failure = {
         ErrorKind.TIMEOUT: TaskTimeout,
         ErrorKind.DEAD: JobDeadLettered,
+        ErrorKind.CANCELLED: JobCancelled,
+        ErrorKind.EXPIRED: JobExpired,
     }.get(error.kind, JobFailed)
     raise failure(job_id, error.type, error.message, error.traceback)
 
@@ -97,6 +105,8 @@ class ResultSource(Protocol):
 
     @property
     def inspect(self) -> _JobReader: ...
+
+    async def cancel(self, job_id: str) -> bool: ...
 
     async def _wait(
         self, job_id: str, timeout: float | None, hint: WaitHint | None = None
@@ -128,13 +138,19 @@ class Job(Generic[R_co]):
     async def result(self, timeout: float | None = None) -> R_co:
         """Wait for the job to finish and return its value.
 
-        Raises ``JobFailed`` (or ``TaskTimeout``, ``JobDeadLettered``) if it failed, and
+        Raises ``JobFailed`` (or ``TaskTimeout``, ``JobDeadLettered``, ``JobCancelled``,
+        ``JobExpired``) if it failed, and
         ``ResultTimeout`` (a ``TimeoutError``) if ``timeout`` seconds pass first.
         """
         _, outcome = await self._source._wait(self.id, timeout, self._hint)
         self._hint = None  # good for the first wait only
         value: R_co = unwrap_outcome(self.id, outcome, self._decoder)
         return value
+
+    async def cancel(self) -> bool:
+        """Cancel the job if it has not finished (``queue.cancel``): True when it is cancelled,
+        False when it had finished otherwise."""
+        return await self._source.cancel(self.id)
 
     async def info(self) -> JobInfo | None:
         """The job's record now (``queue.inspect.job(id)``)."""

@@ -67,7 +67,12 @@ class QueueKeys:
     ========================  ======  ===========================================
     key                       type    holds
     ========================  ======  ===========================================
-    ``aj:{q}:pending``        list    encoded jobs waiting to run (LPUSH in, taken from the right)
+    ``aj:{q}:pending``        list    encoded jobs of priority 0 waiting to run (LPUSH in, taken
+                                      from the right); may hold one ``WAKE`` marker (below)
+    ``aj:{q}:prioritized``    zset    encoded jobs of priority 1..9 waiting to run, scored by
+                                      ``priority_score`` (higher priority, then older, first)
+    ``aj:{q}:seq``            string  the counter that orders jobs within a priority
+    ``aj:{q}:paused``         string  present while the queue is paused
     ``aj:{q}:processing:<w>`` list    jobs worker ``w`` has taken and not finished
     ``aj:{q}:hb:<w>``         string  worker ``w``'s heartbeat, with a TTL
     ``aj:{q}:workers``        zset    worker ids by last heartbeat time
@@ -78,21 +83,31 @@ class QueueKeys:
     ``aj:{q}:dead``           list    dead letters (``DeadLetter``), newest first, capped
     ``aj:{q}:stats``          hash    queue-wide counters (``Stat``)
     ``aj:{q}:done``           pubsub  a notice (``encode_notice``) for each finished job
+    ``aj:{q}:control``        pubsub  ``Control`` messages to the queue's workers
     ========================  ======  ===========================================
 
     Scripts that find job ids inside payloads (LMOVE from a list) build the record key as
     ``job_prefix .. id``: the prefix carries the hash tag, so the key is in the script's slot.
+
+    A worker with nothing to do blocks on ``pending`` alone (BLMOVE). So a job entering
+    ``prioritized`` while ``pending`` is empty also pushes ``WAKE`` there: the worker that takes
+    the marker takes the best prioritized job in its place. The marker is pushed only into an
+    empty list, so there is at most one (bar one put back by a crash), and workers drop it.
     """
 
     __slots__ = (
-        "base", "dead", "done", "job_prefix", "name", "pending", "queued", "scheduled", "stats",
-        "workers",
+        "base", "control", "dead", "done", "job_prefix", "name", "paused", "pending",
+        "prioritized", "queued", "scheduled", "seq", "stats", "workers",
     )
 
     def __init__(self, name: str) -> None:
         self.name: str = check_queue_name(name)
         self.base: str = f"{PREFIX}:{{{name}}}"
         self.pending: str = f"{self.base}:pending"
+        self.prioritized: str = f"{self.base}:prioritized"
+        self.seq: str = f"{self.base}:seq"
+        self.paused: str = f"{self.base}:paused"
+        self.control: str = f"{self.base}:control"
         self.queued: str = f"{self.base}:queued"
         self.workers: str = f"{self.base}:workers"
         self.scheduled: str = f"{self.base}:scheduled"
@@ -109,6 +124,18 @@ class QueueKeys:
 
     def heartbeat(self, worker_id: str) -> str:
         return f"{self.base}:hb:{check_worker_id(worker_id)}"
+
+
+WAKE = "wake"
+"""The marker entry of the pending list (see ``QueueKeys``); never a valid envelope."""
+MAX_PRIORITY = 9
+PRIORITY_SPAN = 1 << 40
+"""Scores of one priority level in the prioritized zset: the level's base plus a counter."""
+
+
+def priority_score(priority: int, seq: int) -> int:
+    """The prioritized-zset score of the ``seq``-th job of ``priority`` (lowest runs first)."""
+    return (MAX_PRIORITY - priority) * PRIORITY_SPAN + seq
 
 
 # -- wire structs ------------------------------------------------------------------------------
@@ -131,6 +158,8 @@ class ErrorKind(StrEnum):
     ERROR = "error"
     TIMEOUT = "timeout"
     DEAD = "dead"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
 class ErrorInfo(msgspec.Struct, array_like=True, frozen=True):
@@ -192,6 +221,8 @@ class Field(StrEnum):
     """``"Type: message"`` of the last failed attempt, while its retry waits."""
     RECOVERIES = "rc"
     """Times the job was recovered from a dead worker."""
+    PRIORITY = "p"
+    """The job's priority, when not 0 (kept for its retries)."""
     DUPLICATE = "x:"
     """Prefix of a field ``x:<token>`` marking a late execution already counted as a duplicate."""
 
@@ -206,24 +237,48 @@ class JobState(StrEnum):
     COMPLETE = "complete"
     FAILED = "failed"
     DEAD = "dead"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
+
+FINAL_STATES = frozenset({JobState.COMPLETE, JobState.FAILED, JobState.DEAD, JobState.CANCELLED,
+                          JobState.EXPIRED})
+"""States a job never leaves (bar a requeue of its dead letter)."""
 
 _QUEUED_MARKS = {JobState.QUEUED: "q", JobState.SCHEDULED: "s"}
 _STATE_OF_MARK = {mark: state for state, mark in _QUEUED_MARKS.items()}
 
 
 class QueuedEntry(NamedTuple):
-    """A job that has not started yet: its queued-hash entry, ``<mark><enqueued_at> <task>``
-    (mark ``q`` queued or ``s`` scheduled; a task name may hold spaces, an enqueue time never)."""
+    """A job that has not started yet: its queued-hash entry,
+    ``<mark><enqueued_at>[,<priority>[,<expires_at>]] <task>`` (mark ``q`` queued or ``s``
+    scheduled; the head before the space holds no space, a task name may)."""
 
     state: JobState
     enqueued_at: float
     task: str
+    priority: int = 0
+    expires_at: float | None = None
+
+
+class When(NamedTuple):
+    """When and how enqueued jobs may start (what their queued entry holds): ``due`` (Unix
+    time, None for now), ``priority`` (0..9) and ``expires_at`` (Unix time, None for never)."""
+
+    due: float | None = None
+    priority: int = 0
+    expires_at: float | None = None
+
+
+NOW = When()
+"""Jobs to run now, at priority 0, never expiring: the common case."""
 
 
 def decode_queued(raw: bytes) -> QueuedEntry:
     head, _, task = raw.decode().partition(" ")
-    return QueuedEntry(_STATE_OF_MARK[head[:1]], float(head[1:]), task)
+    enqueued_at, priority, expires_at, *_ = (*head[1:].split(","), "", "")
+    return QueuedEntry(_STATE_OF_MARK[head[:1]], float(enqueued_at), task,
+                       int(priority or 0), float(expires_at) if expires_at else None)
 
 
 # -- counters, notices, replies ----------------------------------------------------------------
@@ -240,6 +295,9 @@ class Stat(StrEnum):
     """Jobs put back on the queue from dead workers."""
     DUPLICATE_COMPLETIONS = "duplicate_completions"
     """Executions that ended after another execution of the same job had stored its outcome."""
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    """Jobs whose ``expires`` passed before they started."""
 
 
 NOTICE_MAX_OUTCOME = 4096
@@ -279,6 +337,18 @@ class Reply(IntEnum):
     """reap: the worker's heartbeat is there; nothing was done."""
     GONE = 4
     """revive: the dead letter is no longer in the list."""
+    PAUSED = 5
+    """fetch, start: the queue is paused; nothing was taken."""
+
+
+class Control(StrEnum):
+    """Messages on a queue's control channel, to its workers: ``cancel <job id>`` (stop that
+    running job), ``pause`` and ``resume``. A worker that reconnects reads the state they
+    announce from Redis, so a missed message is made up for."""
+
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 def lua_constants() -> dict[str, str | int]:
@@ -286,10 +356,13 @@ def lua_constants() -> dict[str, str | int]:
     constants: dict[str, str | int] = {}
     for prefix, enum in (
         ("FIELD", Field), ("STATE", JobState), ("STAT", Stat), ("REPLY", Reply),
-        ("ERROR", ErrorKind),
+        ("ERROR", ErrorKind), ("CONTROL", Control),
     ):
         for member in enum:
             constants[f"{prefix}_{member.name}"] = member.value
     for state, mark in _QUEUED_MARKS.items():
         constants[f"MARK_{state.name}"] = mark
+    constants["MARK_WAKE"] = WAKE
+    constants["PRIORITY_MAX"] = MAX_PRIORITY
+    constants["PRIORITY_SPAN"] = PRIORITY_SPAN
     return constants

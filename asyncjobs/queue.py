@@ -19,17 +19,22 @@ from .inspector import Inspector
 from .job import Job, JobInfo, unwrap_outcome
 from .protocol import (
     ANY_DECODER,
+    ENCODER,
     OUTCOME_DECODER,
+    Control,
     DeadLetter,
+    ErrorInfo,
+    ErrorKind,
     Field,
     Outcome,
     QueueKeys,
+    When,
     check_job_id,
     decode_notice_body,
 )
 from .redact import redact_url
 from .scripts import Scripts
-from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, default_task_name
+from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, check_priority, default_task_name
 from .waiter import ResultWaiter, WaitHint
 
 P = ParamSpec("P")
@@ -128,6 +133,7 @@ class Queue:
         retry_backoff: float = 1.0,
         retry_backoff_max: float = 300.0,
         retry_on: tuple[type[BaseException], ...] = (Exception,),
+        priority: int = 0,
     ) -> TaskDecorator: ...
 
     def task(  # type: ignore[misc]  # mypy misreads the keyword-only overload
@@ -142,6 +148,7 @@ class Queue:
         retry_backoff: float = 1.0,
         retry_backoff_max: float = 300.0,
         retry_on: tuple[type[BaseException], ...] = (Exception,),
+        priority: int = 0,
     ) -> Any:
         """Register a function as a task: ``@queue.task`` or ``@queue.task(name=..., timeout=...)``.
 
@@ -151,7 +158,9 @@ class Queue:
         exception that is an instance of one in ``retry_on``, or a timeout) is retried up to
         ``retries`` times, after a random wait of up to ``retry_backoff * 2**(attempt-1)``
         seconds (capped at ``retry_backoff_max``); ``raise Retry(delay=...)`` asks for one.
+        ``priority`` (0..9, higher starts first) is the default of its jobs.
         """
+        check_priority(priority)
         policy = RetryPolicy(
             retries=retries, backoff=retry_backoff, backoff_max=retry_backoff_max, on=retry_on
         )
@@ -166,7 +175,7 @@ class Queue:
             kind: type[Task[Any, Any]] = AsyncTask if is_async else SyncTask
             task = kind(
                 fn, name=task_name, queue=self, timeout=timeout, result_ttl=result_ttl,
-                retry=policy, is_async=is_async,
+                retry=policy, is_async=is_async, priority=priority,
             )
             self.tasks[task_name] = task
             return task
@@ -211,7 +220,7 @@ class Queue:
         hint = conn.waiter.hint()
         try:
             async with asyncio.timeout(self.settings.enqueue_timeout):
-                [fresh] = await conn.scripts.enqueue([call.payload], call.enqueued_at, call.due)
+                [fresh] = await conn.scripts.enqueue([call.payload], call.enqueued_at, call.when)
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
         # a job whose id was taken may have finished long ago: its waiter must check the store
@@ -228,18 +237,18 @@ class Queue:
         try:
             async with asyncio.timeout(self.settings.enqueue_timeout):
                 at = calls[0].enqueued_at
-                now = [c.payload for c in calls if c.due is None]
-                later = [c for c in calls if c.due is not None]
-                if len(now) <= ENQUEUE_BATCH and not later:
-                    await conn.scripts.enqueue(now, at)
+                groups: dict[When, list[bytes]] = {}  # calls enqueued alike go in one script call
+                for call in calls:
+                    groups.setdefault(call.when, []).append(call.payload)
+                if len(groups) == 1 and len(calls) <= ENQUEUE_BATCH:
+                    [(when, payloads)] = groups.items()
+                    await conn.scripts.enqueue(payloads, at, when)
                 else:
                     async with conn.redis.pipeline(transaction=False) as pipe:
-                        for start in range(0, len(now), ENQUEUE_BATCH):
-                            batch = now[start:start + ENQUEUE_BATCH]
-                            await conn.scripts.enqueue_in(pipe, batch, at)
-                        for call in later:
-                            await conn.scripts.enqueue_in(pipe, [call.payload], call.enqueued_at,
-                                                          call.due)
+                        for when, payloads in groups.items():
+                            for start in range(0, len(payloads), ENQUEUE_BATCH):
+                                batch = payloads[start:start + ENQUEUE_BATCH]
+                                await conn.scripts.enqueue_in(pipe, batch, at, when)
                         await pipe.execute()
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
@@ -251,6 +260,38 @@ class Queue:
         else:
             why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return EnqueueError(f"queue {self.name!r}: Redis did not take the job(s): {why}")
+
+    # -- control ------------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a job that has not finished: a waiting job never starts, a running one is
+        stopped on its worker (an ``async`` task at once, through its cancel scope; a sync
+        task's thread cannot be stopped, so its result is dropped when it returns). Its status
+        becomes ``cancelled`` and its waiters get ``JobCancelled``; it is never retried or
+        recovered. True when the job is cancelled (now or before), False when it had finished
+        otherwise or is unknown (then nothing changes)."""
+        check_job_id(job_id)
+        outcome = ENCODER.encode(Outcome(error=ErrorInfo(
+            ErrorKind.CANCELLED, "JobCancelled", "cancelled")))
+        return await self.connection().scripts.cancel(job_id, outcome)
+
+    async def pause(self) -> None:
+        """Start no new job of this queue until ``resume()``: enqueues are still taken, running
+        jobs finish. The pause is kept in Redis, so it survives worker restarts."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.paused, 1)
+            pipe.publish(self.keys.control, Control.PAUSE.value)
+            await pipe.execute()
+
+    async def resume(self) -> None:
+        """Start jobs again after ``pause()``; workers pick them up at once."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.paused)
+            pipe.publish(self.keys.control, Control.RESUME.value)
+            await pipe.execute()
+
+    async def is_paused(self) -> bool:
+        return bool(await self.redis.exists(self.keys.paused))
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from .context import Context
 from .errors import ConfigError
 from .ids import new_job_id
 from .job import Job
-from .protocol import Envelope, check_job_id
+from .protocol import MAX_PRIORITY, NOW, Envelope, When, check_job_id
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,8 +53,8 @@ class Call(msgspec.Struct, Generic[R_co], frozen=True):
     payload: bytes
     enqueued_at: float
     decoder: msgspec.msgpack.Decoder[Any]
-    due: float | None = None
-    """Unix time to run at, or None to run now."""
+    when: When = NOW
+    """When it may start: now or at a due time, its priority, its expiry."""
 
 
 class Enqueuer(Protocol):
@@ -97,10 +97,13 @@ class Task(Generic[P, R]):
         result_ttl: float | None,
         retry: RetryPolicy,
         is_async: bool,
+        priority: int = 0,
     ) -> None:
         self.fn = fn
+        self.priority = check_priority(priority)
         self.name = name
         self.queue = queue
+        self._when = When(priority=priority) if priority else NOW
         self.timeout = timeout
         self.result_ttl = result_ttl
         self.retry = retry
@@ -126,24 +129,42 @@ class Task(Generic[P, R]):
         job_id: str | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        priority: int | None = None,
+        expires: float | timedelta | datetime | None = None,
     ) -> TaskOptions[P, R]:
         """The same task with options for one enqueue:
 
         - ``job_id``: your own id; enqueueing an id that exists is a no-op returning its handle,
           so a caller can retry safely;
-        - ``delay`` (seconds or a timedelta) or ``at`` (a datetime): run later, not now.
+        - ``delay`` (seconds or a timedelta) or ``at`` (a timezone-aware datetime): run later;
+        - ``priority``: 0..9, higher starts first (default: the task's);
+        - ``expires`` (seconds or a timedelta from now, or an aware datetime): a job not started
+          by then never runs; it ends as expired.
         """
         if delay is not None and at is not None:
             raise ConfigError("give delay or at, not both")
         if job_id is not None:
             check_job_id(job_id)
+        now = time.time()
         due = None
         if at is not None:
-            due = at.timestamp()
+            due = _aware("at", at).timestamp()
         elif delay is not None:
-            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
-            due = time.time() + seconds
-        return TaskOptions(self, job_id, due)
+            due = now + (delay.total_seconds() if isinstance(delay, timedelta) else float(delay))
+        expires_at = None
+        if expires is not None:
+            if isinstance(expires, datetime):
+                expires_at = _aware("expires", expires).timestamp()
+            else:
+                expires_at = now + (
+                    expires.total_seconds() if isinstance(expires, timedelta) else float(expires))
+            if expires_at <= now:
+                raise ConfigError(f"{self.name}: expires is in the past")
+            if due is not None and expires_at <= due:
+                raise ConfigError(f"{self.name}: expires is not after the job is due to start")
+        priority = self.priority if priority is None else check_priority(priority)
+        when = When(due, priority, expires_at)
+        return TaskOptions(self, job_id, NOW if when == NOW else when)
 
     def _make_call(
         self,
@@ -151,14 +172,14 @@ class Task(Generic[P, R]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         job_id: str | None = None,
-        due: float | None = None,
+        when: When | None = None,
     ) -> Call[R]:
         encoded_args = self.codec.encode_args(method, args, kwargs)
         job_id = job_id or new_job_id()
         now = time.time()
         envelope = Envelope(job_id, self.name, msgspec.Raw(encoded_args), now)
         payload = encode_envelope(envelope, task=self.name, limit=self.queue.max_payload_bytes)
-        return Call(job_id, self.name, payload, now, self.codec.result_decoder, due)
+        return Call(job_id, self.name, payload, now, self.codec.result_decoder, when or self._when)
 
     def _inline_args(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         if self.codec.context_index is None:
@@ -174,19 +195,32 @@ class Task(Generic[P, R]):
 class TaskOptions(Generic[P, R]):
     """A task with per-enqueue options; see ``Task.options``."""
 
-    __slots__ = ("_due", "_job_id", "_task")
+    __slots__ = ("_job_id", "_task", "_when")
 
-    def __init__(self, task: Task[P, R], job_id: str | None, due: float | None) -> None:
+    def __init__(self, task: Task[P, R], job_id: str | None, when: When) -> None:
         self._task = task
         self._job_id = job_id
-        self._due = due
+        self._when = when
 
     def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[R]:
-        return self._task._make_call("call", args, kwargs, self._job_id, self._due)
+        return self._task._make_call("call", args, kwargs, self._job_id, self._when)
 
     async def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
-        call = self._task._make_call("delay", args, kwargs, self._job_id, self._due)
+        call = self._task._make_call("delay", args, kwargs, self._job_id, self._when)
         return await self._task.queue.enqueue(call)
+
+
+def check_priority(priority: int) -> int:
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
+        raise ConfigError(f"priority must be an int from 0 to {MAX_PRIORITY}, got {priority!r}")
+    return priority
+
+
+def _aware(name: str, moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ConfigError(f"{name}= needs a timezone-aware datetime (such as "
+                          f"datetime.now(timezone.utc)), got the naive {moment.isoformat()}")
+    return moment
 
 
 class AsyncTask(Task[P, R]):

@@ -17,12 +17,12 @@ import redis.asyncio as aredis
 from ..config import Settings
 from ..connection import Client, Connection, ScriptArg, lane_arg
 from ..lane import Lane
-from ..protocol import QueueKeys, Reply
+from ..protocol import NOW, QueueKeys, Reply, When
 from .source import ScriptSource, load
 
 _NAMES = (
     "enqueue", "fetch", "start", "finish", "dead", "requeue", "reap", "reconcile", "retry",
-    "promote", "revive",
+    "promote", "revive", "cancel",
 )
 SOURCES: dict[str, ScriptSource] = {name: load(name) for name in _NAMES}
 
@@ -36,7 +36,7 @@ class Finished:
 
     entry: bytes
     job_id: str
-    state: str  # JobState.COMPLETE or JobState.FAILED
+    state: str  # JobState.COMPLETE, FAILED or CANCELLED
     outcome: bytes
     finished_at: float
     ttl: float
@@ -63,9 +63,10 @@ class Scripts:
         self._conn = conn
         self._keys = keys
         self._settings = settings
-        # enqueue.lua for jobs to run now: all but the time and the envelopes fixed
-        self._enqueue_lane = self._lane("enqueue", conn.redis, [keys.pending, keys.queued],
-                                        keys.job_prefix, "")
+        # enqueue.lua for jobs to run now at priority 0 with no expiry: all but the time and the
+        # envelopes fixed
+        self._enqueue_lane = self._lane("enqueue", conn.redis, self._enqueue_keys(),
+                                        keys.job_prefix, "", "0", "")
         self._start_lanes: dict[str, Lane] = {}  # by processing list, on the fetch client
 
     def _lane(self, name: str, client: aredis.Redis, keys: list[str], *fixed: str) -> Lane:
@@ -90,16 +91,20 @@ class Scripts:
             name, source.text, [*keys.values(), *more_keys], [*args.values(), *more_args], client
         )
 
+    def _enqueue_keys(self) -> list[str]:
+        k = self._keys
+        return [k.pending, k.prioritized, k.seq, k.scheduled, k.queued]
+
     async def enqueue(
-        self, payloads: Sequence[bytes], enqueued_at: float, due: float | None = None
+        self, payloads: Sequence[bytes], enqueued_at: float, when: When = NOW
     ) -> list[bool]:
         """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is).
         Per job: True when enqueued, False when its id was taken."""
 
         def run() -> Any:
-            return self._enqueue(payloads, enqueued_at, due, None)
+            return self._enqueue(payloads, enqueued_at, when, None)
 
-        if due is None:  # enqueue is idempotent by id: safe to send again
+        if when is NOW:  # enqueue is idempotent by id: safe to send again
             replies = await self._conn.run_on_lane(
                 self._enqueue_lane, [lane_arg(enqueued_at), *payloads], run, idempotent=True
             )
@@ -112,53 +117,73 @@ class Scripts:
         pipe: aredis.client.Pipeline,
         payloads: Sequence[bytes],
         enqueued_at: float,
-        due: float | None = None,
+        when: When = NOW,
     ) -> None:
         """Queue the same call on ``pipe``; its replies come with the pipeline's."""
-        await self._enqueue(payloads, enqueued_at, due, pipe)
+        await self._enqueue(payloads, enqueued_at, when, pipe)
 
     def _enqueue(
-        self, payloads: Sequence[bytes], enqueued_at: float, due: float | None, client: Client | None
+        self, payloads: Sequence[bytes], enqueued_at: float, when: When, client: Client | None
     ) -> Any:
-        k = self._keys
+        keys = dict(zip(SOURCES["enqueue"].keys, self._enqueue_keys(), strict=True))
         return self._run(
-            "enqueue",
-            {"target": k.pending if due is None else k.scheduled, "queued": k.queued},
-            {"job_prefix": k.job_prefix, "due": "" if due is None else due,
+            "enqueue", keys,
+            {"job_prefix": self._keys.job_prefix, "due": "" if when.due is None else when.due,
+             "priority": when.priority,
+             "expires_at": "" if when.expires_at is None else when.expires_at,
              "enqueued_at": enqueued_at},
             more_args=payloads, client=client,
         )
 
+    def _started(self) -> dict[str, ScriptArg]:
+        """The arguments of the scripts that start jobs (``lib/mark_started.lua``), after the
+        first."""
+        return {"job_prefix": self._keys.job_prefix, "now": time.time(),
+                "record_ttl": _ms(self._settings.job_ttl),
+                "result_ttl": _ms(self._settings.result_ttl), "done": self._keys.done}
+
     async def fetch(
-        self, processing: str, n: int, now: float, client: Client | None = None
-    ) -> list[tuple[bytes, int]]:
+        self, processing: str, n: int, client: Client | None = None
+    ) -> list[tuple[bytes, int]] | None:
+        """Take up to ``n`` jobs: (entry, attempt) pairs; None while the queue is paused."""
         k = self._keys
         flat = await self._run(
             "fetch",
-            {"pending": k.pending, "processing": processing, "queued": k.queued},
-            {"n": n, "job_prefix": k.job_prefix, "now": now,
-             "record_ttl": _ms(self._settings.job_ttl)},
+            {"pending": k.pending, "prioritized": k.prioritized, "processing": processing,
+             "queued": k.queued, "paused": k.paused, "stats": k.stats},
+            {"n": n, **self._started()},
             client=client,
         )
+        if flat == Reply.PAUSED:
+            return None
         return list(zip(flat[::2], flat[1::2], strict=True))
 
-    async def start(self, processing: str, entry: bytes, now: float, client: aredis.Redis) -> int:
-        """Mark the job a BLMOVE just took as running; returns its attempt (0: no longer ours).
-        On the path from enqueue to a running job, so it goes on a lane of ``client``. Never
-        re-sent after a connection error (a second run would count a second attempt): the
-        worker reconciles."""
-        keys = {"processing": processing, "queued": self._keys.queued}
-        args: dict[str, ScriptArg] = {"entry": entry, "job_prefix": self._keys.job_prefix,
-                                      "now": now, "record_ttl": _ms(self._settings.job_ttl)}
+    async def start(
+        self, processing: str, entry: bytes, client: aredis.Redis
+    ) -> tuple[bytes, int] | None:
+        """Mark the job a BLMOVE just took as running: the entry to run (the one taken, or a
+        prioritized job in place of the WAKE marker) and its attempt, attempt 0 when there is
+        nothing to run; None while the queue is paused (the entry went back). On the path
+        from enqueue to a running job, so it goes on a lane of ``client``. Never re-sent after
+        a connection error (a second run would count a second attempt): the worker
+        reconciles."""
+        k = self._keys
+        keys = {"processing": processing, "prioritized": k.prioritized, "pending": k.pending,
+                "queued": k.queued, "paused": k.paused, "stats": k.stats}
+        args: dict[str, ScriptArg] = {"entry": entry, **self._started()}
         lane = self._start_lanes.get(processing)
         if lane is None:
             lane = self._start_lanes[processing] = self._lane("start", client, list(keys.values()))
-        attempt = await self._conn.run_on_lane(
+        reply = await self._conn.run_on_lane(
             lane, [lane_arg(arg) for arg in args.values()],
             lambda: self._run("start", keys, args, client=client),
             idempotent=False,
         )
-        return int(attempt)
+        if isinstance(reply, list):
+            if len(reply) == 1:  # [Reply.PAUSED]
+                return None
+            return reply[1], int(reply[0])
+        return entry, int(reply)
 
     async def finish(self, processing: str, jobs: Sequence[Finished]) -> list[bool]:
         """Record every job's outcome in one atomic call; per job: stored, or not ours."""
@@ -240,10 +265,22 @@ class Scripts:
     async def promote(self, now: float, limit: int = 1000) -> tuple[int, float | None]:
         k = self._keys
         moved, next_due = await self._run(
-            "promote", {"schedule": k.scheduled, "pending": k.pending, "queued": k.queued},
+            "promote",
+            {"schedule": k.scheduled, "pending": k.pending, "prioritized": k.prioritized,
+             "seq": k.seq, "queued": k.queued},
             {"now": now, "limit": limit, "job_prefix": k.job_prefix},
         )
         return int(moved), (float(next_due) if next_due else None)
+
+    async def cancel(self, job_id: str, outcome: bytes) -> bool:
+        """Cancel a job that has not finished; False when it had (or is unknown)."""
+        k = self._keys
+        reply = await self._run(
+            "cancel", {"queued": k.queued, "record": k.job(job_id), "stats": k.stats},
+            {"id": job_id, "outcome": outcome, "now": time.time(),
+             "result_ttl": _ms(self._settings.result_ttl), "done": k.done, "control": k.control},
+        )
+        return bool(reply == Reply.DONE)
 
     async def revive(self, record: bytes, payload: bytes, job_id: str | None) -> bool:
         k = self._keys

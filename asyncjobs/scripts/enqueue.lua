@@ -6,17 +6,43 @@
 -- already exists (nothing written for it). The writes are one HSET and one LPUSH (or ZADD)
 -- for all jobs of the call.
 --- @include lib/job_head
-local target = KEYS[1]       -- the pending list (in at the left, in order), or the schedule zset when due is given
-local queued = KEYS[2]       -- queued hash: job id -> queued entry; marks the id as taken until the job starts
+--- @include lib/push_prioritized
+local pending = KEYS[1]      -- jobs of priority 0 to run now go in at the left, in order
+local prioritized = KEYS[2]  -- jobs of priority 1..9 to run now, by priority then order
+local seq = KEYS[3]          -- the order counter of prioritized jobs
+local scheduled = KEYS[4]    -- jobs to run later (due given), by due time
+local queued = KEYS[5]       -- queued hash: job id -> queued entry; marks the id as taken until the job starts
 local job_prefix = ARGV[1]
 local due = ARGV[2]          -- Unix seconds, or '' to run now
-local enqueued_at = ARGV[3]
--- ARGV[4..]: encoded envelopes, built and checked by the caller (at most a few thousand)
-local FIRST = 4
+local priority = tonumber(ARGV[3])  -- 0..PRIORITY_MAX
+local expires_at = ARGV[4]   -- Unix seconds, or '': not started by then, never runs
+local enqueued_at = ARGV[5]
+-- ARGV[6..]: encoded envelopes, built and checked by the caller (at most a few thousand)
+local FIRST = 6
 
-local head = ((due == '') and MARK_QUEUED or MARK_SCHEDULED) .. enqueued_at .. ' '
+-- the queued entry's head (protocol.QueuedEntry): mark, enqueue time, priority, expiry
+local head = ((due == '') and MARK_QUEUED or MARK_SCHEDULED) .. enqueued_at
+if expires_at ~= '' then
+  head = head .. ',' .. priority .. ',' .. expires_at
+elseif priority > 0 then
+  head = head .. ',' .. priority
+end
+head = head .. ' '
 local function unreadable(i)
   return redis.error_reply('ERR asyncjobs: envelope ' .. (i - FIRST + 1) .. ' has no readable id and task')
+end
+local function push(entries)
+  if due ~= '' then
+    local scored = {}
+    for i, entry in ipairs(entries) do
+      scored[2 * i - 1], scored[2 * i] = due, entry
+    end
+    redis.call('ZADD', scheduled, unpack(scored))
+  elseif priority > 0 then
+    push_prioritized(prioritized, seq, pending, priority, entries)
+  else
+    redis.call('LPUSH', pending, unpack(entries))
+  end
 end
 if #ARGV == FIRST then  -- one job, the common .delay(): the same steps, three commands, no tables
   local entry = ARGV[FIRST]
@@ -25,10 +51,10 @@ if #ARGV == FIRST then  -- one job, the common .delay(): the same steps, three c
   if redis.call('EXISTS', job_prefix .. id) == 1 or redis.call('HSETNX', queued, id, head .. task) == 0 then
     return {REPLY_TAKEN}
   end
-  if due == '' then
-    redis.call('LPUSH', target, entry)
+  if due == '' and priority == 0 then
+    redis.call('LPUSH', pending, entry)
   else
-    redis.call('ZADD', target, due, entry)
+    push({entry})
   end
   return {REPLY_DONE}
 end
@@ -48,14 +74,11 @@ for j, id in ipairs(ids) do
     replies[j] = REPLY_DONE
     fields[#fields + 1] = id
     fields[#fields + 1] = head .. tasks[j]
-    if due ~= '' then
-      entries[#entries + 1] = due
-    end
     entries[#entries + 1] = ARGV[j + FIRST - 1]
   end
 end
 if #fields > 0 then
   redis.call('HSET', queued, unpack(fields))
-  redis.call((due == '') and 'LPUSH' or 'ZADD', target, unpack(entries))
+  push(entries)
 end
 return replies

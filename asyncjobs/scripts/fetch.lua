@@ -1,20 +1,50 @@
 -- Take up to n jobs without blocking (reliable fetch: each moves atomically into our own list)
--- and mark each as running.
--- Returns a flat array: entry1, attempt1, entry2, attempt2, ...
+-- and mark each as running: prioritized jobs first (highest priority, then oldest), then the
+-- pending list from its oldest end. A job cancelled or expired while it waited is dropped
+-- (see lib/mark_started), the WAKE marker too.
+-- Returns a flat array: entry1, attempt1, entry2, attempt2, ...; or REPLY_PAUSED, taking
+-- nothing, while the queue is paused.
 --- @include lib/mark_started
 local pending = KEYS[1]      -- taken from the right, the oldest end
-local processing = KEYS[2]   -- this worker's own; entries go in at the left
-local queued = KEYS[3]       -- a job's queued entry leaves it when its record is made
+local prioritized = KEYS[2]  -- taken before pending, lowest score first
+local processing = KEYS[3]   -- this worker's own; entries go in at the left
+local queued = KEYS[4]       -- a job's queued entry leaves it when its record is made
+local paused = KEYS[5]       -- read only
+local stats = KEYS[6]        -- counts expired jobs
 local n = tonumber(ARGV[1])
 local job_prefix = ARGV[2]
 local now = ARGV[3]
 local record_ttl = ARGV[4]   -- ms, of a record made here
+local result_ttl = ARGV[5]   -- ms, of the record of a job found expired
+local done = ARGV[6]         -- the channel for the notices of expired jobs
 
+if redis.call('EXISTS', paused) == 1 then
+  return REPLY_PAUSED
+end
+local started = {job_prefix = job_prefix, queued = queued, now = now, record_ttl = record_ttl,
+  stats = stats, done = done, result_ttl = result_ttl}
 local out = {}
-for _ = 1, n do
+local function take(entry)  -- entry was just pushed at the left of processing
+  local attempt = mark_started(started, entry)
+  if attempt == 0 then
+    redis.call('LPOP', processing)
+  else
+    out[#out + 1] = entry
+    out[#out + 1] = attempt
+  end
+end
+local best = redis.call('ZPOPMIN', prioritized, n)  -- {entry1, score1, entry2, score2, ...}
+for i = 1, #best, 2 do
+  redis.call('LPUSH', processing, best[i])
+  take(best[i])
+end
+for _ = #best / 2 + 1, n do
   local entry = redis.call('LMOVE', pending, processing, 'RIGHT', 'LEFT')
   if not entry then break end
-  out[#out + 1] = entry
-  out[#out + 1] = mark_started(job_prefix, queued, entry, now, record_ttl)
+  if entry == MARK_WAKE then
+    redis.call('LPOP', processing)
+  else
+    take(entry)
+  end
 end
 return out

@@ -27,7 +27,11 @@ for i = FIRST_RECORD, #KEYS do
       count_duplicate(record, stats, token)
     end
   elseif redis.call('HSETNX', record, FIELD_OUTCOME, outcome) == 0 then
-    count_duplicate(record, stats, token)
+    if redis.call('HGET', record, FIELD_STATE) == STATE_CANCELLED then
+      reply = REPLY_DONE  -- cancelled while it ran: the cancellation is its outcome
+    else
+      count_duplicate(record, stats, token)
+    end
   else
     redis.call('HSET', record, FIELD_STATE, state, FIELD_FINISHED_AT, finished_at,
       FIELD_FINISHED_BY, token)

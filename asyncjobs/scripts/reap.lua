@@ -3,7 +3,8 @@
 -- dead-letter a job that has now been recovered max_recoveries times (it keeps killing its
 -- workers) as worker_lost. A job recovered for the second time or more is a suspect: instead
 -- of running next beside the same neighbours (which would die with it again), it goes to the
--- schedule, each suspect `stagger` seconds after the previous one, so it runs apart.
+-- schedule, each suspect `stagger` seconds after the previous one, so it runs apart. A job
+-- cancelled while it ran is dropped.
 -- Returns {REPLY_DONE, requeued, dead_lettered}, or {REPLY_ALIVE, 0, 0} when the victim is alive.
 --- @include lib/job_head
 --- @include lib/dead_letter
@@ -35,7 +36,10 @@ while true do
   if not entry then break end
   local id = job_id(entry)
   local record = id and (job_prefix .. id)
-  if record and redis.call('EXISTS', record) == 1 then
+  local state = record and redis.call('HGET', record, FIELD_STATE)
+  if entry == MARK_WAKE or state == STATE_CANCELLED then
+    redis.call('RPOP', pending)  -- dropped: a cancelled job is never recovered
+  elseif state then
     local recoveries = redis.call('HINCRBY', record, FIELD_RECOVERIES, 1)
     if recoveries >= max_recoveries then
       redis.call('RPOP', pending)  -- the entry just pushed

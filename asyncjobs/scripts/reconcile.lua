@@ -3,6 +3,7 @@
 -- stranded there while we live. A job whose record says it started at or after `since` is kept
 -- too: it was fetched after the list of running entries was read, so this call is a late copy
 -- (re-sent after a lost reply, or delayed in the network) and that job is running.
+-- A cancelled job is dropped instead (lib/unstart).
 -- Returns the number of jobs put back.
 --- @include lib/unstart
 local processing = KEYS[1]   -- ours
@@ -28,9 +29,10 @@ for i = #entries, 1, -1 do  -- oldest first, so the oldest runs first again
     local started = id and tonumber(redis.call('HGET', job_prefix .. id, FIELD_STARTED_AT))
     if not (started and started >= since) then
       redis.call('LREM', processing, -1, entry)
-      redis.call('RPUSH', pending, entry)
-      unstart(job_prefix, entry)
-      back = back + 1
+      if unstart(job_prefix, entry) then
+        redis.call('RPUSH', pending, entry)
+        back = back + 1
+      end
     end
   end
 end

@@ -11,7 +11,10 @@ local n = 0
 while true do
   local entry = redis.call('LMOVE', processing, pending, 'LEFT', 'RIGHT')
   if not entry then break end
-  n = n + 1
-  unstart(job_prefix, entry)
+  if unstart(job_prefix, entry) then
+    n = n + 1
+  else
+    redis.call('RPOP', pending)  -- just pushed: a cancelled job, or the WAKE marker
+  end
 end
 return n

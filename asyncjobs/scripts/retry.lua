@@ -1,5 +1,6 @@
 -- Schedule a failed job's next attempt: move it from our processing list into the schedule.
--- Returns REPLY_DONE when scheduled, REPLY_NOT_OURS when the entry was no longer ours
+-- A job cancelled while it ran only leaves our list.
+-- Returns REPLY_DONE when scheduled (or dropped as cancelled), REPLY_NOT_OURS when the entry was no longer ours
 -- (counted once as a duplicate).
 --- @include lib/count_duplicate
 local processing = KEYS[1]   -- ours; the entry must be there, else we lost ownership
@@ -15,8 +16,12 @@ if redis.call('LREM', processing, -1, entry) == 0 then
   count_duplicate(record, stats, token)
   return REPLY_NOT_OURS
 end
+local state = redis.call('HGET', record, FIELD_STATE)
+if state == STATE_CANCELLED then  -- cancelled while it ran: never retried
+  return REPLY_DONE
+end
 redis.call('ZADD', schedule, due, entry)
-if redis.call('EXISTS', record) == 1 then
+if state then
   redis.call('HSET', record, FIELD_STATE, STATE_SCHEDULED, FIELD_LAST_ERROR, last_error)
 end
 redis.call('HINCRBY', stats, STAT_RETRIED, 1)

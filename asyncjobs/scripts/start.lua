@@ -1,14 +1,50 @@
--- Mark one job, already moved into our processing list by BLMOVE, as running.
--- Returns its attempt number, or REPLY_NOT_OURS when the entry is no longer in our list.
+-- Mark the entry a BLMOVE just took into our processing list as running. The WAKE marker is
+-- swapped for the best prioritized job (protocol.QueueKeys); a job cancelled or expired while
+-- it waited is dropped (lib/mark_started); while the queue is paused, the entry goes back to
+-- the oldest end of the queue.
+-- Returns the entry's attempt number; 0 when there is nothing to run (the entry is no longer
+-- ours, was dropped, or was WAKE with no prioritized job left); {attempt, entry} when another
+-- entry runs in its place; {REPLY_PAUSED} when paused.
 --- @include lib/mark_started
-local processing = KEYS[1]   -- read only: the entry must still be ours
-local queued = KEYS[2]       -- the job's queued entry leaves it when its record is made
+local processing = KEYS[1]   -- ours: the entry must still be there
+local prioritized = KEYS[2]  -- the best job there replaces WAKE
+local pending = KEYS[3]      -- an entry taken while paused goes back in at the right
+local queued = KEYS[4]       -- the job's queued entry leaves it when its record is made
+local paused = KEYS[5]       -- read only
+local stats = KEYS[6]        -- counts expired jobs
 local entry = ARGV[1]
 local job_prefix = ARGV[2]
 local now = ARGV[3]
 local record_ttl = ARGV[4]   -- ms, of a record made here
+local result_ttl = ARGV[5]   -- ms, of the record of a job found expired
+local done = ARGV[6]         -- the channel for the notices of expired jobs
 
 if redis.call('LPOS', processing, entry) == false then
-  return REPLY_NOT_OURS
+  return 0
 end
-return mark_started(job_prefix, queued, entry, now, record_ttl)
+if redis.call('EXISTS', paused) == 1 then
+  redis.call('LREM', processing, 1, entry)
+  if entry ~= MARK_WAKE then
+    redis.call('RPUSH', pending, entry)
+  end
+  return {REPLY_PAUSED}
+end
+local started = {job_prefix = job_prefix, queued = queued, now = now, record_ttl = record_ttl,
+  stats = stats, done = done, result_ttl = result_ttl}
+if entry ~= MARK_WAKE then
+  local attempt = mark_started(started, entry)
+  if attempt == 0 then
+    redis.call('LREM', processing, 1, entry)
+  end
+  return attempt
+end
+redis.call('LREM', processing, 1, entry)
+while true do
+  local best = redis.call('ZPOPMIN', prioritized)
+  if #best == 0 then return 0 end
+  local attempt = mark_started(started, best[1])
+  if attempt ~= 0 then
+    redis.call('LPUSH', processing, best[1])
+    return {attempt, best[1]}
+  end
+end

@@ -7,6 +7,8 @@ attempt number and the outcome. ``Executor.step`` carries each decision out with
 - ``RetryAt(delay)``: the job is scheduled to run again in ``delay`` seconds.
 - ``DeadLetter(reason, message)``: the job cannot run at all (poison input); it goes to the
   dead-letter list and is never retried automatically.
+- ``Cancelled``: the job was cancelled while it ran; it only leaves the worker's list (its
+  record already says so).
 """
 
 from __future__ import annotations
@@ -44,10 +46,16 @@ class DeadLetter:
     message: str
 
 
-Disposition = Complete | Fail | RetryAt | DeadLetter
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    pass
+
+
+Disposition = Complete | Fail | RetryAt | DeadLetter | Cancelled
 
 COMPLETE = Complete()
 FAIL = Fail()
+CANCELLED = Cancelled()
 
 
 def decide(
@@ -65,6 +73,8 @@ def decide(
         return COMPLETE
     if error.kind is ErrorKind.DEAD:
         return DeadLetter(error.type, error.message)
+    if error.kind is ErrorKind.CANCELLED:
+        return CANCELLED
     if attempt > policy.retries:
         return FAIL
     if isinstance(exc, Retry) and exc.delay is not None:

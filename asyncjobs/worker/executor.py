@@ -39,8 +39,8 @@ from ..queue import Queue
 from ..scripts import Finished, Scripts
 from ..task import Task
 from .acker import Acker
-from .decide import DeadLetter, Disposition, Fail, RetryAt, decide
-from .lease import Lease
+from .decide import Cancelled, DeadLetter, Disposition, RetryAt, decide
+from .lease import JobScope, Lease
 
 log: logging.Logger = logging.getLogger(__name__)
 
@@ -92,6 +92,20 @@ class Executor:
         self._threads = thread_limiter
         self._settings = queue.settings
         self._runs = itertools.count(1)
+        self._stoppable: dict[str, JobScope] = {}  # running async task calls, by job id
+
+    def running_ids(self) -> list[str]:
+        """The ids of the running jobs that ``cancel`` can stop."""
+        return list(self._stoppable)
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop the running call of a cancelled job, if it runs here as an ``async`` task (a
+        thread cannot be stopped: a sync task's result is dropped when it returns)."""
+        scope = self._stoppable.get(job_id)
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
 
     async def run(self, entry: bytes, attempt: int) -> None:
         """Run one fetched job to its recorded end. Cancellation (shutdown, or the lease's
@@ -114,11 +128,19 @@ class Executor:
             ))
         run = _Run(entry, envelope.id, task, attempt, token, time.perf_counter())
         with self._lease.scope(task.timeout) as scope:
-            outcome, exc = await self._call(task, args, kwargs)
+            if task.is_async:
+                self._stoppable[envelope.id] = scope
+            try:
+                outcome, exc = await self._call(task, args, kwargs)
+            finally:
+                if task.is_async:
+                    del self._stoppable[envelope.id]
         if scope.fenced:
             log.debug("job %s: cancelled by the fence; it will run again", envelope.id)
             return
-        if scope.timed_out:
+        if scope.cancelled:
+            outcome, exc = _error(ErrorKind.CANCELLED, "JobCancelled", "cancelled"), None
+        elif scope.timed_out:
             message = f"{task.name} ran over its timeout of {task.timeout} s"
             outcome, exc = _error(ErrorKind.TIMEOUT, "TaskTimeout", message), None
         await self._finish(run, self.step(run, decide(task.retry, attempt, outcome, exc), outcome))
@@ -151,7 +173,12 @@ class Executor:
                 self._scripts.retry, self._processing, run.entry, job_id=job_id,
                 due=now + disposition.delay, error=error, token=run.token,
             )
-        if outcome.error is not None:
+        state = JobState.COMPLETE
+        if isinstance(disposition, Cancelled):
+            state = JobState.CANCELLED
+            log.info("job %s (%s) stopped: it was cancelled", job_id, task.name)
+        elif outcome.error is not None:
+            state = JobState.FAILED
             log.warning("job %s (%s) failed: %s: %s", job_id, task.name, outcome.error.type,
                         outcome.error.message)
         elif log.isEnabledFor(logging.INFO):
@@ -160,7 +187,7 @@ class Executor:
         ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
         encoded = ENCODER.encode(outcome)
         return functools.partial(self._acker.finish, Finished(
-            run.entry, job_id, JobState.FAILED if isinstance(disposition, Fail) else JobState.COMPLETE,
+            run.entry, job_id, state,
             encoded, now, ttl, run.token, encode_notice(job_id, task.name, encoded),
         ))
 

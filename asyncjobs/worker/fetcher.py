@@ -7,7 +7,6 @@ command, so a lost BLMOVE reply cannot make a job vanish: it is in our own list.
 
 from __future__ import annotations
 
-import time
 from typing import cast
 
 import redis.asyncio as aredis
@@ -31,10 +30,11 @@ class Fetcher:
         self._processing = processing
         self._block_timeout = block_timeout
 
-    async def fetch(self, n: int, *, block: bool) -> list[tuple[bytes, int]]:
-        """Up to ``n`` (entry, attempt) pairs; waits up to the block timeout if ``block``."""
-        jobs = await self._scripts.fetch(self._processing, n, time.time(), self._client)
-        if jobs or not block:
+    async def fetch(self, n: int, *, block: bool) -> list[tuple[bytes, int]] | None:
+        """Up to ``n`` (entry, attempt) pairs; waits up to the block timeout if ``block``.
+        None while the queue is paused."""
+        jobs = await self._scripts.fetch(self._processing, n, self._client)
+        if jobs is None or jobs or not block:
             return jobs
         reply = await self._client.blmove(
             self._keys.pending, self._processing, self._block_timeout, "RIGHT", "LEFT"  # type: ignore[arg-type]
@@ -42,8 +42,11 @@ class Fetcher:
         entry = cast("bytes | None", reply)
         if entry is None:
             return []
-        attempt = await self._scripts.start(self._processing, entry, time.time(), self._client)
-        return [(entry, attempt)] if attempt else []  # 0: put back meanwhile, no longer ours
+        started = await self._scripts.start(self._processing, entry, self._client)
+        if started is None:
+            return None
+        entry, attempt = started
+        return [(entry, attempt)] if attempt else []  # 0: nothing to run (see start.lua)
 
     async def next_due(self) -> float | None:
         """When the earliest scheduled job (a delayed job, a retry) is due; None if there is none."""

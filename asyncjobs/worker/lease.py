@@ -139,15 +139,16 @@ class Lease:
 
 class JobScope:
     """One task call under the lease: a cancel scope with the job's timeout as its deadline,
-    which the lease cancels when it is lost. After the call, ``fenced`` and ``timed_out`` say
-    why it was cancelled, if it was."""
+    which the lease cancels when it is lost, and a user's cancellation of the job too. After
+    the call, ``fenced``, ``cancelled`` and ``timed_out`` say why it was cancelled, if it was."""
 
-    __slots__ = ("_cancel", "_fence", "_lease")
+    __slots__ = ("_cancel", "_fence", "_lease", "_user")
 
     def __init__(self, lease: Lease, timeout: float | None) -> None:
         self._lease = lease
         self._cancel = anyio.move_on_after(timeout)
         self._fence = False
+        self._user = False
 
     def __enter__(self) -> JobScope:
         self._cancel.__enter__()
@@ -169,6 +170,16 @@ class JobScope:
         self._cancel.cancel()
         self._lease._needs_reconcile = True  # the job stays in our list for reconcile
 
+    def cancel(self) -> None:
+        """The job was cancelled (``Queue.cancel``)."""
+        self._user = True
+        self._cancel.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        """A user's cancellation stopped the call."""
+        return self._user and not self._fence and self._cancel.cancelled_caught
+
     @property
     def fenced(self) -> bool:
         """The fence cancelled the call (a call that ended before it noticed is not fenced)."""
@@ -176,4 +187,4 @@ class JobScope:
 
     @property
     def timed_out(self) -> bool:
-        return self._cancel.cancelled_caught and not self._fence
+        return self._cancel.cancelled_caught and not self._fence and not self._user

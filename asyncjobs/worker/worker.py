@@ -20,6 +20,7 @@ from ..queue import Queue
 from ..redact import redact_url
 from ..scripts import Scripts
 from .acker import Acker
+from .control import ControlListener
 from .executor import Executor
 from .fetcher import Fetcher
 from .lease import Lease
@@ -30,6 +31,23 @@ from .reaper import Reaper
 log: logging.Logger = logging.getLogger(__name__)
 
 MAX_BATCH = 250
+PAUSED_RECHECK = 1.0
+"""Seconds between checks of a paused queue, should a resume message be missed."""
+
+
+async def _acquire_batch(slots: anyio.Semaphore) -> int:
+    """Wait for one free slot, then take every other free one, up to ``MAX_BATCH``."""
+    await slots.acquire()
+    n = 1
+    while n < MAX_BATCH and slots.value > 0:
+        slots.acquire_nowait()
+        n += 1
+    return n
+
+
+def _release(slots: anyio.Semaphore, n: int) -> None:
+    for _ in range(n):
+        slots.release()
 
 
 def new_worker_id() -> str:
@@ -138,15 +156,17 @@ class Worker:
             queue, scripts, acker, lease, processing=self.processing, worker_id=self.id,
             state=self.state, thread_limiter=anyio.CapacityLimiter(self.concurrency),
         )
+        control = ControlListener(conn.listener_client, conn.redis, queue.keys, executor)
         try:
             async with anyio.create_task_group() as outer:
+                outer.start_soon(control.run)
                 outer.start_soon(reaper.run)
                 outer.start_soon(acker.run)
                 outer.start_soon(Promoter(scripts).run)
                 outer.start_soon(lease.guard)
                 async with anyio.create_task_group() as jobs:
                     with fetch_scope:
-                        await self._fetch_loop(fetcher, executor, lease, jobs)
+                        await self._fetch_loop(fetcher, executor, lease, control, jobs)
                     with grace_scope, anyio.move_on_after(self.grace):
                         await self._wait_running(0)
                     if self.running:
@@ -165,6 +185,7 @@ class Worker:
         fetcher: Fetcher,
         executor: Executor,
         lease: Lease,
+        control: ControlListener,
         jobs: TaskGroup,
     ) -> None:
         slots = anyio.Semaphore(self.concurrency)
@@ -173,24 +194,23 @@ class Worker:
             if not lease.valid:  # fenced: other workers may be taking our jobs; wait it out
                 await anyio.sleep(self.queue.settings.heartbeat_interval / 4)
                 continue
-            await slots.acquire()
-            n = 1
-            while n < MAX_BATCH and slots.value > 0:
-                slots.acquire_nowait()
-                n += 1
+            n = await _acquire_batch(slots)
             try:
                 await lease.reconcile()
                 fetched = await fetcher.fetch(n, block=not self.burst)
             except UNREACHABLE as exc:
-                for _ in range(n):
-                    slots.release()
+                _release(slots, n)
                 log.debug("worker %s: fetch failed: %s", self.id, exc)  # the heartbeat reports
                 lease.connection_lost()  # a lost fetch reply leaves a job in our list
                 await backoff.wait()
                 continue
             backoff.reset()
-            for _ in range(n - len(fetched)):
-                slots.release()
+            if fetched is None:  # paused
+                _release(slots, n)
+                if await self._paused(control, lease):
+                    return
+                continue
+            _release(slots, n - len(fetched))
             if self._stopping:
                 self._left += len(fetched)
                 return  # whatever was fetched is requeued at shutdown, not run
@@ -199,6 +219,14 @@ class Worker:
                 jobs.start_soon(self._run_one, executor, lease, entry, attempt, slots)
             if self.burst and not fetched and await self._burst_done(fetcher, lease):
                 return
+
+    async def _paused(self, control: ControlListener, lease: Lease) -> bool:
+        """The queue is paused: True when a burst worker may exit, else wait for a resume (or a
+        while, to check again should its message be missed)."""
+        if self.burst and not self.running and not lease.held:
+            return True
+        await control.wait_resumed(PAUSED_RECHECK)
+        return False
 
     async def _burst_done(self, fetcher: Fetcher, lease: Lease) -> bool:
         """After an empty fetch: True when a burst worker may exit, else wait for a running job

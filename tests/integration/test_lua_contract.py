@@ -97,16 +97,16 @@ async def test_every_script_runs_with_the_names_its_source_binds(queue: Queue) -
     processing = keys.processing("contract")
     now = time.time()
     job = await work.delay()
-    [(entry, attempt)] = await scripts.fetch(processing, 1, now)
+    [(entry, attempt)] = await scripts.fetch(processing, 1)
     assert attempt == 1
-    assert await scripts.start(processing, entry, now, queue.redis) == 1 + attempt
+    assert await scripts.start(processing, entry, queue.redis) == (entry, 1 + attempt)
     assert await scripts.retry(processing, entry, job_id=job.id, due=now - 1, error="E: x",
                                token="contract:2")
     assert await scripts.promote(now) == (1, None)
-    [(entry, _)] = await scripts.fetch(processing, 1, now)
+    [(entry, _)] = await scripts.fetch(processing, 1)
     assert await scripts.reconcile(processing, [entry]) == 0
     assert await scripts.requeue(processing) == 1
-    [(entry, attempt)] = await scripts.fetch(processing, 1, now)
+    [(entry, attempt)] = await scripts.fetch(processing, 1)
     outcome = ENCODER.encode(OUTCOME_DECODER.decode(b"\x92\xc0\xc0"))
     finished = Finished(entry, job.id, JobStatus.COMPLETE, outcome, now, 60, "contract:3", job.id.encode())
     assert await scripts.finish(processing, [finished]) == [True]
@@ -121,3 +121,4 @@ async def test_every_script_runs_with_the_names_its_source_binds(queue: Queue) -
     assert await scripts.reap("contract", reaper="tester", now=now) == (0, 0)
     assert await scripts.enqueue([ENCODER.encode(Envelope(job.id, "x", msgspec.Raw(b"\x90"), now))],
                                  now) == [False], "an id is enqueued once"
+    assert await scripts.cancel(job.id, outcome) is False, "a finished job is not cancelled"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
@@ -120,7 +120,7 @@ async def test_delayed_jobs_run_after_their_delay_or_at_their_time(queue: Queue)
     async with running_worker(queue):
         before = time.time()
         later = await stamp.options(delay=0.6).delay()
-        at = await stamp.options(at=datetime.now() + timedelta(seconds=0.3)).delay()
+        at = await stamp.options(at=datetime.now(UTC) + timedelta(seconds=0.3)).delay()
         info = await later.info()
         assert info is not None and info.status is JobStatus.SCHEDULED
         assert await queue.inspect.pending_count() == 0
@@ -190,7 +190,7 @@ async def test_a_dead_workers_jobs_are_recovered_by_a_live_one(queue: Queue) -> 
     jobs = await queue.enqueue_many([work.call(n) for n in range(10)])
     # a worker that took jobs and died: its processing list holds them, its heartbeat expires
     dead = Worker(queue, worker_id="dead-worker")
-    taken = await queue.connection().scripts.fetch(dead.processing, 4, time.time())
+    taken = await queue.connection().scripts.fetch(dead.processing, 4)
     assert len(taken) == 4
     await queue.redis.zadd(queue.keys.workers, {"dead-worker": time.time()})
     await queue.redis.set(queue.keys.heartbeat("dead-worker"), 1, px=300)
@@ -215,7 +215,7 @@ async def test_a_job_that_keeps_killing_workers_is_dead_lettered(queue: Queue) -
             info = await job.info()
             assert info is not None and info.status is JobStatus.SCHEDULED
             assert await scripts.promote(time.time() + 1) == (1, None)
-        assert len(await scripts.fetch(processing, 1, time.time())) == 1
+        assert len(await scripts.fetch(processing, 1)) == 1
         await queue.redis.zadd(queue.keys.workers, {victim: time.time()})
         assert await scripts.reap(victim, reaper="tester", now=time.time()) == (
             (1, 0) if round_ < 2 else (0, 1)
@@ -237,7 +237,7 @@ async def test_reap_does_nothing_while_the_heartbeat_is_current(queue: Queue) ->
     await work.delay()
     scripts = queue.connection().scripts
     processing = queue.keys.processing("alive")
-    await scripts.fetch(processing, 1, time.time())
+    await scripts.fetch(processing, 1)
     await queue.redis.set(queue.keys.heartbeat("alive"), 1, px=10_000)
     assert await scripts.reap("alive", reaper="tester", now=time.time()) is None
     assert await queue.redis.llen(processing) == 1
@@ -251,7 +251,7 @@ async def test_reconcile_puts_back_what_the_worker_is_not_running(queue: Queue) 
     await queue.enqueue_many([work.call(n) for n in range(3)])
     scripts = queue.connection().scripts
     processing = queue.keys.processing("w")
-    taken = await scripts.fetch(processing, 3, time.time())
+    taken = await scripts.fetch(processing, 3)
     running = [taken[1][0]]
     assert await scripts.reconcile(processing, running) == 2
     assert await queue.redis.lrange(processing, 0, -1) == running

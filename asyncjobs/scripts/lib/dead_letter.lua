@@ -1,13 +1,14 @@
 --- @include lib/msgpack_write
+--- @include lib/outcome
 -- protocol.DeadLetter, encoded: [reason, message, payload, queue, worker_id, at, job_id]
 local function encode_dead_letter(reason, message, payload, queue, worker, at, id)
   return '\151' .. mp_str(reason) .. mp_str(message) .. mp_bin(payload) .. mp_str(queue)
     .. mp_str(worker) .. '\203' .. struct.pack('>d', tonumber(at)) .. (id and mp_str(id) or '\192')
 end
 
--- protocol.Outcome of a dead-lettered job, encoded: [nil, [ERROR_DEAD, reason, message, '']]
+-- protocol.Outcome of a dead-lettered job, encoded
 local function encode_dead_outcome(reason, message)
-  return '\146\192\148' .. mp_str(ERROR_DEAD) .. mp_str(reason) .. mp_str(message) .. mp_str('')
+  return encode_error_outcome(ERROR_DEAD, reason, message)
 end
 
 -- Dead-letters a job whose entry the caller has already taken out of its list:

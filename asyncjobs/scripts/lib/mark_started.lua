@@ -1,23 +1,42 @@
 --- @include lib/job_head
--- Marks a job as running in its record and returns its attempt number. A job that has not
--- started before has no record yet, only its queued entry: the record is made from that entry
--- (which leaves the queued hash) and kept ttl ms. job_prefix carries the queue's hash tag, so
--- the record is in the calling script's slot.
-local function mark_started(job_prefix, queued, entry, now, ttl)
+--- @include lib/queued_entry
+--- @include lib/outcome
+-- Marks a job as running in its record and returns its attempt number; or returns 0 when it
+-- must not run: it was cancelled while it waited, or its expiry passed before it started (it
+-- is then finished here as expired: record, counter, notice). The caller drops the entry.
+-- A job that has not started before has no record yet, only its queued entry: the record is
+-- made from that entry (which leaves the queued hash) and kept s.record_ttl ms.
+-- s: job_prefix (carries the queue's hash tag, so the record is in the caller's slot), queued,
+-- now, record_ttl, stats, done (channel), result_ttl (ms, of an expired job's record).
+local function mark_started(s, entry)
   local id = job_id(entry)
   if id == nil then return 1 end
-  local record = job_prefix .. id
-  if redis.call('EXISTS', record) == 1 then
-    redis.call('HSET', record, FIELD_STATE, STATE_RUNNING, FIELD_STARTED_AT, now)
+  local record = s.job_prefix .. id
+  local state = redis.call('HGET', record, FIELD_STATE)
+  if state == STATE_CANCELLED then
+    return 0
+  elseif state then
+    redis.call('HSET', record, FIELD_STATE, STATE_RUNNING, FIELD_STARTED_AT, s.now)
     return redis.call('HINCRBY', record, FIELD_ATTEMPTS, 1)
   end
-  local meta = redis.call('HGET', queued, id)
+  local meta = redis.call('HGET', s.queued, id)
   if not meta then return 1 end
-  redis.call('HDEL', queued, id)
-  -- the queued entry: its mark, the enqueue time, a space, the task name (protocol.QueuedEntry)
-  local space = string.find(meta, ' ', 2, true) or (#meta + 1)
-  redis.call('HSET', record, FIELD_STATE, STATE_RUNNING, FIELD_STARTED_AT, now, FIELD_ATTEMPTS, 1,
-    FIELD_ENQUEUED_AT, string.sub(meta, 2, space - 1), FIELD_TASK, string.sub(meta, space + 1))
-  redis.call('PEXPIRE', record, ttl)
+  redis.call('HDEL', s.queued, id)
+  local enqueued_at, priority, expires_at, task = queued_entry(meta)
+  if expires_at and expires_at <= tonumber(s.now) then
+    redis.call('HSET', record, FIELD_STATE, STATE_EXPIRED, FIELD_TASK, task,
+      FIELD_ENQUEUED_AT, enqueued_at, FIELD_FINISHED_AT, s.now, FIELD_OUTCOME,
+      encode_error_outcome(ERROR_EXPIRED, 'JobExpired', 'not started before it expired at ' .. expires_at))
+    redis.call('PEXPIRE', record, s.result_ttl)
+    redis.call('HINCRBY', s.stats, STAT_EXPIRED, 1)
+    redis.call('PUBLISH', s.done, id)
+    return 0
+  end
+  redis.call('HSET', record, FIELD_STATE, STATE_RUNNING, FIELD_STARTED_AT, s.now, FIELD_ATTEMPTS, 1,
+    FIELD_ENQUEUED_AT, enqueued_at, FIELD_TASK, task)
+  if priority > 0 then
+    redis.call('HSET', record, FIELD_PRIORITY, priority)
+  end
+  redis.call('PEXPIRE', record, s.record_ttl)
   return 1
 end

@@ -1,10 +1,17 @@
 --- @include lib/job_head
 -- Puts a job's record back to queued and uncounts the attempt that did not run to its end
--- (shutdown and reconcile put back jobs that were taken but not run).
+-- (shutdown and reconcile put back jobs that were taken but not run). Returns false when the
+-- entry must not go back: the WAKE marker, or a job cancelled meanwhile.
 local function unstart(job_prefix, entry)
+  if entry == MARK_WAKE then return false end
   local id = job_id(entry)
-  if id and redis.call('EXISTS', job_prefix .. id) == 1 then
-    redis.call('HSET', job_prefix .. id, FIELD_STATE, STATE_QUEUED)
-    redis.call('HINCRBY', job_prefix .. id, FIELD_ATTEMPTS, -1)
+  if not id then return true end
+  local record = job_prefix .. id
+  local state = redis.call('HGET', record, FIELD_STATE)
+  if state == STATE_CANCELLED then return false end
+  if state then
+    redis.call('HSET', record, FIELD_STATE, STATE_QUEUED)
+    redis.call('HINCRBY', record, FIELD_ATTEMPTS, -1)
   end
+  return true
 end

@@ -1,0 +1,96 @@
+"""A worker's ear on its queue's control channel (``protocol.Control``): it stops running jobs
+that are cancelled and wakes the fetch loop when the queue is resumed.
+
+Pub/sub drops messages sent while the connection is down, so after each (re)subscription the
+worker reads the state those messages announce: every running job's record (a cancelled one
+is stopped) and, through the fetch loop's next attempt, the pause flag.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Protocol, cast
+
+import anyio
+import redis.asyncio as aredis
+
+from ..connection import UNREACHABLE, Backoff
+from ..protocol import Control, Field, JobState, QueueKeys
+
+log: logging.Logger = logging.getLogger(__name__)
+
+
+class Cancellable(Protocol):
+    """What the control listener needs from the executor."""
+
+    def running_ids(self) -> Iterable[str]: ...
+
+    def cancel(self, job_id: str) -> bool: ...
+
+
+class ControlListener:
+    def __init__(
+        self,
+        make_client: Callable[[], aredis.Redis],
+        redis: aredis.Redis,
+        keys: QueueKeys,
+        jobs: Cancellable,
+    ) -> None:
+        self._make_client = make_client
+        self._redis = redis
+        self._keys = keys
+        self._jobs = jobs
+        self._resumed = anyio.Event()
+
+    async def wait_resumed(self, timeout: float) -> None:
+        """Wait, at most ``timeout`` seconds, for the queue to be resumed (or for the
+        subscription to be renewed, after which the caller checks again)."""
+        if self._resumed.is_set():
+            self._resumed = anyio.Event()
+        with anyio.move_on_after(timeout):
+            await self._resumed.wait()
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        while True:
+            client = self._make_client()
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self._keys.control)
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        self._handle(cast("bytes", message["data"]))
+                    elif message["type"] == "subscribe":
+                        backoff.reset()
+                        self._resumed.set()
+                        await self._cancel_cancelled()
+            except UNREACHABLE as exc:
+                log.debug("control listener lost its connection (%s); reconnecting", exc)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await client.aclose()
+            await backoff.wait()
+
+    def _handle(self, data: bytes) -> None:
+        kind, _, job_id = data.decode().partition(" ")
+        if kind == Control.CANCEL:
+            if self._jobs.cancel(job_id):
+                log.info("job %s: cancelled while running; stopping it", job_id)
+        elif kind == Control.RESUME:
+            self._resumed.set()
+
+    async def _cancel_cancelled(self) -> None:
+        """Stop every running job whose record says it was cancelled (a message may have been
+        missed while the connection was down)."""
+        ids = list(self._jobs.running_ids())
+        if not ids:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(self._keys.job(job_id), Field.STATE)
+            states = await pipe.execute()
+        for job_id, state in zip(ids, states, strict=True):
+            if state == JobState.CANCELLED.value.encode():
+                self._handle(f"{Control.CANCEL.value} {job_id}".encode())
