@@ -26,3 +26,16 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: 
     if inspect.isawaitable(text):
         text = await text
     pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}\n{text}".rstrip())
+
+
+async def holds_for(predicate: Callable[[], Any], seconds: float, what: str = "") -> None:
+    """Check a sync or async predicate every 20 ms for ``seconds``, failing the first time it
+    does not hold: the proof that something does not happen (a paused queue starts nothing)."""
+    with anyio.move_on_after(seconds):
+        while True:
+            value = predicate()
+            if inspect.isawaitable(value):
+                value = await value
+            if not value:
+                pytest.fail(f"no longer holds: {what or predicate}")
+            await anyio.sleep(0.02)
