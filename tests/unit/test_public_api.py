@@ -7,8 +7,8 @@ import asyncjobs
 PUBLIC = {
     "AsyncJobsError", "AsyncTask", "Call", "ConfigError", "Context", "DeadLetter", "EnqueueError",
     "Inspector", "Job", "JobCancelled", "JobDeadLettered", "JobExpired", "JobFailed", "JobInfo",
-    "JobNotFound", "JobState", "JobStatus", "PayloadTooLarge", "Queue", "QueueCounts", "ResultTimeout", "Retry",
-    "RetryPolicy", "Settings", "SyncTask", "Task", "TaskArgumentError", "TaskOptions",
+    "JobNotFound", "JobState", "JobStatus", "PayloadTooLarge", "Queue", "QueueCounts",
+    "ResultTimeout", "Retry", "RetryPolicy", "Settings", "SyncTask", "Task", "TaskArgumentError", "TaskOptions",
     "TaskTimeout", "Worker", "WorkerInfo", "__version__",
 }
 
