@@ -68,6 +68,25 @@ async def test_the_example_app_run_with_python_m_completes_its_jobs(own_server: 
         await queue.aclose()
 
 
+@pytest.mark.slow
+async def test_the_scheduling_example_runs_as_the_readme_says(own_server: RedisServer) -> None:
+    env = {**os.environ, "ASYNCJOBS_REDIS_URL": own_server.url}
+    worker = start("-m", "asyncjobs", "worker", "examples.scheduling:queue", "--concurrency", "1",
+                   "--log-level", "WARNING", env=env)
+    try:
+        producer = run("-m", "examples.scheduling", env=env)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, worker_err = worker.communicate(timeout=30)
+    assert producer.returncode == 0, producer.stderr
+    assert producer.stdout.splitlines() == [
+        "paused: True", "charged order 1", "charged order 2", "charged order 3",
+        "started: orders 3, 2, 1", "order 4 expired before it started: it never ran", "cancelled: True",
+        "report 7 was cancelled while it ran",
+    ]
+    assert worker.returncode == 0, worker_err
+
+
 def test_tasks_of_a_module_run_with_python_m_are_named_by_its_import_name(tmp_path: Path) -> None:
     (tmp_path / "shop").mkdir()
     (tmp_path / "shop" / "__init__.py").write_text("")
