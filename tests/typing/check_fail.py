@@ -33,3 +33,5 @@ async def main() -> None:
     value: int = await (await send_email.delay("a", "b")).result()  # E: assignment
     text: int = await (await resize.delay("a", 1)).result()  # E: assignment
     resize.call(width=1)  # E: call-arg
+    await send_email.options(priority="high").delay("a", "b")  # E: arg-type
+    await send_email.options(priority=9).delay(1, "b")  # E: arg-type

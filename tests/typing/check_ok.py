@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import assert_type
 
 from asyncjobs import AsyncTask, Call, Context, Job, JobInfo, Queue, SyncTask
@@ -41,3 +42,8 @@ async def main() -> None:
     assert_type(await queue.enqueue_many([call]), list[Job[str]])
     assert_type(await job.info(), JobInfo | None)
     assert_type(await queue.inspect.job(job.id), JobInfo | None)
+    urgent = send_email.options(priority=9, expires=timedelta(minutes=5))
+    assert_type(await (await urgent.delay("a", "b")).result(), dict[str, str])
+    assert_type(await job.cancel(), bool)
+    assert_type(await queue.cancel(job.id), bool)
+    assert_type(await queue.is_paused(), bool)
