@@ -239,13 +239,17 @@ class Worker:
         log.debug("worker %s: fetch failed: %s", self.id, exc)  # the heartbeat reports
         lease.connection_lost()  # a lost fetch reply leaves a job in our list
 
-    def _in_turn(self) -> list[QueuePart]:
-        """The queues in the order this fetch round visits them."""
+    def _in_turn(self, *, advance: bool = True) -> list[QueuePart]:
+        """The queues in the order a fetch round visits them (with balance, from the next queue
+        each round; ``advance=False``: the last round's order)."""
         parts = self._parts
         if not self.balance:
             return parts
         first = self._turn % len(parts)
-        self._turn += 1
+        if advance:
+            self._turn += 1
+        else:
+            first = (first - 1) % len(parts)
         return parts[first:] + parts[:first]
 
     async def _fetch_round(self, n: int) -> tuple[Rounds, Exception | None]:
@@ -289,7 +293,7 @@ class Worker:
         self, spare: int, slots: anyio.Semaphore, lease: Lease, jobs: TaskGroup, waits: TaskGroup
     ) -> None:
         try:
-            for part in self._in_turn():
+            for part in self._in_turn(advance=False):
                 if part.watching:
                     continue
                 if spare:
@@ -310,11 +314,8 @@ class Worker:
         try:
             fetched = await part.fetcher.wait()
         except UNREACHABLE as exc:
-            part.watching = False
             self._fetch_failed(exc, lease, slots, 1)
-            fetched = []
         else:
-            part.watching = False
             if not fetched:
                 slots.release()
             elif self._stopping:
@@ -323,6 +324,8 @@ class Worker:
                 entry, attempt = fetched[0]
                 part.held.take(entry)
                 jobs.start_soon(self._run_one, part, entry, attempt, slots)
+        finally:  # before any await: reconcile may touch the list from now on
+            part.watching = False
         if self._woken is not None:
             self._woken.set()
 
