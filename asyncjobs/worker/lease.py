@@ -142,7 +142,7 @@ class Held:
         self._processing = processing
         self._worker_id = worker_id
         self.entries: Counter[bytes] = Counter()
-        self.needs_reconcile = True  # an earlier process with our id may have left jobs
+        self.needs_reconcile: bool = True  # an earlier process with our id may have left jobs
 
     def take(self, entry: bytes) -> None:
         """We fetched ``entry`` and will run it."""

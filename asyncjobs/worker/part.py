@@ -12,13 +12,15 @@ import anyio
 import redis.asyncio as aredis
 from anyio.abc import TaskGroup
 
+from ..config import Settings
 from ..connection import Connection
+from ..protocol import QueueKeys
 from ..queue import Queue
 from ..scripts import Scripts
 from .acker import Acker
 from .executor import Executor
 from .fetcher import Fetcher
-from .lease import Lease
+from .lease import Held, Lease
 from .promoter import Promoter
 from .reaper import Reaper
 
@@ -33,26 +35,31 @@ class QueuePart:
         worker_id: str,
         thread_limiter: anyio.CapacityLimiter,
     ) -> None:
-        self.queue = queue
-        self.name = queue.name
-        self.keys = keys = queue.keys
-        self.settings = settings = queue.settings
+        self.queue: Queue = queue
+        self.name: str = queue.name
+        self.keys: QueueKeys = queue.keys
+        self.settings: Settings = queue.settings
+        keys, settings = self.keys, self.settings
         self.processing: str = keys.processing(worker_id)
         self.state: dict[str, Any] = {}
         """What this queue's startup hooks set up; its tasks see it as ``ctx.state``."""
-        self.scripts = scripts = Scripts(conn, keys, settings)
-        self.held = lease.hold(scripts, self.processing)
-        self.fetcher = Fetcher(fetch_client, scripts, keys, self.processing, settings.block_timeout)
-        self.acker = acker = Acker(scripts, self.processing)
-        self.executor = Executor(
+        self.scripts: Scripts = Scripts(conn, keys, settings)
+        scripts = self.scripts
+        self.held: Held = lease.hold(scripts, self.processing)
+        self.fetcher: Fetcher = Fetcher(
+            fetch_client, scripts, keys, self.processing, settings.block_timeout
+        )
+        self.acker: Acker = Acker(scripts, self.processing)
+        acker = self.acker
+        self.executor: Executor = Executor(
             queue, scripts, acker, lease, processing=self.processing, worker_id=worker_id,
             state=self.state, thread_limiter=thread_limiter,
         )
-        self.reaper = Reaper(conn.redis, scripts, keys, worker_id, settings, lease)
-        self.promoter = Promoter(scripts)
+        self.reaper: Reaper = Reaper(conn.redis, scripts, keys, worker_id, settings, lease)
+        self.promoter: Promoter = Promoter(scripts)
         self.active: set[bytes] = set()  # entries whose task call is under way
         self.turns: dict[bytes, anyio.Event] = {}  # set when an active entry's run ends
-        self.watching = False  # a blocking fetch into our list is in flight
+        self.watching: bool = False  # a blocking fetch into our list is in flight
 
     def start_background(self, tg: TaskGroup) -> None:
         """The queue's loops that run beside the fetching, for the worker's whole life."""
