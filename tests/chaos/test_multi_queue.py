@@ -1,5 +1,6 @@
-"""kill -9 of a worker serving two queues, with jobs of both running: the other worker recovers
-every one of them, within the redelivery bound N, and none is lost.
+"""Workers serving two queues: kill -9 of one with jobs of both running (the other worker
+recovers every one of them, within the redelivery bound N, and none is lost); and connections
+dropped while mostly idle workers wait on both queues (no job is lost, none runs twice).
 
 Timings and the redelivery bound N: see tests/support/scenario.py.
 """
@@ -9,9 +10,10 @@ from __future__ import annotations
 import random
 import time
 
+import anyio
 import pytest
 
-from asyncjobs import Queue
+from asyncjobs import Job, Queue
 from tests.support import chaos_app as app
 from tests.support.invariants import check_invariants
 from tests.support.ledger import Ledger
@@ -22,10 +24,15 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.anyio, pytest.mark.chaos]
 
 
+def second_queue(chaos: Chaos) -> Queue:
+    second = Queue(f"{chaos.queue.name}-2", chaos.server.url, settings=app.SETTINGS)
+    second.task(name="work")(app.work.fn)
+    return second
+
+
 async def test_kill9_of_a_worker_on_two_queues_loses_no_job_of_either(chaos: Chaos) -> None:
     first = chaos.queue
-    second = Queue(f"{first.name}-2", chaos.server.url, settings=app.SETTINGS)
-    second.task(name="work")(app.work.fn)
+    second = second_queue(chaos)
     try:
         rng = random.Random(7)
         jobs = {q.name: await q.enqueue_many([q.tasks["work"].call(rng.randint(50, 200))
@@ -66,5 +73,39 @@ async def test_kill9_of_a_worker_on_two_queues_loses_no_job_of_either(chaos: Cha
             assert result.results == 600 and result.overlaps == 0
             assert not await q.redis.exists(q.keys.processing(victim.worker_id))
             assert [w.id for w in await q.inspect.workers()] == [supervisor.workers[1].worker_id]
+    finally:
+        await second.aclose()
+
+
+async def test_dropped_connections_while_waiting_on_two_queues_lose_and_repeat_nothing(
+    chaos: Chaos,
+) -> None:
+    first = chaos.queue
+    second = second_queue(chaos)
+    supervisor = chaos.supervisor
+    supervisor.targets = (supervisor.targets[0], SECOND)
+    supervisor.start(2)
+    jobs: dict[str, list[Job[object]]] = {first.name: [], second.name: []}
+    try:
+        async def drop() -> None:
+            for _ in range(10):
+                await anyio.sleep(0.3)  # the fault's rhythm
+                chaos.server.drop_clients()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(drop)
+            for i in range(600):  # a trickle: the workers mostly wait, a BLMOVE per queue each
+                q = (first, second)[i % 2]
+                jobs[q.name].append(await q.enqueue(q.tasks["work"].call(i % 3)))
+                await anyio.sleep(0.005)  # the producer's rhythm
+        assert all(w.process.poll() is None for w in supervisor.workers.values())
+        for q in (first, second):
+            await wait_until(lambda q=q: at_least(q, 300), 60, f"300 results in {q.name}",
+                             chaos.snapshot)
+            result = await check_invariants(q, [job.id for job in jobs[q.name]], chaos.ledger,
+                                            max_duplicates=0, live_workers=2,
+                                            supervisor=supervisor)
+            assert result.results == 300
+        assert Ledger.read(chaos.ledger).started() == 600, "every job ran exactly once"
     finally:
         await second.aclose()
