@@ -201,6 +201,20 @@ async def test_every_queue_lists_the_worker_and_gets_its_unfinished_jobs_back(
         assert info is not None and info.status is JobStatus.QUEUED and info.attempts == 0
 
 
+async def test_a_burst_worker_drains_every_queue_then_exits(two: tuple[Queue, Queue]) -> None:
+    first, second = two
+    starts: list[str] = []
+    ordered_tasks(first, second, starts)
+    for i in range(5):
+        await first.tasks["step"].delay(i)
+        await second.tasks["step"].delay(i)
+    with anyio.fail_after(10):
+        await Worker([first, second], concurrency=2, burst=True).run()
+    assert sorted(starts) == sorted(f"{k}{i}" for k in "ab" for i in range(5))
+    for q in (first, second):
+        assert await q.inspect.pending_count() == 0
+
+
 def test_config_errors_are_clear(make_queue: Callable[..., Queue]) -> None:
     first, second = make_queue(), make_queue()
     with pytest.raises(ConfigError, match=r"concurrency \(1\) must be at least the number of queues \(2\)"):
