@@ -44,7 +44,10 @@ def _options(
 
 @app.command()
 def worker(
-    target: Annotated[str, typer.Argument(help="The queue to serve, as module:attribute.")],
+    targets: Annotated[list[str], typer.Argument(
+        metavar="TARGET...",
+        help="The queues to serve, as module:attribute; several are taken in the order given.",
+    )],
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-c", min=1, help="Jobs run at once, at most.")
     ] = 100,
@@ -66,8 +69,12 @@ def worker(
         str | None,
         typer.Option(help="This worker's id, [A-Za-z0-9_.-]{1,128} (default: host-pid-random)."),
     ] = None,
+    balance: Annotated[bool, typer.Option(
+        help="With several queues: spread the fetches evenly between them instead of taking "
+        "them in the order given.",
+    )] = False,
 ) -> None:
-    """Run jobs of a queue until stopped (SIGINT/SIGTERM stop it gracefully)."""
+    """Run jobs of one or more queues until stopped (SIGINT/SIGTERM stop it gracefully)."""
     from .worker import Worker
 
     level = log_level.upper()
@@ -76,13 +83,13 @@ def worker(
     if wait_scheduled and not burst:
         raise _fail("--wait-scheduled applies to a --burst worker only")
     try:
-        queue = load_queue(target, app_dir)
+        queues = [load_queue(target, app_dir) for target in targets]
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        runner = Worker(queue, concurrency=concurrency, burst=burst, burst_wait=wait_scheduled,
-                        grace=grace, handle_signals=True, worker_id=worker_id)
+        runner = Worker(queues, concurrency=concurrency, burst=burst, burst_wait=wait_scheduled,
+                        grace=grace, handle_signals=True, worker_id=worker_id, balance=balance)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     anyio.run(runner.run)

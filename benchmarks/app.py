@@ -23,3 +23,11 @@ async def nap(seconds: float) -> None:
 @queue.task(name="send")
 async def send(to: str, subject: str, n: int) -> None:
     return None
+
+
+# two more queues with the same tasks, for a worker over three queues (``benchmarks.multi``)
+more = [Queue(f"{queue.name}-{i}") for i in (2, 3)]
+second, third = more
+for extra in more:
+    for task in (noop, nap, send):
+        extra.task(name=task.name)(task.fn)

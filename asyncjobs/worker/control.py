@@ -1,5 +1,5 @@
-"""A worker's ear on its queue's control channel (``protocol.Control``): it stops running jobs
-that are cancelled and wakes the fetch loop when the queue is resumed.
+"""A worker's ear on a queue's control channel (``protocol.Control``): it stops running jobs
+that are cancelled and tells the worker when the queue is resumed.
 
 Pub/sub drops messages sent while the connection is down, so after each (re)subscription the
 worker reads the state those messages announce: every running job's record (a cancelled one
@@ -36,20 +36,16 @@ class ControlListener:
         redis: aredis.Redis,
         keys: QueueKeys,
         jobs: Cancellable,
+        *,
+        on_resume: Callable[[], None],
     ) -> None:
+        """``on_resume`` is called on a resume message, and after each (re)subscription (a
+        resume may have been missed: the worker checks the queue again)."""
         self._make_client = make_client
         self._redis = redis
         self._keys = keys
         self._jobs = jobs
-        self._resumed = anyio.Event()
-
-    async def wait_resumed(self, timeout: float) -> None:
-        """Wait, at most ``timeout`` seconds, for the queue to be resumed (or for the
-        subscription to be renewed, after which the caller checks again)."""
-        if self._resumed.is_set():
-            self._resumed = anyio.Event()
-        with anyio.move_on_after(timeout):
-            await self._resumed.wait()
+        self._on_resume = on_resume
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -63,7 +59,7 @@ class ControlListener:
                         self._handle(cast("bytes", message["data"]))
                     elif message["type"] == "subscribe":
                         backoff.reset()
-                        self._resumed.set()
+                        self._on_resume()
                         await self._cancel_cancelled()
             except UNREACHABLE as exc:
                 log.debug("control listener lost its connection (%s); reconnecting", exc)
@@ -79,7 +75,7 @@ class ControlListener:
             if self._jobs.cancel(job_id):
                 log.info("job %s: cancelled while running; stopping it", job_id)
         elif kind == Control.RESUME:
-            self._resumed.set()
+            self._on_resume()
 
     async def _cancel_cancelled(self) -> None:
         """Stop every running job whose record says it was cancelled (a message may have been

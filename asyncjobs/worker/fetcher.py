@@ -3,6 +3,9 @@
 With a backlog, one script call moves up to N jobs; on an empty queue one BLMOVE waits for the
 next job. The block timeout stays below the socket timeout and the client never re-sends a
 command, so a lost BLMOVE reply cannot make a job vanish: it is in our own list.
+
+A worker serving several queues fetches from each without blocking, and when all are empty
+waits on each queue's ``wait()`` at once (see ``worker.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ class Fetcher:
         jobs = await self._scripts.fetch(self._processing, n, self._client)
         if jobs is None or jobs or not block:
             return jobs
+        return await self.wait()
+
+    async def wait(self) -> list[tuple[bytes, int]] | None:
+        """One BLMOVE: the next job as one (entry, attempt) pair, or none after the block
+        timeout; None when the queue turned out to be paused."""
         reply = await self._client.blmove(
             self._keys.pending, self._processing, self._block_timeout, "RIGHT", "LEFT"  # type: ignore[arg-type]
         )

@@ -4,6 +4,9 @@ A task that blocks the event loop cannot stop the heartbeat, so a busy worker ne
 Beats go out at a fixed rate, every ``interval`` seconds; each successful one is reported with
 the time it was sent to ``on_beat`` (the worker's ``Lease``, which judges what it means). The
 heartbeat is also the worker's probe of Redis: it alone reports an outage (``OutageLog``).
+
+A worker serving several queues has one heartbeat: each beat refreshes every queue's heartbeat
+key (with that queue's TTL) and registry entry, in one pipeline.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis
 from redis.exceptions import RedisError
@@ -27,18 +30,18 @@ class Heartbeat:
         self,
         client: redis.Redis,
         url: str,
-        keys: QueueKeys,
+        queues: Sequence[tuple[QueueKeys, float]],
         worker_id: str,
         *,
         interval: float,
-        ttl: float,
         on_beat: Callable[[float], None],
     ) -> None:
+        """``queues``: each queue's keys and heartbeat TTL."""
         self._client = client
-        self._keys = keys
+        self._beats = [(keys.heartbeat(worker_id), keys.workers, int(ttl * 1000))
+                       for keys, ttl in queues]
         self._worker_id = worker_id
         self._interval = interval
-        self._ttl = ttl
         self._on_beat = on_beat
         self._outage = OutageLog(url, worker_id)
         self._stopped = threading.Event()
@@ -47,12 +50,14 @@ class Heartbeat:
         )
 
     def beat(self) -> bool:
-        """Refresh the heartbeat and the registry entry once (blocking)."""
-        sent = time.monotonic()  # the key lives at least ttl from now, if this succeeds
+        """Refresh the heartbeats and the registry entries once (blocking)."""
+        sent = time.monotonic()  # the keys live at least their ttl from now, if this succeeds
         try:
             with self._client.pipeline(transaction=False) as pipe:
-                pipe.set(self._keys.heartbeat(self._worker_id), time.time(), px=int(self._ttl * 1000))
-                pipe.zadd(self._keys.workers, {self._worker_id: time.time()})
+                now = time.time()
+                for heartbeat, workers, ttl_ms in self._beats:
+                    pipe.set(heartbeat, now, px=ttl_ms)
+                    pipe.zadd(workers, {self._worker_id: now})
                 pipe.execute()
         except (RedisError, OSError) as exc:
             log.debug("heartbeat of %s failed: %s", self._worker_id, exc)
@@ -66,15 +71,16 @@ class Heartbeat:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop beating and remove this worker's heartbeat and registry entry (blocks
+        """Stop beating and remove this worker's heartbeats and registry entries (blocks
         briefly; when Redis cannot be reached, they expire)."""
         self._stopped.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         try:
             with self._client.pipeline(transaction=False) as pipe:
-                pipe.delete(self._keys.heartbeat(self._worker_id))
-                pipe.zrem(self._keys.workers, self._worker_id)
+                for heartbeat, workers, _ in self._beats:
+                    pipe.delete(heartbeat)
+                    pipe.zrem(workers, self._worker_id)
                 pipe.execute()
         except (RedisError, OSError) as exc:
             log.debug("could not deregister worker %s: %s", self._worker_id, exc)

@@ -16,6 +16,12 @@ its heartbeat key lives, and every rule that follows from that lives here.
   fetch. ``reconcile.lua`` also keeps any job started after the list of held entries was read,
   so a late copy of the call (re-sent, or delayed in the network) cannot put back a job we
   fetched and run since.
+- **Several queues.** A worker serving several queues has one lease over all of them: one
+  heartbeat refreshes each queue's heartbeat key and registry entry, and the fence cancels the
+  jobs of every queue. What it holds and reconciles is kept per queue (``Held``), since each
+  queue has its own processing list. A list is reconciled only while no blocking fetch into it
+  is in flight (the worker's rule): a job whose ``start.lua`` reply is still on its way is in
+  the list, started, and not yet held.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from types import TracebackType
 
 import anyio
@@ -39,31 +46,40 @@ log: logging.Logger = logging.getLogger(__name__)
 class Lease:
     def __init__(
         self,
-        settings: Settings,
-        keys: QueueKeys,
+        queues: Sequence[tuple[QueueKeys, Settings]],
         worker_id: str,
-        scripts: Scripts,
-        processing: str,
         heartbeat_client: redis.Redis,
     ) -> None:
-        self._ttl = settings.heartbeat_ttl
-        self._interval = settings.heartbeat_interval
-        self._lasts = (settings.heartbeat_ttl + settings.heartbeat_interval) / 2
+        """One lease over every queue in ``queues``. The beats go out at the shortest
+        ``heartbeat_interval`` of them, each queue's key lives its own ``heartbeat_ttl``, the
+        lease counts the shortest TTL, and the reap hold-off the longest."""
+        ttl = min(settings.heartbeat_ttl for _, settings in queues)
+        self._interval = min(settings.heartbeat_interval for _, settings in queues)
+        self._hold_ttl = max(settings.heartbeat_ttl for _, settings in queues)
+        self._lasts = (ttl + self._interval) / 2
         self._worker_id = worker_id
-        self._scripts = scripts
-        self._processing = processing
         self.heartbeat: Heartbeat = Heartbeat(
-            heartbeat_client, settings.redis_url, keys, worker_id, interval=self._interval,
-            ttl=self._ttl, on_beat=self._renewed,
+            heartbeat_client, queues[0][1].redis_url,
+            [(keys, settings.heartbeat_ttl) for keys, settings in queues], worker_id,
+            interval=self._interval, on_beat=self._renewed,
         )
         now = time.monotonic()
         self._valid_until = now  # lost until the first beat
         self._valid_since = now
-        self._hold_until = now + self._ttl
-        self._needs_reconcile = True  # an earlier process with our id may have left jobs
-        self.held: Counter[bytes] = Counter()
-        """The entries of our list that we run or are about to run (with repeats)."""
+        self._hold_until = now + self._hold_ttl
+        self._helds: list[Held] = []
         self._scopes: set[JobScope] = set()
+
+    def hold(self, scripts: Scripts, processing: str) -> Held:
+        """What we hold of one queue's processing list ``processing``."""
+        held = Held(scripts, processing, self._worker_id)
+        self._helds.append(held)
+        return held
+
+    @property
+    def holding(self) -> bool:
+        """Whether we hold any entry of any of our lists."""
+        return any(held.entries for held in self._helds)
 
     def _renewed(self, sent_at: float) -> None:
         """A beat sent at ``sent_at`` succeeded (called on the heartbeat thread)."""
@@ -80,40 +96,20 @@ class Lease:
         """Whether we may judge other workers dead by their expired heartbeats."""
         now = time.monotonic()
         return now >= self._hold_until and now < self._valid_until and (
-            now - self._valid_since >= self._ttl
+            now - self._valid_since >= self._hold_ttl
         )
 
     def connection_lost(self) -> None:
         """Redis could not be reached: reconcile before the next fetch, and reap nobody for one
         TTL (a lost fetch reply may have left a job in our list; others' heartbeats may have
         expired with ours)."""
-        self._needs_reconcile = True
-        self._hold_until = max(self._hold_until, time.monotonic() + self._ttl)
+        self.must_reconcile()
+        self._hold_until = max(self._hold_until, time.monotonic() + self._hold_ttl)
 
-    def take(self, entry: bytes) -> None:
-        """We fetched ``entry`` and will run it."""
-        self.held[entry] += 1
-
-    def release(self, entry: bytes) -> None:
-        """``entry``'s run is over (recorded, or left for reconcile or the reaper)."""
-        held = self.held
-        held[entry] -= 1
-        if held[entry] <= 0:
-            del held[entry]
-
-    async def reconcile(self) -> None:
-        """Put back every entry of our list that we do not hold, if a fault may have left one."""
-        if not self._needs_reconcile:
-            return
-        self._needs_reconcile = False
-        try:
-            back = await self._scripts.reconcile(self._processing, list(self.held.elements()))
-        except BaseException:
-            self._needs_reconcile = True
-            raise
-        if back:
-            log.warning("worker %s: put back %d jobs it had taken but was not running",
-                        self._worker_id, back)
+    def must_reconcile(self) -> None:
+        """A fault may have left entries we do not hold in our lists."""
+        for held in self._helds:
+            held.needs_reconcile = True
 
     def scope(self, timeout: float | None) -> JobScope:
         """The cancel scope of one task call, cancelled by its timeout or by the fence."""
@@ -135,6 +131,44 @@ class Lease:
                     scope.fence()
             self.connection_lost()
             await anyio.sleep(self._interval / 4)
+
+
+class Held:
+    """The entries of one queue's processing list that we run or are about to run (with
+    repeats), and whether a fault may have left others there."""
+
+    def __init__(self, scripts: Scripts, processing: str, worker_id: str) -> None:
+        self._scripts = scripts
+        self._processing = processing
+        self._worker_id = worker_id
+        self.entries: Counter[bytes] = Counter()
+        self.needs_reconcile: bool = True  # an earlier process with our id may have left jobs
+
+    def take(self, entry: bytes) -> None:
+        """We fetched ``entry`` and will run it."""
+        self.entries[entry] += 1
+
+    def release(self, entry: bytes) -> None:
+        """``entry``'s run is over (recorded, or left for reconcile or the reaper)."""
+        entries = self.entries
+        entries[entry] -= 1
+        if entries[entry] <= 0:
+            del entries[entry]
+
+    async def reconcile(self) -> None:
+        """Put back every entry of our list that we do not hold, if a fault may have left one.
+        Never while a fetch into this list is in flight."""
+        if not self.needs_reconcile:
+            return
+        self.needs_reconcile = False
+        try:
+            back = await self._scripts.reconcile(self._processing, list(self.entries.elements()))
+        except BaseException:
+            self.needs_reconcile = True
+            raise
+        if back:
+            log.warning("worker %s: put back %d jobs it had taken but was not running",
+                        self._worker_id, back)
 
 
 class JobScope:
@@ -168,7 +202,7 @@ class JobScope:
     def fence(self) -> None:
         self._fence = True
         self._cancel.cancel()
-        self._lease._needs_reconcile = True  # the job stays in our list for reconcile
+        self._lease.must_reconcile()  # the job stays in our list for reconcile
 
     def cancel(self) -> None:
         """The job was cancelled (``Queue.cancel``)."""

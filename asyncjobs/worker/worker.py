@@ -10,29 +10,26 @@ import signal
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ..connection import UNREACHABLE, Backoff, Connection
+from ..errors import ConfigError
 from ..queue import Queue
 from ..redact import redact_url
-from ..scripts import Scripts
-from .acker import Acker
-from .control import ControlListener
-from .executor import Executor
-from .fetcher import Fetcher
 from .lease import Lease
+from .part import QueuePart
 from .preflight import warn_about_durability
-from .promoter import Promoter
-from .reaper import Reaper
 
 log: logging.Logger = logging.getLogger(__name__)
 
 MAX_BATCH = 250
-PAUSED_RECHECK = 1.0
-"""Seconds between checks of a paused queue, should a resume message be missed."""
+
+Rounds = list[tuple[QueuePart, list[tuple[bytes, int]]]]
+"""Fetched jobs by queue: (entry, attempt) pairs."""
 
 
 async def _acquire_batch(slots: anyio.Semaphore) -> int:
@@ -56,13 +53,19 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    """Runs a queue's jobs, ``concurrency`` at once, until stopped (or, with ``burst``, until
-    the queue is empty and nothing runs; with ``burst_wait`` seconds, it also waits for
-    scheduled jobs, such as retries and delayed jobs, due within that time).
+    """Runs the jobs of one queue, or of several, ``concurrency`` at once, until stopped (or,
+    with ``burst``, until the queues are empty and nothing runs; with ``burst_wait`` seconds,
+    it also waits for scheduled jobs, such as retries and delayed jobs, due within that time).
+
+    Given several queues (all on one Redis server), it takes jobs of the first before any of the
+    second, and so on, whenever it fetches; with ``balance``, it spreads its fetches evenly
+    between them instead, so that none starves. Each queue keeps its own settings, tasks, hooks
+    and processing list; ``concurrency`` must be at least the number of queues, since a worker
+    waiting for work keeps one blocking fetch in flight per queue, each in a slot of its own.
 
     On ``stop()`` (or SIGINT/SIGTERM when ``handle_signals``) it stops fetching at once, lets
     running jobs finish within ``grace`` seconds, then cancels the rest and puts every
-    unfinished job back at the head of the queue. ``stop(now=True)`` (or a second signal) skips
+    unfinished job back at the head of its queue. ``stop(now=True)`` (or a second signal) skips
     the wait.
 
     Every worker also recovers the jobs of dead workers (see ``reaper``), moves due scheduled
@@ -73,7 +76,7 @@ class Worker:
 
     def __init__(
         self,
-        queue: Queue,
+        queues: Queue | Sequence[Queue],
         *,
         concurrency: int = 100,
         burst: bool = False,
@@ -81,27 +84,37 @@ class Worker:
         handle_signals: bool = False,
         worker_id: str | None = None,
         burst_wait: float = 0.0,
+        balance: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self.queue = queue
+        self.queues: tuple[Queue, ...] = _check_queues(queues, concurrency)
+        self.queue: Queue = self.queues[0]
+        """The first queue."""
         self.concurrency = concurrency
+        self.balance = balance
         self.burst = burst
         self.burst_wait = burst_wait
         self.grace = grace
         self.handle_signals = handle_signals
         self.id: str = worker_id or new_worker_id()
-        self.processing: str = queue.keys.processing(self.id)
-        self.state: dict[str, Any] = {}
+        self.processing: str = self.queue.keys.processing(self.id)
+        """This worker's processing list in the first queue."""
+        self._parts: list[QueuePart] = []
+        self._turn = 0  # with balance: the queue each fetch round starts with, in turn
+        self._woken: anyio.Event | None = None  # set when a blocking fetch returns
         self._running = 0
-        self._active: set[bytes] = set()  # entries whose task call is under way
-        self._turns: dict[bytes, anyio.Event] = {}  # set when an active entry's run ends
-        self._left = 0  # jobs known to be left unfinished in our list at shutdown
+        self._left = 0  # jobs known to be left unfinished in our lists at shutdown
         self._stopping = False
         self._stop_now = False
         self._job_done: anyio.Event | None = None  # set when a job ends, while someone waits
         self._fetch_scope: anyio.CancelScope | None = None
         self._grace_scope: anyio.CancelScope | None = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """What the first queue's startup hooks set up (each queue has its own)."""
+        return self._parts[0].state if self._parts else {}
 
     @property
     def running(self) -> int:
@@ -129,44 +142,42 @@ class Worker:
             signals.cancel_scope.cancel()
 
     async def _serve(self, fetch_scope: anyio.CancelScope, grace_scope: anyio.CancelScope) -> None:
-        queue = self.queue
-        settings = queue.settings
-        conn = Connection(settings.redis_url, socket_timeout=settings.socket_timeout)
-        scripts = Scripts(conn, queue.keys, settings)
-        for hook in queue.startup_hooks:
-            await hook(self.state)
+        first = self.queue.settings
+        conn = Connection(first.redis_url,
+                          socket_timeout=max(q.settings.socket_timeout for q in self.queues))
+        heartbeat_interval = min(q.settings.heartbeat_interval for q in self.queues)
         lease = Lease(
-            settings, queue.keys, self.id, scripts, self.processing,
-            conn.sync_client(socket_timeout=max(1.0, settings.heartbeat_interval)),
+            [(q.keys, q.settings) for q in self.queues], self.id,
+            conn.sync_client(socket_timeout=max(1.0, heartbeat_interval)),
         )
+        fetch_client = conn.client(resend=False)
+        threads = anyio.CapacityLimiter(self.concurrency)
+        parts = self._parts = [QueuePart(q, conn, fetch_client, lease, self.id, threads, self._wake)
+                               for q in self.queues]
+        for part in parts:
+            for hook in part.queue.startup_hooks:
+                await hook(part.state)
         await anyio.to_thread.run_sync(lease.heartbeat.beat)  # registered before the first fetch
         lease.heartbeat.start()
         await warn_about_durability(conn.redis)
-        log.info(
-            "worker %s: queue %r at %s, concurrency %d, tasks: %s",
-            self.id, queue.name, redact_url(settings.redis_url), self.concurrency,
-            ", ".join(sorted(queue.tasks)) or "(none)",
-        )
-        reaper = Reaper(conn.redis, scripts, queue.keys, self.id, settings, lease)
-        fetcher = Fetcher(
-            conn.client(resend=False), scripts, queue.keys, self.processing, settings.block_timeout
-        )
-        acker = Acker(scripts, self.processing)
-        executor = Executor(
-            queue, scripts, acker, lease, processing=self.processing, worker_id=self.id,
-            state=self.state, thread_limiter=anyio.CapacityLimiter(self.concurrency),
-        )
-        control = ControlListener(conn.listener_client, conn.redis, queue.keys, executor)
+        for part in parts:
+            log.info(
+                "worker %s: queue %r at %s, concurrency %d, tasks: %s",
+                self.id, part.name, redact_url(first.redis_url), self.concurrency,
+                ", ".join(sorted(part.queue.tasks)) or "(none)",
+            )
+        if len(parts) > 1:
+            log.info("worker %s: serving queues %s, %s", self.id,
+                     ", ".join(repr(p.name) for p in parts),
+                     "balanced" if self.balance else "in this order")
         try:
             async with anyio.create_task_group() as outer:
-                outer.start_soon(control.run)
-                outer.start_soon(reaper.run)
-                outer.start_soon(acker.run)
-                outer.start_soon(Promoter(scripts).run)
+                for part in parts:
+                    part.start_background(outer)
                 outer.start_soon(lease.guard)
                 async with anyio.create_task_group() as jobs:
                     with fetch_scope:
-                        await self._fetch_loop(fetcher, executor, lease, control, jobs)
+                        await self._fetch_loop(lease, jobs)
                     with grace_scope, anyio.move_on_after(self.grace):
                         await self._wait_running(0)
                     if self.running:
@@ -177,93 +188,226 @@ class Worker:
                 outer.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
-                await self._shutdown(lease, scripts)
+                await self._shutdown(lease)
                 await conn.aclose()
 
-    async def _fetch_loop(
-        self,
-        fetcher: Fetcher,
-        executor: Executor,
-        lease: Lease,
-        control: ControlListener,
-        jobs: TaskGroup,
-    ) -> None:
+    async def _fetch_loop(self, lease: Lease, jobs: TaskGroup) -> None:
         slots = anyio.Semaphore(self.concurrency)
         backoff = Backoff()
-        while not self._stopping:
-            if not lease.valid:  # fenced: other workers may be taking our jobs; wait it out
-                await anyio.sleep(self.queue.settings.heartbeat_interval / 4)
-                continue
-            n = await _acquire_batch(slots)
+        several = len(self._parts) > 1
+        block = not self.burst
+        async with anyio.create_task_group() as waits:  # blocking fetches over several queues
             try:
-                await lease.reconcile()
-                fetched = await fetcher.fetch(n, block=not self.burst)
-            except UNREACHABLE as exc:
-                _release(slots, n)
-                log.debug("worker %s: fetch failed: %s", self.id, exc)  # the heartbeat reports
-                lease.connection_lost()  # a lost fetch reply leaves a job in our list
-                await backoff.wait()
-                continue
-            backoff.reset()
-            if fetched is None:  # paused
-                _release(slots, n)
-                if await self._paused(control, lease):
-                    return
-                continue
-            _release(slots, n - len(fetched))
-            if self._stopping:
-                self._left += len(fetched)
-                return  # whatever was fetched is requeued at shutdown, not run
-            for entry, attempt in fetched:
-                lease.take(entry)
-                jobs.start_soon(self._run_one, executor, lease, entry, attempt, slots)
-            if self.burst and not fetched and await self._burst_done(fetcher, lease):
-                return
+                while not self._stopping:
+                    if not lease.valid:  # fenced: other workers may be taking our jobs; wait it out
+                        await anyio.sleep(self.queue.settings.heartbeat_interval / 4)
+                        continue
+                    n = await _acquire_batch(slots)
+                    rounds, failed = await self._fetch(n, block)
+                    got = sum(len(fetched) for _, fetched in rounds)
+                    if failed is not None:
+                        self._fetch_failed(failed, lease, slots, n - got)
+                        n = got
+                    if self._stopping:
+                        self._left += got
+                        return  # whatever was fetched is requeued at shutdown, not run
+                    for part, fetched in rounds:
+                        for entry, attempt in fetched:
+                            part.held.take(entry)
+                            jobs.start_soon(self._run_one, part, entry, attempt, slots)
+                    if failed is not None:
+                        await backoff.wait()
+                        continue
+                    backoff.reset()
+                    if not got and all(part.paused for part in self._parts):
+                        _release(slots, n)
+                        if await self._all_paused(lease):
+                            return
+                        continue
+                    if not got and block and several:  # every queue is empty: wait on all of them
+                        await self._await_work(n, slots, lease, jobs, waits)
+                        continue
+                    _release(slots, n - got)
+                    if self.burst and not got and await self._burst_done(lease):
+                        return
+            finally:  # a burst worker done, or stopping: no fetch stays in flight
+                waits.cancel_scope.cancel()
 
-    async def _paused(self, control: ControlListener, lease: Lease) -> bool:
-        """The queue is paused: True when a burst worker may exit, else wait for a resume (or a
-        while, to check again should its message be missed)."""
-        if self.burst and not self.running and not lease.held:
+    async def _fetch(self, n: int, block: bool) -> tuple[Rounds, Exception | None]:
+        """Up to ``n`` jobs, by queue, and the error that stopped the fetch, if any. One queue:
+        a batch, else (``block``) one BLMOVE, in one call; several: ``_fetch_round``."""
+        if len(self._parts) > 1:
+            return await self._fetch_round(n)
+        part = self._parts[0]
+        try:
+            await part.held.reconcile()
+            fetched = await part.fetcher.fetch(n, block=block)
+        except UNREACHABLE as exc:
+            return [], exc
+        if fetched is None:
+            part.saw_pause()
+        return ([(part, fetched)] if fetched else []), None
+
+    async def _all_paused(self, lease: Lease) -> bool:
+        """Every queue is paused: True when a burst worker may exit, else wait for a resume
+        (or until a paused queue is due to be checked again)."""
+        if self.burst and not self.running and not lease.holding:
             return True
-        await control.wait_resumed(PAUSED_RECHECK)
+        await self._until_woken()
         return False
 
-    async def _burst_done(self, fetcher: Fetcher, lease: Lease) -> bool:
+    def _wake(self) -> None:
+        """A queue was resumed: a fetch loop waiting for work fetches again."""
+        if self._woken is not None:
+            self._woken.set()
+
+    async def _until_woken(self) -> None:
+        """Wait for a blocking fetch to return or a queue to be resumed, or until the first
+        paused queue is due to be checked again."""
+        woken = self._woken = anyio.Event()
+        recheck = [part.recheck_in() for part in self._parts if part.paused]
+        with anyio.move_on_after(min(recheck, default=math.inf)):
+            await woken.wait()
+
+    def _fetch_failed(
+        self, exc: Exception, lease: Lease, slots: anyio.Semaphore, unused: int
+    ) -> None:
+        _release(slots, unused)
+        log.debug("worker %s: fetch failed: %s", self.id, exc)  # the heartbeat reports
+        lease.connection_lost()  # a lost fetch reply leaves a job in our list
+
+    def _in_turn(self, *, advance: bool = True) -> list[QueuePart]:
+        """The queues in the order a fetch round visits them (with balance, from the next queue
+        each round; ``advance=False``: the last round's order)."""
+        parts = self._parts
+        if not self.balance:
+            return parts
+        first = self._turn % len(parts)
+        if advance:
+            self._turn += 1
+        else:
+            first = (first - 1) % len(parts)
+        return parts[first:] + parts[:first]
+
+    async def _fetch_round(self, n: int) -> tuple[Rounds, Exception | None]:
+        """Up to ``n`` jobs from several queues, without blocking: from the first queue as many as
+        it has, then from the next; with ``balance``, each queue (from this round's first, in
+        turn) gets an even share of what is left. What was fetched before an error is returned
+        with it."""
+        rounds: Rounds = []
+        parts = self._in_turn()
+        left = n
+        try:
+            for i, part in enumerate(parts):
+                if not left:
+                    break
+                want = -(-left // (len(parts) - i)) if self.balance else left
+                if part.paused:
+                    continue
+                if not part.watching:  # never while a blocking fetch into its list is in flight
+                    await part.held.reconcile()
+                fetched = await part.fetcher.fetch(want, block=False)
+                if fetched is None:
+                    part.saw_pause()
+                elif fetched:
+                    rounds.append((part, fetched))
+                    left -= len(fetched)
+        except UNREACHABLE as exc:
+            return rounds, exc
+        return rounds, None
+
+    async def _await_work(
+        self, spare: int, slots: anyio.Semaphore, lease: Lease, jobs: TaskGroup, waits: TaskGroup
+    ) -> None:
+        """Every queue was empty: keep one blocking fetch (``Fetcher.wait``) in flight on each
+        queue, each in a slot of its own (``spare`` of them are ours already), until one
+        returns. The others stay in flight meanwhile: none is ever cancelled or sent twice, so
+        no reply is lost on purpose. Fewer free slots than queues: the rest wait for slots, in
+        queue order."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._start_waits, spare, slots, lease, jobs, waits)
+            await self._until_woken()
+            tg.cancel_scope.cancel()
+
+    async def _start_waits(
+        self, spare: int, slots: anyio.Semaphore, lease: Lease, jobs: TaskGroup, waits: TaskGroup
+    ) -> None:
+        try:
+            for part in self._in_turn(advance=False):
+                if part.watching or part.paused:
+                    continue
+                if spare:
+                    spare -= 1
+                else:
+                    await slots.acquire()
+                part.watching = True
+                waits.start_soon(self._wait_on, part, slots, lease, jobs)
+        finally:
+            for _ in range(spare):
+                slots.release()
+
+    async def _wait_on(
+        self, part: QueuePart, slots: anyio.Semaphore, lease: Lease, jobs: TaskGroup
+    ) -> None:
+        """One blocking fetch on ``part``'s queue, in a slot of its own: the job it returns runs
+        in that slot."""
+        try:
+            fetched = await part.fetcher.wait()
+        except UNREACHABLE as exc:
+            self._fetch_failed(exc, lease, slots, 1)
+        else:
+            if not fetched:
+                slots.release()
+                if fetched is None:
+                    part.saw_pause()
+            elif self._stopping:
+                self._left += 1  # requeued at shutdown, not run
+            else:
+                entry, attempt = fetched[0]
+                part.held.take(entry)
+                jobs.start_soon(self._run_one, part, entry, attempt, slots)
+        finally:  # before any await: reconcile may touch the list from now on
+            part.watching = False
+        if self._woken is not None:
+            self._woken.set()
+
+    async def _burst_done(self, lease: Lease) -> bool:
         """After an empty fetch: True when a burst worker may exit, else wait for a running job
         to end, or a while when a scheduled job is due within ``burst_wait``."""
-        if self.running or lease.held:
+        if self.running or lease.holding:
             await self._wait_running(self.running - 1)
             return False
         if self.burst_wait <= 0:
             return True
-        due = await fetcher.next_due()
-        due_in = due - time.time() if due is not None else math.inf
+        dues = [due for part in self._parts if (due := await part.fetcher.next_due()) is not None]
+        due_in = min(dues) - time.time() if dues else math.inf
         if due_in > self.burst_wait:
             return True
         await anyio.sleep(min(max(due_in, 0.05), 0.25))  # the promoter moves it within 0.25 s
         return False
 
     async def _run_one(
-        self, executor: Executor, lease: Lease, entry: bytes, attempt: int, slots: anyio.Semaphore
+        self, part: QueuePart, entry: bytes, attempt: int, slots: anyio.Semaphore
     ) -> None:
         self._running += 1
+        active = part.active
         try:
-            while entry in self._active:  # a copy of this job runs here: never two at once
-                turn = self._turns.get(entry)
+            while entry in active:  # a copy of this job runs here: never two at once
+                turn = part.turns.get(entry)
                 if turn is None:
-                    turn = self._turns[entry] = anyio.Event()
+                    turn = part.turns[entry] = anyio.Event()
                 await turn.wait()
-            self._active.add(entry)
+            active.add(entry)
             try:
-                await executor.run(entry, attempt)
+                await part.executor.run(entry, attempt)
             finally:
-                self._active.discard(entry)
-                turn = self._turns.pop(entry, None)
+                active.discard(entry)
+                turn = part.turns.pop(entry, None)
                 if turn is not None:
                     turn.set()
         finally:
             self._running -= 1
-            lease.release(entry)
+            part.held.release(entry)
             slots.release()
             if self._job_done is not None:  # made only while someone waits: no Event a job
                 self._job_done.set()
@@ -287,23 +431,56 @@ class Worker:
                     log.info("worker %s: second %s, stopping now", self.id, name)
                     self.stop(now=True)
 
-    async def _shutdown(self, lease: Lease, scripts: Scripts) -> None:
-        try:
-            requeued = await scripts.requeue(self.processing)
-            if requeued:
-                log.info("worker %s: put %d unfinished jobs back on the queue", self.id, requeued)
-        except UNREACHABLE as exc:  # nothing is lost: others recover our list once we expire
+    async def _shutdown(self, lease: Lease) -> None:
+        requeued = 0
+        unreachable: Exception | None = None
+        for part in self._parts:
+            try:
+                requeued += await part.scripts.requeue(part.processing)
+            except UNREACHABLE as exc:  # nothing is lost: others recover our list once we expire
+                unreachable = exc
+        if requeued:
+            log.info("worker %s: put %d unfinished jobs back on the queue", self.id, requeued)
+        if unreachable is not None:
             if self._left:
                 log.warning("worker %s: cannot reach Redis to put back %d unfinished jobs (%s); "
                             "other workers recover them once this worker's heartbeat expires",
-                            self.id, self._left, exc)
+                            self.id, self._left, unreachable)
             else:
                 log.info("worker %s: Redis unreachable at shutdown (%s); no unfinished job",
-                         self.id, exc)
+                         self.id, unreachable)
         await anyio.to_thread.run_sync(lease.heartbeat.stop)
-        for hook in self.queue.shutdown_hooks:
-            try:
-                await hook(self.state)
-            except Exception:
-                log.exception("worker %s: shutdown hook failed", self.id)
+        for part in self._parts:
+            for hook in part.queue.shutdown_hooks:
+                try:
+                    await hook(part.state)
+                except Exception:
+                    log.exception("worker %s: shutdown hook failed", self.id)
         log.info("worker %s stopped", self.id)
+
+
+def _check_queues(queues: Queue | Sequence[Queue], concurrency: int) -> tuple[Queue, ...]:
+    """The queues of one worker: at least one, each once, all on one Redis server, and no more
+    than ``concurrency`` (a worker waiting for work holds a slot per queue)."""
+    checked = (queues,) if isinstance(queues, Queue) else tuple(queues)
+    if not checked:
+        raise ConfigError("a worker needs at least one queue")
+    for queue in checked:
+        if not isinstance(queue, Queue):
+            raise ConfigError(f"a worker serves asyncjobs.Queue objects, not {type(queue).__name__}")
+    names = [queue.name for queue in checked]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"a worker serves each queue once; got {', '.join(map(repr, names))}")
+    url = checked[0].settings.redis_url
+    for queue in checked[1:]:
+        if queue.settings.redis_url != url:
+            raise ConfigError(
+                f"the queues of one worker must be on one Redis server: {checked[0].name!r} is at "
+                f"{redact_url(url)}, {queue.name!r} at {redact_url(queue.settings.redis_url)}"
+            )
+    if concurrency < len(checked):
+        raise ConfigError(
+            f"concurrency ({concurrency}) must be at least the number of queues ({len(checked)}): "
+            "a worker waiting for work keeps one blocking fetch per queue, each in a slot"
+        )
+    return checked

@@ -55,7 +55,7 @@ async def queue(make_queue: Callable[..., Queue]) -> AsyncIterator[Queue]:
 
 
 @asynccontextmanager
-async def running_worker(queue: Queue, **options: Any) -> AsyncIterator[Worker]:
+async def running_worker(queue: Queue | list[Queue], **options: Any) -> AsyncIterator[Worker]:
     """A worker running in this event loop for the duration of the block."""
     worker = Worker(queue, **{"grace": 2.0, **options})
     async with anyio.create_task_group() as tg:

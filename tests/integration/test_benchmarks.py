@@ -48,3 +48,14 @@ def test_the_driver_refuses_the_default_port() -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode != 0 and "not port 6379" in proc.stderr
+
+
+def test_the_multi_queue_pickup_benchmark_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.multi", "--jobs", "20", "--runs", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 1 queue")
+            or line.startswith("| 3 queues")]
+    assert len(rows) == 2, proc.stdout

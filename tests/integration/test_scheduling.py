@@ -318,3 +318,32 @@ async def test_a_paused_queue_takes_jobs_and_starts_none_until_resumed(queue: Qu
             await job.result(timeout=5)
         assert time.monotonic() - resumed < 1.0
     assert sorted(started[1:]) == sorted(["held-0", "held-1", "held-2", "held-prioritized"])
+
+
+async def test_a_worker_over_two_queues_runs_the_other_while_one_is_paused(
+    make_queue: Callable[..., Queue],
+) -> None:
+    first, second = make_queue(), make_queue()
+    started: list[str] = []
+
+    @first.task(name="a")
+    async def on_first(name: str) -> str:
+        started.append(name)
+        return name
+
+    @second.task(name="b")
+    async def on_second(name: str) -> str:
+        started.append(name)
+        return name
+
+    await first.pause()
+    held = await on_first.delay("held")
+    async with running_worker([first, second], concurrency=4):
+        assert await (await on_second.delay("other")).result(timeout=5) == "other"
+        await holds_for(lambda: "held" not in started, 0.3, "the paused queue starts nothing")
+        resumed = time.monotonic()
+        await first.resume()
+        assert await held.result(timeout=5) == "held"
+        assert time.monotonic() - resumed < 1.0
+    for queue in (first, second):
+        await queue.aclose()

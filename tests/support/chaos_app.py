@@ -49,6 +49,11 @@ async def work(ctx: Context, ms: int) -> int:
     return ms
 
 
+second = Queue(f"{queue.name}-2", settings=SETTINGS)
+"""A second queue, for workers serving two (``SECOND``); its ``work`` is the first's."""
+second.task(name="work")(work.fn)
+
+
 @queue.task(name="crash")
 async def crash(ctx: Context) -> None:
     started(ctx)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.support.chaos_app:queue"
+SECOND = "tests.support.chaos_app:second"
 
 
 @dataclass
@@ -40,6 +41,10 @@ class Supervisor:
         self.workers: dict[int, WorkerProc] = {}
         self.history: list[WorkerProc] = []
         self.auto_restart = False
+        self.targets: tuple[str, ...] = (APP,)
+        """What each worker serves; more than one target makes workers over several queues."""
+        self.options: tuple[str, ...] = ()
+        """More command-line options of each worker (``--balance``)."""
         self._lock = threading.Lock()
         self._watching = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -50,8 +55,9 @@ class Supervisor:
         env = {**self.env, "ASYNCJOBS_REDIS_URL": url or self.url}
         with log.open("wb") as err:
             process = subprocess.Popen(
-                [sys.executable, "-m", "asyncjobs", "worker", APP, "-c", str(self.concurrency),
-                 "--grace", str(self.grace), "--log-level", "INFO", "--worker-id", worker_id],
+                [sys.executable, "-m", "asyncjobs", "worker", *self.targets, *self.options,
+                 "-c", str(self.concurrency), "--grace", str(self.grace), "--log-level", "INFO",
+                 "--worker-id", worker_id],
                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=err,
             )
