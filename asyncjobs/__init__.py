@@ -22,6 +22,7 @@ from .inspector import Inspector, QueueCounts, WorkerInfo
 from .job import Job, JobInfo, JobStatus
 from .protocol import DeadLetter, JobState
 from .queue import Queue
+from .schedule import ScheduleInfo
 from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, TaskOptions
 from .worker import Worker
 
@@ -49,6 +50,7 @@ __all__ = [
     "ResultTimeout",
     "Retry",
     "RetryPolicy",
+    "ScheduleInfo",
     "Settings",
     "SyncTask",
     "Task",

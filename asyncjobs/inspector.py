@@ -45,6 +45,8 @@ class QueueCounts:
     retried: int
     recovered: int
     duplicate_completions: int
+    schedule_misfires: int = 0
+    schedule_skips: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

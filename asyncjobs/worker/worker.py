@@ -26,6 +26,7 @@ from .lease import Lease
 from .preflight import warn_about_durability
 from .promoter import Promoter
 from .reaper import Reaper
+from .scheduler import Scheduler
 
 log: logging.Logger = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ class Worker:
                 outer.start_soon(reaper.run)
                 outer.start_soon(acker.run)
                 outer.start_soon(Promoter(scripts).run)
+                outer.start_soon(Scheduler(queue, scripts, conn.redis).run)
                 outer.start_soon(lease.guard)
                 async with anyio.create_task_group() as jobs:
                     with fetch_scope:

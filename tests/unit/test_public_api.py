@@ -8,7 +8,7 @@ PUBLIC = {
     "AsyncJobsError", "AsyncTask", "Call", "ConfigError", "Context", "DeadLetter", "EnqueueError",
     "Inspector", "Job", "JobDeadLettered", "JobFailed", "JobInfo", "JobNotFound", "JobState",
     "JobStatus", "PayloadTooLarge", "Queue", "QueueCounts", "ResultTimeout", "Retry",
-    "RetryPolicy", "Settings", "SyncTask", "Task", "TaskArgumentError", "TaskOptions",
+    "RetryPolicy", "ScheduleInfo", "Settings", "SyncTask", "Task", "TaskArgumentError", "TaskOptions",
     "TaskTimeout", "Worker", "WorkerInfo", "__version__",
 }
 
