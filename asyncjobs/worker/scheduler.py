@@ -58,7 +58,7 @@ class Scheduler:
         self._tables: dict[bytes, tuple[ScheduleSpec, Timetable] | None] = {}
 
     async def run(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(cap=MAX_WAIT)  # back within a second of Redis, to be on time for slots
         registered = not self._code
         while True:
             try:
