@@ -104,7 +104,8 @@ class Inspector:
 
     async def stats(self) -> dict[str, int]:
         """The queue's counters (``protocol.Stat``): complete, failed, dead, retried, recovered,
-        duplicate_completions; a counter that never moved is absent."""
+        duplicate_completions, schedule_misfires, schedule_skips; a counter that never moved is
+        absent."""
         raw = cast("dict[bytes, bytes]", await self._redis.hgetall(self._keys.stats))
         return {key.decode(): int(value) for key, value in raw.items()}
 
