@@ -273,8 +273,9 @@ async def _alive(queue: Queue, n: int) -> bool:
 
 
 def _runs(ledger: Path, name: str) -> dict[float, list[tuple[int, int, float]]]:
-    """The runs of each slot of a schedule, by slot."""
-    return {_slot(job): runs for job, runs in Ledger.read(ledger).starts.items()
+    """The runs (pid, attempt, start time) of each slot of a schedule, by slot, oldest first."""
+    starts = Ledger.read(ledger).starts
+    return {_slot(job): sorted(runs, key=lambda run: run[2]) for job, runs in starts.items()
             if job.startswith(f"cron:{name}:")}
 
 
@@ -315,7 +316,8 @@ async def test_a_killed_workers_cron_job_is_recovered_and_its_slot_not_enqueued_
     # a slot every 2 s whose job takes 1.5 s: the victim is killed in the middle of one
     await queue.schedule("hold", app.work.call(1500), every=timedelta(seconds=2))
     await wait_until(lambda: _runs(ledger, "hold"), 30, "a slot's job running", supervisor.stderr)
-    [(slot, [(pid, _, _)])] = list(_runs(ledger, "hold").items())[:1]
+    slot = min(_runs(ledger, "hold"))
+    [(pid, _, _)] = _runs(ledger, "hold")[slot]
     victim = next(w.slot for w in supervisor.workers.values() if w.pid == pid)
     supervisor.kill9(victim)
     job_id = schedule_job_id("hold", slot)
