@@ -24,6 +24,7 @@ from .inspector import Inspector, QueueCounts, WorkerInfo
 from .job import Job, JobInfo, JobStatus
 from .protocol import DeadLetter, JobState
 from .queue import Queue
+from .schedule import ScheduleInfo
 from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, TaskOptions
 from .worker import Worker
 
@@ -53,6 +54,7 @@ __all__ = [
     "ResultTimeout",
     "Retry",
     "RetryPolicy",
+    "ScheduleInfo",
     "Settings",
     "SyncTask",
     "Task",

@@ -48,6 +48,8 @@ class QueueCounts:
     duplicate_completions: int
     cancelled: int
     expired: int
+    schedule_misfires: int
+    schedule_skips: int
     paused: bool
     """Whether the queue is paused (``Queue.pause``)."""
 
@@ -115,7 +117,8 @@ class Inspector:
 
     async def stats(self) -> dict[str, int]:
         """The queue's counters (``protocol.Stat``): complete, failed, dead, retried, recovered,
-        duplicate_completions, cancelled, expired; a counter that never moved is absent."""
+        duplicate_completions, cancelled, expired, schedule_misfires, schedule_skips; a counter
+        that never moved is absent."""
         raw = cast("dict[bytes, bytes]", await self._redis.hgetall(self._keys.stats))
         return {key.decode(): int(value) for key, value in raw.items()}
 

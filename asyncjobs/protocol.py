@@ -84,6 +84,9 @@ class QueueKeys:
     ``aj:{q}:stats``          hash    queue-wide counters (``Stat``)
     ``aj:{q}:done``           pubsub  a notice (``encode_notice``) for each finished job
     ``aj:{q}:control``        pubsub  ``Control`` messages to the queue's workers
+    ``aj:{q}:schedules``      hash    schedule name -> encoded ``ScheduleSpec`` (no TTL)
+    ``aj:{q}:schedule_state`` hash    schedule name -> ``ScheduleState`` text: the last slot
+                                      handled, the last slot run and its job id (no TTL)
     ========================  ======  ===========================================
 
     Scripts that find job ids inside payloads (LMOVE from a list) build the record key as
@@ -97,7 +100,8 @@ class QueueKeys:
 
     __slots__ = (
         "base", "control", "dead", "done", "job_prefix", "name", "paused", "pending",
-        "prioritized", "queued", "scheduled", "seq", "stats", "workers",
+        "prioritized", "queued", "schedule_state", "scheduled", "schedules", "seq", "stats",
+        "workers",
     )
 
     def __init__(self, name: str) -> None:
@@ -115,6 +119,8 @@ class QueueKeys:
         self.stats: str = f"{self.base}:stats"
         self.done: str = f"{self.base}:done"
         self.job_prefix: str = f"{self.base}:job:"
+        self.schedules: str = f"{self.base}:schedules"
+        self.schedule_state: str = f"{self.base}:schedule_state"
 
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{check_job_id(job_id)}"
@@ -298,6 +304,12 @@ class Stat(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     """Jobs whose ``expires`` passed before they started."""
+    SCHEDULE_MISFIRES = "schedule_misfires"
+    """Schedule slots not run because they were missed: past their misfire grace, or folded
+    into a later missed slot (only the latest missed slot runs)."""
+    SCHEDULE_SKIPS = "schedule_skips"
+    """Schedule slots not run because the schedule's previous job was still queued or running
+    (``skip_if_running``)."""
 
 
 NOTICE_MAX_OUTCOME = 4096
@@ -336,9 +348,14 @@ class Reply(IntEnum):
     ALIVE = 3
     """reap: the worker's heartbeat is there; nothing was done."""
     GONE = 4
-    """revive: the dead letter is no longer in the list."""
+    """revive: the dead letter is no longer in the list; fire: the schedule was removed or
+    replaced since it was read."""
     PAUSED = 5
     """fetch, start: the queue is paused; nothing was taken."""
+    SKIPPED = 6
+    """fire: the schedule's previous job is still queued or running; the slot is skipped."""
+    MISSED = 7
+    """fire: the slot is past its misfire grace; it is skipped."""
 
 
 class Control(StrEnum):
@@ -349,6 +366,74 @@ class Control(StrEnum):
     CANCEL = "cancel"
     PAUSE = "pause"
     RESUME = "resume"
+
+
+# -- schedules -----------------------------------------------------------------------------------
+
+_SCHEDULE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
+
+
+def check_schedule_name(name: str) -> str:
+    if not _SCHEDULE_NAME.fullmatch(name):
+        raise ConfigError(f"schedule name {_quoted(name)} must match [A-Za-z0-9_.-]{{1,100}}")
+    return name
+
+
+class ScheduleSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A schedule, as stored in ``aj:{q}:schedules``: which call to enqueue, and when.
+
+    Exactly one of ``cron`` (a 5-field cron expression, read in the time zone ``tz``) and
+    ``every`` (seconds; slots are the multiples of it since the Unix epoch) is set. ``args`` is
+    the encoded arguments of the call (an ``Envelope``'s ``args``). Slots at or before
+    ``created_at`` never run.
+    """
+
+    name: str
+    task: str
+    args: bytes
+    created_at: float
+    cron: str | None = None
+    every: float | None = None
+    tz: str = "UTC"
+    misfire_grace: float = 60.0
+    skip_if_running: bool = True
+    from_code: bool = False
+    """Declared with ``@queue.cron`` (written by each worker at start-up), not ``schedule()``."""
+    priority: int = 0
+    """The priority of the jobs it enqueues."""
+
+
+SCHEDULE_DECODER = msgspec.msgpack.Decoder(ScheduleSpec)
+
+
+def format_slot(slot: float) -> str:
+    """A slot (Unix seconds) as it appears in job ids and the schedule state: whole seconds,
+    or milliseconds when the interval has them."""
+    return f"{slot:.3f}".rstrip("0").rstrip(".")
+
+
+def schedule_job_id(name: str, slot: float) -> str:
+    """The job id of one slot of a schedule, the same for every worker: ``cron:<name>:<slot>``."""
+    return f"cron:{name}:{format_slot(slot)}"
+
+
+class ScheduleState(NamedTuple):
+    """``aj:{q}:schedule_state``'s entry of a schedule, ``<slot> <run slot> <job id>`` (``-`` for
+    none), written only by ``fire.lua``: the last slot handled (run or skipped), the last slot
+    run and that run's job id."""
+
+    slot: float
+    run_slot: float | None
+    job_id: str | None
+
+
+def decode_schedule_state(raw: bytes | None) -> ScheduleState | None:
+    parts = raw.decode().split(" ") if raw else []
+    if len(parts) != 3:
+        return None
+    slot, run_slot, job_id = parts
+    return ScheduleState(float(slot), None if run_slot == "-" else float(run_slot),
+                         None if job_id == "-" else job_id)
 
 
 def lua_constants() -> dict[str, str | int]:

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
+from datetime import timedelta
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast, overload
 
+import msgspec
 import redis.asyncio as aredis
 
 from .config import Settings
 from .connection import UNREACHABLE, Connection
 from .context import Context
-from .errors import ConfigError, EnqueueError, JobNotFound
+from .errors import ConfigError, EnqueueError, JobNotFound, TaskArgumentError
 from .inspector import Inspector
 from .job import Job, JobInfo, unwrap_outcome
 from .protocol import (
     ANY_DECODER,
     ENCODER,
+    ENVELOPE_DECODER,
     OUTCOME_DECODER,
+    SCHEDULE_DECODER,
     Control,
     DeadLetter,
     ErrorInfo,
@@ -28,11 +33,15 @@ from .protocol import (
     Field,
     Outcome,
     QueueKeys,
+    ScheduleSpec,
     When,
     check_job_id,
+    check_schedule_name,
     decode_notice_body,
+    decode_schedule_state,
 )
 from .redact import redact_url
+from .schedule import DEFAULT_MISFIRE_GRACE, ScheduleInfo, describe, make_spec
 from .scripts import Scripts
 from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, check_priority, default_task_name
 from .waiter import ResultWaiter, WaitHint
@@ -97,6 +106,8 @@ class Queue:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
+        self.cron_schedules: dict[str, ScheduleSpec] = {}
+        """Schedules declared with ``@queue.cron``, by name; every worker runs them."""
         self._conn: _Producer | None = None
         self.inspect: Inspector = Inspector(self)
         """The read and admin side: counts, jobs by state, one job, workers, dead letters."""
@@ -181,6 +192,73 @@ class Queue:
             return task
 
         return register if fn is None else register(fn)
+
+    def cron(
+        self,
+        expression: str | None = None,
+        /,
+        *,
+        every: timedelta | float | None = None,
+        tz: str = "UTC",
+        name: str | None = None,
+        misfire_grace: float | timedelta = DEFAULT_MISFIRE_GRACE,
+        skip_if_running: bool = True,
+        task_name: str | None = None,
+        timeout: float | None = None,
+        result_ttl: float | None = None,
+        retries: int = 0,
+        priority: int = 0,
+    ) -> TaskDecorator:
+        """Register a function as a task that every worker enqueues on a schedule:
+        ``@queue.cron("*/5 * * * *", tz="Europe/Paris")`` (a 5-field cron expression read in
+        ``tz``) or ``@queue.cron(every=timedelta(seconds=30))`` (slots at the multiples of the
+        interval since the Unix epoch). The function stays a normal task (``.delay()`` works);
+        it may take a leading ``ctx: Context`` and parameters with defaults, nothing else.
+
+        ``name`` is the schedule's name (default: the task's name, ``task_name`` or
+        ``module.qualname``). Each slot is enqueued once across all workers, as job
+        ``cron:<name>:<slot>``. A slot missed while no worker ran still runs when at most
+        ``misfire_grace`` seconds late (only the latest missed one); with ``skip_if_running``,
+        a slot is skipped while the previous run is queued or running. ``timeout``,
+        ``result_ttl``, ``retries`` and ``priority`` are the task's, as in ``@queue.task``.
+        """
+        check = make_spec("check" if name is None else name, task="", args=b"", cron=expression,
+                          every=every, tz=tz, misfire_grace=misfire_grace,
+                          skip_if_running=skip_if_running, from_code=True, created_at=0.0)
+
+        def register(fn: Callable[..., Any]) -> Task[Any, Any]:
+            task: Task[Any, Any] = self.task(name=task_name, timeout=timeout,
+                                             result_ttl=result_ttl, retries=retries,
+                                             priority=priority)(fn)
+            try:
+                spec = self._cron_spec(check, name, task)
+            except ConfigError:
+                del self.tasks[task.name]
+                raise
+            self.cron_schedules[spec.name] = spec
+            return task
+
+        return cast("TaskDecorator", register)
+
+    def _cron_spec(self, check: ScheduleSpec, name: str | None, task: Task[Any, Any]) -> ScheduleSpec:
+        if name is None:
+            try:
+                check_schedule_name(task.name)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc}: give @queue.cron(..., name=...)") from None
+        schedule_name = name or task.name
+        if schedule_name in self.cron_schedules:
+            raise ConfigError(f"queue {self.name!r} already has a schedule named {schedule_name!r}")
+        try:
+            args = task.codec.encode_args("cron", (), {})
+        except TaskArgumentError as exc:
+            raise ConfigError(
+                f"cron task {task.name} takes arguments the schedule cannot give ({exc}); a cron "
+                "task may take a leading ctx: Context and parameters with defaults; for "
+                "arguments, use queue.schedule(name, task.call(...), ...)"
+            ) from None
+        return msgspec.structs.replace(check, name=schedule_name, task=task.name, args=args,
+                                       created_at=time.time(), priority=task.priority)
 
     def on_startup(self, hook: HookT) -> HookT:
         """Run ``await hook(state)`` when a worker starts; ``state`` reaches tasks as ``ctx.state``."""
@@ -292,6 +370,57 @@ class Queue:
 
     async def is_paused(self) -> bool:
         return bool(await self.redis.exists(self.keys.paused))
+
+    # -- schedules ----------------------------------------------------------------------------
+
+    async def schedule(
+        self,
+        name: str,
+        call: Call[Any],
+        *,
+        cron: str | None = None,
+        every: timedelta | float | None = None,
+        tz: str = "UTC",
+        misfire_grace: float | timedelta = DEFAULT_MISFIRE_GRACE,
+        skip_if_running: bool = True,
+    ) -> ScheduleInfo:
+        """Store a schedule in Redis that every worker runs: ``call`` (made with
+        ``task.call(...)``) is enqueued at each slot of ``cron`` (in ``tz``) or ``every``, as in
+        ``@queue.cron``. A schedule with this name is replaced (slots it already handled are
+        not run again). Raises ``ConfigError`` before writing anything when the schedule is
+        invalid."""
+        if call.when.due is not None or call.when.expires_at is not None:
+            raise ConfigError(f"schedule {name!r}: the call must not have its own delay, at or "
+                              "expires")
+        envelope = ENVELOPE_DECODER.decode(call.payload)
+        spec = make_spec(name, task=envelope.task, args=bytes(envelope.args), cron=cron,
+                         every=every, tz=tz, misfire_grace=misfire_grace,
+                         skip_if_running=skip_if_running, from_code=False, created_at=time.time())
+        spec = msgspec.structs.replace(spec, priority=call.when.priority)
+        await self.redis.hset(self.keys.schedules, name, ENCODER.encode(spec))
+        return describe(spec, None, time.time())
+
+    async def unschedule(self, name: str) -> bool:
+        """Remove a schedule and its state; False when there was none. A ``@queue.cron``
+        schedule belongs to the code: running workers that declare it write it back at once,
+        so remove it from the code; ``unschedule`` then clears what is left of it."""
+        return await self.connection().scripts.unschedule(check_schedule_name(name))
+
+    async def schedules(self) -> list[ScheduleInfo]:
+        """Every schedule of the queue, by name: those stored in Redis (added with
+        ``schedule()``, or written by workers for their ``@queue.cron`` ones), and this
+        process's ``@queue.cron`` ones that no worker has written yet."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.schedules)
+            pipe.hgetall(self.keys.schedule_state)
+            stored, states = await pipe.execute()
+        specs = {spec.name: spec for spec in self.cron_schedules.values()}
+        for raw in stored.values():
+            spec = SCHEDULE_DECODER.decode(raw)
+            specs[spec.name] = spec
+        now = time.time()
+        return [describe(spec, decode_schedule_state(states.get(name.encode())), now)
+                for name, spec in sorted(specs.items())]
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from .source import ScriptSource, load
 
 _NAMES = (
     "enqueue", "fetch", "start", "finish", "dead", "requeue", "reap", "reconcile", "retry",
-    "promote", "revive", "cancel",
+    "promote", "revive", "cancel", "fire", "unschedule",
 )
 SOURCES: dict[str, ScriptSource] = {name: load(name) for name in _NAMES}
 
@@ -290,3 +290,27 @@ class Scripts:
             more_keys=[k.job(job_id)] if job_id is not None else [],
         )
         return bool(reply == Reply.DONE)
+
+    async def fire(
+        self, name: str, spec: bytes, slot: str, *, run: bool, missed: int, skip_if_running: bool,
+        enqueued_at: float, entry: bytes, priority: int = 0,
+    ) -> Reply:
+        """Handle one due slot of a schedule (see ``fire.lua``); its job gets ``priority``."""
+        k = self._keys
+        reply = await self._run(
+            "fire",
+            {"schedules": k.schedules, "state": k.schedule_state, "pending": k.pending,
+             "prioritized": k.prioritized, "seq": k.seq, "queued": k.queued, "stats": k.stats},
+            {"name": name, "spec": spec, "slot": slot, "run": "1" if run else "0",
+             "missed": missed, "skip_if_running": "1" if skip_if_running else "0",
+             "job_prefix": k.job_prefix, "enqueued_at": enqueued_at, "entry": entry,
+             "priority": priority},
+        )
+        return Reply(int(reply))
+
+    async def unschedule(self, name: str) -> bool:
+        k = self._keys
+        removed = await self._run(
+            "unschedule", {"schedules": k.schedules, "state": k.schedule_state}, {"name": name}
+        )
+        return bool(removed)

@@ -5,7 +5,7 @@
 -- Returns one reply per job: REPLY_DONE when enqueued, REPLY_TAKEN when a job with its id
 -- already exists (nothing written for it). The writes are one HSET and one LPUSH (or ZADD)
 -- for all jobs of the call.
---- @include lib/job_head
+--- @include lib/claim_new
 --- @include lib/push_prioritized
 local pending = KEYS[1]      -- jobs of priority 0 to run now go in at the left, in order
 local prioritized = KEYS[2]  -- jobs of priority 1..9 to run now, by priority then order
@@ -27,7 +27,7 @@ if expires_at ~= '' then
 elseif priority > 0 then
   head = head .. ',' .. priority
 end
-head = head .. ' '
+head = head .. ' '  -- the task follows
 local function unreadable(i)
   return redis.error_reply('ERR asyncjobs: envelope ' .. (i - FIRST + 1) .. ' has no readable id and task')
 end
@@ -44,11 +44,11 @@ local function push(entries)
     redis.call('LPUSH', pending, unpack(entries))
   end
 end
-if #ARGV == FIRST then  -- one job, the common .delay(): the same steps, three commands, no tables
+if #ARGV == FIRST then  -- one job, the common .delay(): the same steps, three commands
   local entry = ARGV[FIRST]
-  local id, task = job_head(entry)
-  if task == nil then return unreadable(FIRST) end
-  if redis.call('EXISTS', job_prefix .. id) == 1 or redis.call('HSETNX', queued, id, head .. task) == 0 then
+  local claimed = claim_new(queued, job_prefix, head, entry)
+  if claimed == nil then return unreadable(FIRST) end
+  if not claimed then
     return {REPLY_TAKEN}
   end
   if due == '' and priority == 0 then

@@ -1,7 +1,8 @@
 """What a worker runs for one of its queues, built in one place: the queue's scripts, this
 worker's processing list in it, what the worker holds of that list, and the fetcher, executor,
-acker, reaper and promoter of that queue. A worker serving several queues has one of these per
-queue; they share the worker's connection, lease and thread limiter.
+acker, reaper, promoter, scheduler and control listener of that queue. A worker serving
+several queues has one of these per queue; they share the worker's connection, lease and
+thread limiter.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .fetcher import Fetcher
 from .lease import Held, Lease
 from .promoter import Promoter
 from .reaper import Reaper
+from .scheduler import Scheduler
 
 PAUSED_RECHECK = 1.0
 """Seconds between checks of a paused queue, should a resume message be missed."""
@@ -65,6 +67,7 @@ class QueuePart:
         )
         self.reaper: Reaper = Reaper(conn.redis, scripts, keys, worker_id, settings, lease)
         self.promoter: Promoter = Promoter(scripts)
+        self.scheduler: Scheduler = Scheduler(queue, scripts, conn.redis)
         self.active: set[bytes] = set()  # entries whose task call is under way
         self.turns: dict[bytes, anyio.Event] = {}  # set when an active entry's run ends
         self.watching: bool = False  # a blocking fetch into our list is in flight
@@ -96,3 +99,4 @@ class QueuePart:
         tg.start_soon(self.reaper.run)
         tg.start_soon(self.acker.run)
         tg.start_soon(self.promoter.run)
+        tg.start_soon(self.scheduler.run)

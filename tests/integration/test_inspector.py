@@ -25,7 +25,8 @@ async def test_counts_and_pages_of_waiting_jobs(queue: Queue) -> None:
     counts = await inspect.counts()
     assert counts == QueueCounts(pending=5, scheduled=1, running=0, dead=0, workers=0, complete=0,
                                  failed=0, retried=0, recovered=0, duplicate_completions=0,
-                                 cancelled=0, expired=0, paused=False)
+                                 cancelled=0, expired=0, schedule_misfires=0,
+                                 schedule_skips=0, paused=False)
     page = await inspect.jobs(JobState.QUEUED, offset=1, limit=3)
     assert [info.id for info in page] == [job.id for job in jobs[1:4]], "oldest first, paged"
     assert [info.id for info in await inspect.jobs(JobState.SCHEDULED)] == [later.id]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import assert_type
 
-from asyncjobs import AsyncTask, Call, Context, Job, JobInfo, Queue, SyncTask
+from asyncjobs import AsyncTask, Call, Context, Job, JobInfo, Queue, ScheduleInfo, SyncTask
 
 queue = Queue("typing")
 
@@ -24,6 +24,16 @@ def resize(path: str, width: int) -> str:
 @queue.task
 async def with_context(ctx: Context, n: int) -> int:
     return ctx.attempt + n
+
+
+@queue.cron("*/5 * * * *", tz="Europe/Paris")
+async def cleanup() -> int:
+    return 0
+
+
+@queue.cron(every=timedelta(seconds=30), name="heartbeat-report")
+def heartbeat_report(ctx: Context) -> None:
+    return None
 
 
 async def main() -> None:
@@ -47,3 +57,10 @@ async def main() -> None:
     assert_type(await job.cancel(), bool)
     assert_type(await queue.cancel(job.id), bool)
     assert_type(await queue.is_paused(), bool)
+    assert_type(cleanup, AsyncTask[[], int])
+    assert_type(heartbeat_report, SyncTask[[], None])
+    assert_type(await (await cleanup.delay()).result(), int)
+    assert_type(await queue.schedule("nightly-42", resize.call("a.jpg", 1), cron="0 3 * * *"),
+                ScheduleInfo)
+    assert_type(await queue.unschedule("nightly-42"), bool)
+    assert_type(await queue.schedules(), list[ScheduleInfo])

@@ -13,7 +13,8 @@ def test_all_keys_of_a_queue_share_one_cluster_slot() -> None:
     keys = QueueKeys("emails")
     names = [
         keys.pending, keys.queued, keys.workers, keys.dead, keys.stats, keys.done,
-        keys.job("abc"), keys.processing("w-1"), keys.heartbeat("w-1"),
+        keys.job("abc"), keys.processing("w-1"), keys.heartbeat("w-1"), keys.schedules,
+        keys.schedule_state,
     ]
     assert {key_slot(name.encode()) for name in names} == {key_slot(b"emails")}
     assert all(name.startswith("aj:{emails}:") for name in names)

@@ -8,8 +8,8 @@ PUBLIC = {
     "AsyncJobsError", "AsyncTask", "Call", "ConfigError", "Context", "DeadLetter", "EnqueueError",
     "Inspector", "Job", "JobCancelled", "JobDeadLettered", "JobExpired", "JobFailed", "JobInfo",
     "JobNotFound", "JobState", "JobStatus", "PayloadTooLarge", "Queue", "QueueCounts",
-    "ResultTimeout", "Retry", "RetryPolicy", "Settings", "SyncTask", "Task", "TaskArgumentError",
-    "TaskOptions",
+    "ResultTimeout", "Retry", "RetryPolicy", "ScheduleInfo", "Settings", "SyncTask", "Task",
+    "TaskArgumentError", "TaskOptions",
     "TaskTimeout", "Worker", "WorkerInfo", "__version__",
 }
 
