@@ -315,9 +315,14 @@ class Queue:
         try:
             async with asyncio.timeout(self.settings.enqueue_timeout):
                 at = calls[0].enqueued_at
-                groups: dict[When, list[bytes]] = {}  # calls enqueued alike go in one script call
-                for call in calls:
-                    groups.setdefault(call.when, []).append(call.payload)
+                when = calls[0].when
+                groups: dict[When, list[bytes]]  # calls enqueued alike go in one script call
+                if all(call.when is when for call in calls):  # the common case, made cheap
+                    groups = {when: [call.payload for call in calls]}
+                else:
+                    groups = {}
+                    for call in calls:
+                        groups.setdefault(call.when, []).append(call.payload)
                 if len(groups) == 1 and len(calls) <= ENQUEUE_BATCH:
                     [(when, payloads)] = groups.items()
                     await conn.scripts.enqueue(payloads, at, when)

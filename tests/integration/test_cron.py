@@ -82,6 +82,26 @@ async def test_an_interval_schedule_runs_each_slot_on_time(queue: Queue) -> None
     assert info.last_run.timestamp() >= slots[-1] and info.next_run > info.last_run
 
 
+async def test_a_schedules_jobs_have_its_priority(queue: Queue) -> None:
+    ids: list[str] = []
+
+    @queue.cron(every=timedelta(seconds=1), name="urgent", task_name="urgent", priority=6)
+    async def urgent(ctx: Context) -> None:
+        ids.append(ctx.job_id)
+
+    @queue.task(name="report")
+    async def report(ctx: Context, n: int) -> None:
+        ids.append(ctx.job_id)
+
+    await queue.schedule("reports", report.options(priority=8).call(1), every=1)
+    async with running_worker(queue):
+        await wait_until(lambda: {i.split(":")[1] for i in ids} == {"urgent", "reports"}, 10,
+                         "a run of each schedule")
+    infos = {job_id.split(":")[1]: await queue.inspect.job(job_id) for job_id in ids}
+    assert {name: info.priority for name, info in infos.items() if info} == {
+        "urgent": 6, "reports": 8}
+
+
 async def test_a_cron_schedule_computes_its_next_run_in_its_time_zone(queue: Queue) -> None:
     @queue.task(name="report")
     async def report(n: int) -> int:
