@@ -6,6 +6,7 @@ Every read is bounded: no KEYS or SCAN, and no list is read further than the pag
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -16,6 +17,8 @@ from .job import JobInfo
 from .protocol import (
     DEAD_LETTER_DECODER,
     ENVELOPE_DECODER,
+    MINUTE_TTL,
+    REGISTRY,
     WAKE,
     DeadLetter,
     JobState,
@@ -52,6 +55,17 @@ class QueueCounts:
     schedule_skips: int
     paused: bool
     """Whether the queue is paused (``Queue.pause``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MinuteCounts:
+    """The jobs of a queue that finished in one minute, by final state."""
+
+    at: float
+    """Unix time the minute began."""
+    complete: int
+    failed: int
+    cancelled: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,6 +147,24 @@ class Inspector:
         pipe.llen(self._keys.pending)
         pipe.zcard(self._keys.prioritized)
         pipe.lpos(self._keys.pending, WAKE, rank=-1, maxlen=_WAKE_SEARCH)
+
+    async def history(self, minutes: int = 60) -> list[MinuteCounts]:
+        """The jobs finished in each of the last ``minutes`` minutes (at most 120), oldest
+        first, this minute last: one bounded read per minute, in one round trip."""
+        if not 1 <= minutes <= MINUTE_TTL // 60:
+            raise ConfigError(f"minutes must be from 1 to {MINUTE_TTL // 60}")
+        now = int(time.time()) // 60
+        span = range(now - minutes + 1, now + 1)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for minute in span:
+                pipe.hgetall(self._keys.minute(minute))
+            counters = cast("list[dict[bytes, bytes]]", await pipe.execute())
+        return [
+            MinuteCounts(at=minute * 60.0, **{
+                state.value: int(counts.get(state.value.encode(), 0))
+                for state in (JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED)})
+            for minute, counts in zip(span, counters, strict=True)
+        ]
 
     async def workers(self) -> list[WorkerInfo]:
         """Every registered worker, most recent beat first."""
@@ -244,3 +276,9 @@ class Inspector:
             pipe.delete(self._keys.dead)
             count, _ = await pipe.execute()
         return int(count)
+
+
+async def known_queues(redis: aredis.Redis) -> list[str]:
+    """The names of every queue used on this server (by a worker, or to enqueue), sorted."""
+    names = cast("set[bytes]", await redis.smembers(REGISTRY))
+    return sorted(name.decode() for name in names)

@@ -61,6 +61,14 @@ def check_worker_id(worker_id: str) -> str:
     return worker_id
 
 
+REGISTRY = f"{PREFIX}:queues"
+"""A set of the names of every queue that has been used (by a worker, or to enqueue): what
+``asyncjobs info`` and the dashboard list. Outside every queue's hash tag: it is read and
+written alone, never in a script."""
+MINUTE_TTL = 2 * 3600
+"""Seconds a queue's per-minute counters are kept: the last hour is always whole."""
+
+
 class QueueKeys:
     """Key names for one queue.
 
@@ -84,6 +92,8 @@ class QueueKeys:
     ``aj:{q}:stats``          hash    queue-wide counters (``Stat``)
     ``aj:{q}:done``           pubsub  a notice (``encode_notice``) for each finished job
     ``aj:{q}:control``        pubsub  ``Control`` messages to the queue's workers
+    ``aj:{q}:minute:<m>``     hash    jobs finished in minute ``m`` (Unix time // 60) by final
+                                      state, kept ``MINUTE_TTL`` seconds
     ``aj:{q}:schedules``      hash    schedule name -> encoded ``ScheduleSpec`` (no TTL)
     ``aj:{q}:schedule_state`` hash    schedule name -> ``ScheduleState`` text: the last slot
                                       handled, the last slot run and its job id (no TTL)
@@ -124,6 +134,10 @@ class QueueKeys:
 
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{check_job_id(job_id)}"
+
+    def minute(self, minute: int) -> str:
+        """The counters of the jobs finished in ``minute`` (Unix time // 60)."""
+        return f"{self.base}:minute:{minute}"
 
     def processing(self, worker_id: str) -> str:
         return f"{self.base}:processing:{check_worker_id(worker_id)}"

@@ -25,6 +25,7 @@ from .protocol import (
     ENCODER,
     ENVELOPE_DECODER,
     OUTCOME_DECODER,
+    REGISTRY,
     SCHEDULE_DECODER,
     Control,
     DeadLetter,
@@ -84,6 +85,7 @@ class _Producer:
         self.redis: aredis.Redis = self.conn.redis
         self.scripts: Scripts = Scripts(self.conn, queue.keys, queue.settings)
         self.waiter: ResultWaiter = ResultWaiter(self.conn.listener_client, queue.keys.done)
+        self.registered = False  # in the registry of queues (protocol.REGISTRY)
 
     async def aclose(self) -> None:
         await self.waiter.aclose()
@@ -298,6 +300,8 @@ class Queue:
         hint = conn.waiter.hint()
         try:
             async with asyncio.timeout(self.settings.enqueue_timeout):
+                if not conn.registered:
+                    await self._register(conn)
                 [fresh] = await conn.scripts.enqueue([call.payload], call.enqueued_at, call.when)
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
@@ -314,6 +318,8 @@ class Queue:
         conn = self.connection()
         try:
             async with asyncio.timeout(self.settings.enqueue_timeout):
+                if not conn.registered:
+                    await self._register(conn)
                 at = calls[0].enqueued_at
                 when = calls[0].when
                 groups: dict[When, list[bytes]]  # calls enqueued alike go in one script call
@@ -336,6 +342,11 @@ class Queue:
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
         return [Job(call.job_id, call.task, self, call.decoder) for call in calls]
+
+    async def _register(self, conn: _Producer) -> None:
+        """Add this queue to the registry of queues, once per process and event loop."""
+        await conn.redis.sadd(REGISTRY, self.name)
+        conn.registered = True
 
     def _enqueue_error(self, exc: BaseException) -> EnqueueError:
         if isinstance(exc, TimeoutError) and not str(exc):  # asyncio.timeout's, which says nothing

@@ -17,7 +17,7 @@ import redis.asyncio as aredis
 from ..config import Settings
 from ..connection import Client, Connection, ScriptArg, lane_arg
 from ..lane import Lane
-from ..protocol import NOW, QueueKeys, Reply, When
+from ..protocol import MINUTE_TTL, NOW, QueueKeys, Reply, When
 from .source import ScriptSource, load
 
 _NAMES = (
@@ -191,9 +191,11 @@ class Scripts:
         per_job: list[ScriptArg] = []
         for j in jobs:
             per_job += [j.entry, j.state, j.outcome, j.finished_at, _ms(j.ttl), j.notice, j.token]
+        k = self._keys
         replies = await self._run(
-            "finish", {"processing": processing, "stats": self._keys.stats},
-            {"done": self._keys.done}, more_keys=records, more_args=per_job,
+            "finish",
+            {"processing": processing, "stats": k.stats, "minute": k.minute(int(time.time()) // 60)},
+            {"done": k.done, "minute_ttl": MINUTE_TTL}, more_keys=records, more_args=per_job,
         )
         return _done(replies)
 

@@ -7,11 +7,13 @@
 --- @include lib/count_duplicate
 local processing = KEYS[1]   -- ours; an entry must be there, else we lost ownership of that job
 local stats = KEYS[2]
--- KEYS[3..]: the job records, one per job, in order
+local minute = KEYS[3]       -- this minute's counters (throughput history), kept minute_ttl
+-- KEYS[4..]: the job records, one per job, in order
 local done = ARGV[1]         -- the channel for the notices
--- ARGV[2..]: seven per job: entry, state (STATE_COMPLETE or STATE_FAILED), encoded outcome,
--- finished_at, record TTL in ms, the notice to publish, this execution's token
-local FIRST_RECORD, FIRST_JOB, PER_JOB = 3, 2, 7
+local minute_ttl = ARGV[2]   -- seconds
+-- ARGV[3..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
+-- encoded outcome, finished_at, record TTL in ms, the notice to publish, this execution's token
+local FIRST_RECORD, FIRST_JOB, PER_JOB = 4, 3, 7
 
 local replies = {}
 for i = FIRST_RECORD, #KEYS do
@@ -37,9 +39,11 @@ for i = FIRST_RECORD, #KEYS do
       FIELD_FINISHED_BY, token)
     redis.call('PEXPIRE', record, record_ttl)
     redis.call('HINCRBY', stats, state, 1)
+    redis.call('HINCRBY', minute, state, 1)
     redis.call('PUBLISH', done, notice)
     reply = REPLY_DONE
   end
   replies[#replies + 1] = reply
 end
+redis.call('EXPIRE', minute, minute_ttl)
 return replies

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import anyio
 import pytest
 
-from asyncjobs import ConfigError, JobState, Queue, QueueCounts
+from asyncjobs import ConfigError, JobFailed, JobState, Queue, QueueCounts
+from asyncjobs.inspector import known_queues
+from asyncjobs.protocol import MINUTE_TTL
+from tests.support.waiting import wait_until
 
 from .conftest import running_worker
 
@@ -73,3 +77,48 @@ async def test_the_old_queue_methods_still_work_and_warn(queue: Queue) -> None:
         assert await queue.pending_count() == 0
     with pytest.warns(DeprecationWarning, match="queue.inspect.job"):
         assert await queue.job("nope") is None
+
+
+async def registered(queue: Queue) -> bool:
+    return queue.name in await known_queues(queue.redis)
+
+
+async def test_queues_register_themselves_and_finishes_are_counted_by_minute(
+    make_queue: Callable[..., Queue],
+) -> None:
+    producer_only, served = make_queue(), make_queue()
+
+    @served.task
+    async def work(fail: bool) -> None:
+        if fail:
+            raise RuntimeError("no")
+
+    assert producer_only.name not in await known_queues(producer_only.redis)
+    await producer_only.enqueue_many([])  # nothing to enqueue: nothing registered
+    assert producer_only.name not in await known_queues(producer_only.redis)
+
+    @producer_only.task
+    async def noop() -> None:
+        return None
+
+    await noop.delay()
+    async with running_worker(served):
+        await wait_until(lambda: registered(served), what="the worker to register its queue")
+        jobs = [await work.delay(i % 3 == 0) for i in range(9)]
+        for job in jobs:
+            try:
+                await job.result(timeout=5)
+            except JobFailed:
+                pass
+    assert producer_only.name in await known_queues(producer_only.redis)
+    history = await served.inspect.history(minutes=2)
+    assert len(history) == 2 and history[-1].at <= time.time() < history[-1].at + 60
+    assert sum(m.complete for m in history) == 6 and sum(m.failed for m in history) == 3
+    for minute in history:
+        if minute.complete or minute.failed:
+            ttl = await served.redis.ttl(served.keys.minute(int(minute.at) // 60))
+            assert 0 < ttl <= MINUTE_TTL, "the counters expire"
+    with pytest.raises(ConfigError, match="minutes must be from 1 to 120"):
+        await served.inspect.history(minutes=0)
+    for queue in (producer_only, served):
+        await queue.aclose()
