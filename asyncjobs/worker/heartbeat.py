@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import redis
 from redis.exceptions import RedisError
 
-from ..protocol import QueueKeys
+from ..protocol import REGISTRY, QueueKeys
 from .outage import OutageLog
 
 log: logging.Logger = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class Heartbeat:
         self._client = client
         self._beats = [(keys.heartbeat(worker_id), keys.workers, int(ttl * 1000))
                        for keys, ttl in queues]
+        self._names = [keys.name for keys, _ in queues]
         self._worker_id = worker_id
         self._interval = interval
         self._on_beat = on_beat
@@ -58,6 +59,7 @@ class Heartbeat:
                 for heartbeat, workers, ttl_ms in self._beats:
                     pipe.set(heartbeat, now, px=ttl_ms)
                     pipe.zadd(workers, {self._worker_id: now})
+                pipe.sadd(REGISTRY, *self._names)  # the queues are known (asyncjobs info)
                 pipe.execute()
         except (RedisError, OSError) as exc:
             log.debug("heartbeat of %s failed: %s", self._worker_id, exc)

@@ -18,7 +18,6 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from ..connection import UNREACHABLE, Backoff, Connection
 from ..errors import ConfigError
-from ..protocol import REGISTRY
 from ..queue import Queue
 from ..redact import redact_url
 from .lease import Lease
@@ -161,7 +160,6 @@ class Worker:
         await anyio.to_thread.run_sync(lease.heartbeat.beat)  # registered before the first fetch
         lease.heartbeat.start()
         await warn_about_durability(conn.redis)
-        await conn.redis.sadd(REGISTRY, *(q.name for q in self.queues))
         for part in parts:
             log.info(
                 "worker %s: queue %r at %s, concurrency %d, tasks: %s",
