@@ -55,6 +55,12 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
+def check_unique_key(key: str) -> str:
+    if not _JOB_ID.fullmatch(key):
+        raise ConfigError(f"unique_key {_quoted(key)} must match [A-Za-z0-9_.:-]{{1,128}}")
+    return key
+
+
 def check_worker_id(worker_id: str) -> str:
     if not _WORKER_ID.fullmatch(worker_id):
         raise ConfigError(f"worker id {_quoted(worker_id)} must match [A-Za-z0-9_.-]{{1,128}}")
@@ -92,6 +98,10 @@ class QueueKeys:
     ``aj:{q}:stats``          hash    queue-wide counters (``Stat``)
     ``aj:{q}:done``           pubsub  a notice (``encode_notice``) for each finished job
     ``aj:{q}:control``        pubsub  ``Control`` messages to the queue's workers
+    ``aj:{q}:unique:<key>``   string  the id of the job that holds the unique key ``key``
+                                      (``When.unique``), while its window lasts
+    ``aj:{q}:debounced``      hash    job id -> its envelope, for a debounced job not yet started
+                                      (a later enqueue with its key replaces it)
     ``aj:{q}:minute:<m>``     hash    jobs finished in minute ``m`` (Unix time // 60) by final
                                       state, kept ``MINUTE_TTL`` seconds
     ``aj:{q}:schedules``      hash    schedule name -> encoded ``ScheduleSpec`` (no TTL)
@@ -109,9 +119,9 @@ class QueueKeys:
     """
 
     __slots__ = (
-        "base", "control", "dead", "done", "job_prefix", "name", "paused", "pending",
-        "prioritized", "queued", "schedule_state", "scheduled", "schedules", "seq", "stats",
-        "workers",
+        "base", "control", "dead", "debounced", "done", "job_prefix", "name", "paused",
+        "pending", "prioritized", "queued", "schedule_state", "scheduled", "schedules", "seq",
+        "stats", "unique_prefix", "workers",
     )
 
     def __init__(self, name: str) -> None:
@@ -129,6 +139,8 @@ class QueueKeys:
         self.stats: str = f"{self.base}:stats"
         self.done: str = f"{self.base}:done"
         self.job_prefix: str = f"{self.base}:job:"
+        self.unique_prefix: str = f"{self.base}:unique:"
+        self.debounced: str = f"{self.base}:debounced"
         self.schedules: str = f"{self.base}:schedules"
         self.schedule_state: str = f"{self.base}:schedule_state"
 
@@ -243,6 +255,8 @@ class Field(StrEnum):
     """Times the job was recovered from a dead worker."""
     PRIORITY = "p"
     """The job's priority, when not 0 (kept for its retries)."""
+    UNIQUE = "u"
+    """The unique key the job holds until it ends (``When.unique``), when it has one."""
     DUPLICATE = "x:"
     """Prefix of a field ``x:<token>`` marking a late execution already counted as a duplicate."""
 
@@ -271,8 +285,9 @@ _STATE_OF_MARK = {mark: state for state, mark in _QUEUED_MARKS.items()}
 
 class QueuedEntry(NamedTuple):
     """A job that has not started yet: its queued-hash entry,
-    ``<mark><enqueued_at>[,<priority>[,<expires_at>]] <task>`` (mark ``q`` queued or ``s``
-    scheduled; the head before the space holds no space, a task name may)."""
+    ``<mark><enqueued_at>[,<priority>[,<expires_at>[,<unique>]]] <task>`` (mark ``q`` queued or
+    ``s`` scheduled; ``unique`` as ``When.unique``; the head before the space holds no space
+    or comma, a task name may)."""
 
     state: JobState
     enqueued_at: float
@@ -281,13 +296,35 @@ class QueuedEntry(NamedTuple):
     expires_at: float | None = None
 
 
+class Unique(StrEnum):
+    """How long a job holds its ``unique_key``: while it waits to start, until it ends (the
+    default), or until its result expires."""
+
+    WHILE_QUEUED = "while_queued"
+    WHILE_ACTIVE = "while_active"
+    UNTIL_RESULT_EXPIRES = "until_result_expires"
+
+
+_UNIQUE_MARKS = {Unique.WHILE_QUEUED: "q", Unique.WHILE_ACTIVE: "a",
+                 Unique.UNTIL_RESULT_EXPIRES: "r"}
+
+
+def encode_unique(window: Unique, key: str) -> str:
+    """A unique key as ``When.unique`` holds it: its window's mark, then the key."""
+    return _UNIQUE_MARKS[window] + check_unique_key(key)
+
+
 class When(NamedTuple):
     """When and how enqueued jobs may start (what their queued entry holds): ``due`` (Unix
-    time, None for now), ``priority`` (0..9) and ``expires_at`` (Unix time, None for never)."""
+    time, None for now), ``priority`` (0..9), ``expires_at`` (Unix time, None for never),
+    ``unique`` (``encode_unique``: the key the job holds, None for none) and ``debounce``
+    (a later enqueue with the same unique key replaces the job while it waits)."""
 
     due: float | None = None
     priority: int = 0
     expires_at: float | None = None
+    unique: str | None = None
+    debounce: bool = False
 
 
 NOW = When()
@@ -296,7 +333,7 @@ NOW = When()
 
 def decode_queued(raw: bytes) -> QueuedEntry:
     head, _, task = raw.decode().partition(" ")
-    enqueued_at, priority, expires_at, *_ = (*head[1:].split(","), "", "")
+    enqueued_at, priority, expires_at, *_ = (*head[1:].split(","), "", "", "")
     return QueuedEntry(_STATE_OF_MARK[head[:1]], float(enqueued_at), task,
                        int(priority or 0), float(expires_at) if expires_at else None)
 
@@ -462,6 +499,8 @@ def lua_constants() -> dict[str, str | int]:
     for state, mark in _QUEUED_MARKS.items():
         constants[f"MARK_{state.name}"] = mark
     constants["MARK_WAKE"] = WAKE
+    for window, mark in _UNIQUE_MARKS.items():
+        constants[f"UNIQUE_{window.name}"] = mark
     constants["PRIORITY_MAX"] = MAX_PRIORITY
     constants["PRIORITY_SPAN"] = PRIORITY_SPAN
     return constants

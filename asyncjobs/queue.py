@@ -305,6 +305,8 @@ class Queue:
                 [fresh] = await conn.scripts.enqueue([call.payload], call.enqueued_at, call.when)
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
+        if isinstance(fresh, str):  # the job that holds the call's unique key
+            return Job(fresh, call.task, self, call.decoder)
         # a job whose id was taken may have finished long ago: its waiter must check the store
         return Job(call.job_id, call.task, self, call.decoder, hint if fresh else None)
 
@@ -323,13 +325,16 @@ class Queue:
                 at = calls[0].enqueued_at
                 when = calls[0].when
                 groups: dict[When, list[bytes]]  # calls enqueued alike go in one script call
-                if all(call.when is when for call in calls):  # the common case, made cheap
+                unique = [call for call in calls if call.when.unique]  # one call each, in order
+                if not unique and all(call.when is when for call in calls):  # the common case
                     groups = {when: [call.payload for call in calls]}
                 else:
                     groups = {}
                     for call in calls:
-                        groups.setdefault(call.when, []).append(call.payload)
-                if len(groups) == 1 and len(calls) <= ENQUEUE_BATCH:
+                        if not call.when.unique:
+                            groups.setdefault(call.when, []).append(call.payload)
+                holders: list[bool | str] = []
+                if not unique and len(groups) == 1 and len(calls) <= ENQUEUE_BATCH:
                     [(when, payloads)] = groups.items()
                     await conn.scripts.enqueue(payloads, at, when)
                 else:
@@ -338,10 +343,17 @@ class Queue:
                             for start in range(0, len(payloads), ENQUEUE_BATCH):
                                 batch = payloads[start:start + ENQUEUE_BATCH]
                                 await conn.scripts.enqueue_in(pipe, batch, at, when)
-                        await pipe.execute()
+                        for call in unique:
+                            await conn.scripts.enqueue_in(pipe, [call.payload], at, call.when)
+                        replies = await pipe.execute()
+                    for reply in replies[len(replies) - len(unique):]:
+                        holders += conn.scripts.enqueued(reply)
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
-        return [Job(call.job_id, call.task, self, call.decoder) for call in calls]
+        ids = {call.job_id: holder for call, holder in zip(unique, holders, strict=True)
+               if isinstance(holder, str)}
+        return [Job(ids.get(call.job_id, call.job_id), call.task, self, call.decoder)
+                for call in calls]
 
     async def _register(self, conn: _Producer) -> None:
         """Add this queue to the registry of queues, once per process and event loop."""

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, ParamSpec, Protocol, TypeVar
 
 import msgspec
 
@@ -16,7 +16,7 @@ from .context import Context
 from .errors import ConfigError
 from .ids import new_job_id
 from .job import Job
-from .protocol import MAX_PRIORITY, NOW, Envelope, When, check_job_id
+from .protocol import MAX_PRIORITY, NOW, Envelope, Unique, When, check_job_id, encode_unique
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -131,6 +131,9 @@ class Task(Generic[P, R]):
         at: datetime | None = None,
         priority: int | None = None,
         expires: float | timedelta | datetime | None = None,
+        unique_key: str | None = None,
+        unique: Unique | str | None = None,
+        debounce: float | timedelta | None = None,
     ) -> TaskOptions[P, R]:
         """The same task with options for one enqueue:
 
@@ -139,10 +142,19 @@ class Task(Generic[P, R]):
         - ``delay`` (seconds or a timedelta) or ``at`` (a timezone-aware datetime): run later;
         - ``priority``: 0..9, higher starts first (default: the task's);
         - ``expires`` (seconds or a timedelta from now, or an aware datetime): a job not started
-          by then never runs; it ends as expired.
+          by then never runs; it ends as expired;
+        - ``unique_key``: while a job with this key is in its ``unique`` window
+          (``"while_queued"``, ``"while_active"``, ``"until_result_expires"``), enqueueing
+          another writes nothing and returns that job's handle;
+        - ``debounce`` (seconds or a timedelta, with ``unique_key``): the job starts that long
+          after the last enqueue with its key; each later enqueue before it starts replaces its
+          arguments and moves its start back, and gets the same handle.
         """
-        if delay is not None and at is not None:
-            raise ConfigError("give delay or at, not both")
+        if sum(x is not None for x in (delay, at, debounce)) > 1:
+            raise ConfigError("give one of delay, at and debounce")
+        held = _unique(self.name, unique_key, unique, debounce)
+        if debounce is not None:
+            delay = debounce
         if job_id is not None:
             check_job_id(job_id)
         now = time.time()
@@ -163,8 +175,11 @@ class Task(Generic[P, R]):
             if due is not None and expires_at <= due:
                 raise ConfigError(f"{self.name}: expires is not after the job is due to start")
         priority = self.priority if priority is None else check_priority(priority)
-        when = When(due, priority, expires_at)
-        return TaskOptions(self, job_id, NOW if when == NOW else when)
+        when = When(due, priority, expires_at, held, debounce is not None)
+        # relative times count from each call, not from this one
+        relative = (delay is not None, expires is not None and not isinstance(expires, datetime))
+        return TaskOptions(self, job_id, NOW if when == NOW else when,
+                           Relative(now, *relative) if any(relative) else None)
 
     def _make_call(
         self,
@@ -173,10 +188,15 @@ class Task(Generic[P, R]):
         kwargs: dict[str, Any],
         job_id: str | None = None,
         when: When | None = None,
+        relative: Relative | None = None,
     ) -> Call[R]:
+        """``relative``: which of ``when``'s times were given relative to the time they were
+        counted from: they are moved to count from now."""
         encoded_args = self.codec.encode_args(method, args, kwargs)
         job_id = job_id or new_job_id()
         now = time.time()
+        if when is not None and relative is not None:
+            when = relative.moved(when, now)
         envelope = Envelope(job_id, self.name, msgspec.Raw(encoded_args), now)
         payload = encode_envelope(envelope, task=self.name, limit=self.queue.max_payload_bytes)
         return Call(job_id, self.name, payload, now, self.codec.result_decoder, when or self._when)
@@ -195,25 +215,73 @@ class Task(Generic[P, R]):
 class TaskOptions(Generic[P, R]):
     """A task with per-enqueue options; see ``Task.options``."""
 
-    __slots__ = ("_job_id", "_task", "_when")
+    __slots__ = ("_job_id", "_relative", "_task", "_when")
 
-    def __init__(self, task: Task[P, R], job_id: str | None, when: When) -> None:
+    def __init__(
+        self, task: Task[P, R], job_id: str | None, when: When, relative: Relative | None
+    ) -> None:
         self._task = task
         self._job_id = job_id
         self._when = when
+        self._relative = relative
 
     def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[R]:
-        return self._task._make_call("call", args, kwargs, self._job_id, self._when)
+        return self._task._make_call("call", args, kwargs, self._job_id, self._when,
+                                     self._relative)
 
     async def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
-        call = self._task._make_call("delay", args, kwargs, self._job_id, self._when)
+        call = self._task._make_call("delay", args, kwargs, self._job_id, self._when,
+                                     self._relative)
         return await self._task.queue.enqueue(call)
+
+
+class Relative(NamedTuple):
+    """Which times of a ``When`` were given relative to ``since`` (a delay, an expiry in
+    seconds): each call counts them from its own time."""
+
+    since: float
+    due: bool
+    expires_at: bool
+
+    def moved(self, when: When, now: float) -> When:
+        by = now - self.since
+        return when._replace(
+            due=when.due + by if self.due and when.due is not None else when.due,
+            expires_at=when.expires_at + by if self.expires_at and when.expires_at is not None
+            else when.expires_at,
+        )
 
 
 def check_priority(priority: int) -> int:
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
         raise ConfigError(f"priority must be an int from 0 to {MAX_PRIORITY}, got {priority!r}")
     return priority
+
+
+def _unique(
+    task: str, key: str | None, window: Unique | str | None, debounce: float | timedelta | None
+) -> str | None:
+    """The unique key a call's job holds (``When.unique``), checked."""
+    if key is None:
+        if debounce is not None:
+            raise ConfigError(f"{task}: debounce needs a unique_key")
+        if window is not None:
+            raise ConfigError(f"{task}: unique= needs a unique_key")
+        return None
+    try:
+        checked = Unique(window or Unique.WHILE_ACTIVE)
+    except ValueError:
+        raise ConfigError(f"{task}: unique must be one of "
+                          f"{', '.join(w.value for w in Unique)}, not {window!r}") from None
+    if debounce is not None:
+        seconds = debounce.total_seconds() if isinstance(debounce, timedelta) else float(debounce)
+        if seconds <= 0:
+            raise ConfigError(f"{task}: debounce must be positive")
+        if window is not None and checked is not Unique.WHILE_QUEUED:
+            raise ConfigError(f"{task}: a debounced job holds its key while it waits to start: "
+                              f"unique={checked.value!r} does not go with debounce")
+        checked = Unique.WHILE_QUEUED  # a later call replaces the job until it starts
+    return encode_unique(checked, key)
 
 
 def _aware(name: str, moment: datetime) -> datetime:

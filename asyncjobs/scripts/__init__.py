@@ -66,7 +66,7 @@ class Scripts:
         # enqueue.lua for jobs to run now at priority 0 with no expiry: all but the time and the
         # envelopes fixed
         self._enqueue_lane = self._lane("enqueue", conn.redis, self._enqueue_keys(),
-                                        keys.job_prefix, "", "0", "")
+                                        keys.job_prefix, keys.unique_prefix, "", "0", "", "", "")
         self._start_lanes: dict[str, Lane] = {}  # by processing list, on the fetch client
 
     def _lane(self, name: str, client: aredis.Redis, keys: list[str], *fixed: str) -> Lane:
@@ -93,13 +93,14 @@ class Scripts:
 
     def _enqueue_keys(self) -> list[str]:
         k = self._keys
-        return [k.pending, k.prioritized, k.seq, k.scheduled, k.queued]
+        return [k.pending, k.prioritized, k.seq, k.scheduled, k.queued, k.debounced]
 
     async def enqueue(
         self, payloads: Sequence[bytes], enqueued_at: float, when: When = NOW
-    ) -> list[bool]:
+    ) -> list[bool | str]:
         """Enqueue encoded envelopes in one call (a job whose id is taken is left as it is).
-        Per job: True when enqueued, False when its id was taken."""
+        Per job: True when enqueued, False when its id was taken, or the id of the job that
+        holds its unique key."""
 
         def run() -> Any:
             return self._enqueue(payloads, enqueued_at, when, None)
@@ -110,7 +111,13 @@ class Scripts:
             )
         else:
             replies = await run()
-        return _done(replies)
+        return self.enqueued(replies)
+
+    @staticmethod
+    def enqueued(replies: list[Any]) -> list[bool | str]:
+        """Per job of an enqueue call's replies: True when enqueued, False when its id was
+        taken, or the id of the job that holds its unique key."""
+        return [reply.decode() if isinstance(reply, bytes) else reply == _DONE for reply in replies]
 
     async def enqueue_in(
         self,
@@ -128,9 +135,10 @@ class Scripts:
         keys = dict(zip(SOURCES["enqueue"].keys, self._enqueue_keys(), strict=True))
         return self._run(
             "enqueue", keys,
-            {"job_prefix": self._keys.job_prefix, "due": "" if when.due is None else when.due,
-             "priority": when.priority,
+            {"job_prefix": self._keys.job_prefix, "unique_prefix": self._keys.unique_prefix,
+             "due": "" if when.due is None else when.due, "priority": when.priority,
              "expires_at": "" if when.expires_at is None else when.expires_at,
+             "unique": when.unique or "", "debounce": "1" if when.debounce else "",
              "enqueued_at": enqueued_at},
             more_args=payloads, client=client,
         )
@@ -140,7 +148,8 @@ class Scripts:
         first."""
         return {"job_prefix": self._keys.job_prefix, "now": time.time(),
                 "record_ttl": _ms(self._settings.job_ttl),
-                "result_ttl": _ms(self._settings.result_ttl), "done": self._keys.done}
+                "result_ttl": _ms(self._settings.result_ttl), "done": self._keys.done,
+                "unique_prefix": self._keys.unique_prefix}
 
     async def fetch(
         self, processing: str, n: int, client: Client | None = None
@@ -150,7 +159,7 @@ class Scripts:
         flat = await self._run(
             "fetch",
             {"pending": k.pending, "prioritized": k.prioritized, "processing": processing,
-             "queued": k.queued, "paused": k.paused, "stats": k.stats},
+             "queued": k.queued, "paused": k.paused, "stats": k.stats, "debounced": k.debounced},
             {"n": n, **self._started()},
             client=client,
         )
@@ -169,7 +178,7 @@ class Scripts:
         reconciles."""
         k = self._keys
         keys = {"processing": processing, "prioritized": k.prioritized, "pending": k.pending,
-                "queued": k.queued, "paused": k.paused, "stats": k.stats}
+                "queued": k.queued, "paused": k.paused, "stats": k.stats, "debounced": k.debounced}
         args: dict[str, ScriptArg] = {"entry": entry, **self._started()}
         lane = self._start_lanes.get(processing)
         if lane is None:
@@ -195,7 +204,8 @@ class Scripts:
         replies = await self._run(
             "finish",
             {"processing": processing, "stats": k.stats, "minute": k.minute(int(time.time()) // 60)},
-            {"done": k.done, "minute_ttl": MINUTE_TTL}, more_keys=records, more_args=per_job,
+            {"done": k.done, "minute_ttl": MINUTE_TTL, "unique_prefix": k.unique_prefix},
+            more_keys=records, more_args=per_job,
         )
         return _done(replies)
 
@@ -228,7 +238,7 @@ class Scripts:
             {"processing": processing, "dead": k.dead, "stats": k.stats},
             {"entry": entry, "letter": record, "cap": s.max_dead_letters, "outcome": outcome,
              "finished_at": finished_at, "record_ttl": _ms(s.result_ttl), "id": job_id or "",
-             "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl)},
+             "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl), "unique_prefix": k.unique_prefix},
             more_keys=[k.job(job_id)] if job_id is not None else [],
         )
         return bool(reply == Reply.DONE)
@@ -258,7 +268,7 @@ class Scripts:
             {"victim": victim, "job_prefix": k.job_prefix, "max_recoveries": s.max_recoveries,
              "now": now, "queue": k.name, "reaper": reaper, "cap": s.max_dead_letters,
              "record_ttl": _ms(s.result_ttl), "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl),
-             "stagger": SUSPECT_STAGGER},
+             "stagger": SUSPECT_STAGGER, "unique_prefix": k.unique_prefix},
         )
         if reply == Reply.ALIVE:
             return None
@@ -278,9 +288,12 @@ class Scripts:
         """Cancel a job that has not finished; False when it had (or is unknown)."""
         k = self._keys
         reply = await self._run(
-            "cancel", {"queued": k.queued, "record": k.job(job_id), "stats": k.stats},
+            "cancel",
+            {"queued": k.queued, "record": k.job(job_id), "stats": k.stats,
+             "debounced": k.debounced},
             {"id": job_id, "outcome": outcome, "now": time.time(),
-             "result_ttl": _ms(self._settings.result_ttl), "done": k.done, "control": k.control},
+             "result_ttl": _ms(self._settings.result_ttl), "done": k.done, "control": k.control,
+             "unique_prefix": k.unique_prefix},
         )
         return bool(reply == Reply.DONE)
 

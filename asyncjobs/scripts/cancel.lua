@@ -8,21 +8,27 @@
 -- Returns REPLY_DONE when cancelled now or before, REPLY_NOT_OURS when the job finished
 -- otherwise or is unknown (nothing changed).
 --- @include lib/queued_entry
+--- @include lib/unique
 local queued = KEYS[1]       -- the job's queued entry, if it never started
 local record = KEYS[2]       -- the job's record: made or updated, kept result_ttl
 local stats = KEYS[3]
+local debounced = KEYS[4]    -- a debounced job leaves it
 local id = ARGV[1]
 local outcome = ARGV[2]      -- the encoded Outcome of a cancelled job
 local now = ARGV[3]
 local result_ttl = ARGV[4]   -- ms
 local done = ARGV[5]         -- the channel for the notices
 local control = ARGV[6]      -- the workers' channel
+local unique_prefix = ARGV[7]  -- the job's unique key is freed (lib/unique)
 
 local meta = redis.call('HGET', queued, id)
 local state = redis.call('HGET', record, FIELD_STATE)
+local unique = redis.call('HGET', record, FIELD_UNIQUE)
 if meta then
   redis.call('HDEL', queued, id)
-  local enqueued_at, priority, _, task = queued_entry(meta)
+  redis.call('HDEL', debounced, id)
+  local enqueued_at, priority, _, task, queued_unique = queued_entry(meta)
+  unique = queued_unique
   redis.call('HSET', record, FIELD_TASK, task, FIELD_ENQUEUED_AT, enqueued_at, FIELD_ATTEMPTS, 0)
   if priority > 0 then
     redis.call('HSET', record, FIELD_PRIORITY, priority)
@@ -36,6 +42,7 @@ redis.call('HSET', record, FIELD_STATE, STATE_CANCELLED, FIELD_OUTCOME, outcome,
   FIELD_FINISHED_AT, now)
 redis.call('HDEL', record, FIELD_LAST_ERROR)
 redis.call('PEXPIRE', record, result_ttl)
+release_unique(unique_prefix, unique, id, true, result_ttl)
 redis.call('HINCRBY', stats, STAT_CANCELLED, 1)
 redis.call('PUBLISH', done, id)
 if state == STATE_RUNNING then

@@ -15,11 +15,13 @@ local record_ttl = ARGV[6]   -- ms
 local id = ARGV[7]           -- '' when it could not be read
 local done = ARGV[8]
 local dead_ttl = ARGV[9]     -- ms, from the list's last entry
+local unique_prefix = ARGV[10]
 
 if redis.call('LREM', processing, -1, entry) == 0 then
   redis.call('HINCRBY', stats, STAT_DUPLICATE_COMPLETIONS, 1)
   return REPLY_NOT_OURS
 end
 dead_letter({list = dead, cap = cap, list_ttl = dead_ttl, stats = stats, letter = letter,
-  record = record, outcome = outcome, at = finished_at, record_ttl = record_ttl, done = done, id = id})
+  record = record, outcome = outcome, at = finished_at, record_ttl = record_ttl, done = done, id = id,
+  unique_prefix = unique_prefix})
 return REPLY_DONE

@@ -2,28 +2,36 @@
 -- A job's record key is job_prefix .. its id, the id read from its envelope (the prefix
 -- carries the queue's hash tag, so the key is in this script's slot); only read here: an id
 -- with a record is taken too.
+-- A job with a unique key (one job per call) is enqueued only while no other job holds the key
+-- (lib/unique); else nothing is written, and the reply is the holder's id; a debounced one
+-- then replaces the holder's arguments and due time, if the holder has not started.
 -- Returns one reply per job: REPLY_DONE when enqueued, REPLY_TAKEN when a job with its id
--- already exists (nothing written for it). The writes are one HSET and one LPUSH (or ZADD)
--- for all jobs of the call.
+-- already exists (nothing written for it), the id of the job holding its unique key. The
+-- writes are one HSET and one LPUSH (or ZADD) for all jobs of the call.
 --- @include lib/claim_new
 --- @include lib/push_prioritized
+--- @include lib/unique
 local pending = KEYS[1]      -- jobs of priority 0 to run now go in at the left, in order
 local prioritized = KEYS[2]  -- jobs of priority 1..9 to run now, by priority then order
 local seq = KEYS[3]          -- the order counter of prioritized jobs
 local scheduled = KEYS[4]    -- jobs to run later (due given), by due time
 local queued = KEYS[5]       -- queued hash: job id -> queued entry; marks the id as taken until the job starts
+local debounced = KEYS[6]    -- job id -> envelope of each debounced job not yet started
 local job_prefix = ARGV[1]
-local due = ARGV[2]          -- Unix seconds, or '' to run now
-local priority = tonumber(ARGV[3])  -- 0..PRIORITY_MAX
-local expires_at = ARGV[4]   -- Unix seconds, or '': not started by then, never runs
-local enqueued_at = ARGV[5]
--- ARGV[6..]: encoded envelopes, built and checked by the caller (at most a few thousand)
-local FIRST = 6
+local unique_prefix = ARGV[2]
+local due = ARGV[3]          -- Unix seconds, or '' to run now
+local priority = tonumber(ARGV[4])  -- 0..PRIORITY_MAX
+local expires_at = ARGV[5]   -- Unix seconds, or '': not started by then, never runs
+local unique = ARGV[6]       -- '' or the unique key with its window mark (protocol.When.unique)
+local debounce = ARGV[7]     -- '1': a later enqueue with the unique key replaces this job
+local enqueued_at = ARGV[8]
+-- ARGV[9..]: encoded envelopes, built and checked by the caller (at most a few thousand)
+local FIRST = 9
 
--- the queued entry's head (protocol.QueuedEntry): mark, enqueue time, priority, expiry
+-- the queued entry's head (protocol.QueuedEntry): mark, enqueue time, priority, expiry, unique
 local head = ((due == '') and MARK_QUEUED or MARK_SCHEDULED) .. enqueued_at
-if expires_at ~= '' then
-  head = head .. ',' .. priority .. ',' .. expires_at
+if unique ~= '' or expires_at ~= '' then
+  head = head .. ',' .. priority .. ',' .. expires_at .. ',' .. unique
 elseif priority > 0 then
   head = head .. ',' .. priority
 end
@@ -44,12 +52,33 @@ local function push(entries)
     redis.call('LPUSH', pending, unpack(entries))
   end
 end
+if unique ~= '' and #ARGV ~= FIRST then
+  return redis.error_reply('ERR asyncjobs: a job with a unique key is enqueued alone')
+end
 if #ARGV == FIRST then  -- one job, the common .delay(): the same steps, three commands
   local entry = ARGV[FIRST]
+  local held = (unique ~= '') and (unique_prefix .. string.sub(unique, 2))
+  local holder = held and redis.call('GET', held)
+  if holder then
+    local old = (debounce == '1') and redis.call('HGET', debounced, holder)
+    if old then  -- the holder waits: it takes this call's arguments and due time
+      local replaced = with_id(entry, holder)
+      redis.call('ZREM', scheduled, old)
+      redis.call('ZADD', scheduled, due, replaced)
+      redis.call('HSET', debounced, holder, replaced)
+    end
+    return {holder}
+  end
   local claimed = claim_new(queued, job_prefix, head, entry)
   if claimed == nil then return unreadable(FIRST) end
   if not claimed then
     return {REPLY_TAKEN}
+  end
+  if held then
+    redis.call('SET', held, job_id(entry))
+    if debounce == '1' then
+      redis.call('HSET', debounced, job_id(entry), entry)
+    end
   end
   if due == '' and priority == 0 then
     redis.call('LPUSH', pending, entry)

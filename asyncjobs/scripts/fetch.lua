@@ -11,18 +11,21 @@ local processing = KEYS[3]   -- this worker's own; entries go in at the left
 local queued = KEYS[4]       -- a job's queued entry leaves it when its record is made
 local paused = KEYS[5]       -- read only
 local stats = KEYS[6]        -- counts expired jobs
+local debounced = KEYS[7]    -- a debounced job leaves it when it starts
 local n = tonumber(ARGV[1])
 local job_prefix = ARGV[2]
 local now = ARGV[3]
 local record_ttl = ARGV[4]   -- ms, of a record made here
 local result_ttl = ARGV[5]   -- ms, of the record of a job found expired
 local done = ARGV[6]         -- the channel for the notices of expired jobs
+local unique_prefix = ARGV[7]
 
 if redis.call('EXISTS', paused) == 1 then
   return REPLY_PAUSED
 end
 local started = {job_prefix = job_prefix, queued = queued, now = now, record_ttl = record_ttl,
-  stats = stats, done = done, result_ttl = result_ttl}
+  stats = stats, done = done, result_ttl = result_ttl, unique_prefix = unique_prefix,
+  debounced = debounced}
 local out = {}
 local function take(entry)  -- entry was just pushed at the left of processing
   local attempt = mark_started(started, entry)

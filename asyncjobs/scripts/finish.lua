@@ -5,15 +5,18 @@
 -- execution, whose reply was lost), REPLY_NOT_OURS when not ours or already finished by
 -- another execution (counted once as a duplicate).
 --- @include lib/count_duplicate
+--- @include lib/job_head
+--- @include lib/unique
 local processing = KEYS[1]   -- ours; an entry must be there, else we lost ownership of that job
 local stats = KEYS[2]
 local minute = KEYS[3]       -- this minute's counters (throughput history), kept minute_ttl
 -- KEYS[4..]: the job records, one per job, in order
 local done = ARGV[1]         -- the channel for the notices
 local minute_ttl = ARGV[2]   -- seconds
--- ARGV[3..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
+local unique_prefix = ARGV[3]  -- a job's unique key is freed (lib/unique)
+-- ARGV[4..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
 -- encoded outcome, finished_at, record TTL in ms, the notice to publish, this execution's token
-local FIRST_RECORD, FIRST_JOB, PER_JOB = 4, 3, 7
+local FIRST_RECORD, FIRST_JOB, PER_JOB = 4, 4, 7
 
 local replies = {}
 for i = FIRST_RECORD, #KEYS do
@@ -38,6 +41,10 @@ for i = FIRST_RECORD, #KEYS do
     redis.call('HSET', record, FIELD_STATE, state, FIELD_FINISHED_AT, finished_at,
       FIELD_FINISHED_BY, token)
     redis.call('PEXPIRE', record, record_ttl)
+    local unique = redis.call('HGET', record, FIELD_UNIQUE)
+    if unique then
+      release_unique(unique_prefix, unique, job_id(entry), true, record_ttl)
+    end
     redis.call('HINCRBY', stats, state, 1)
     redis.call('HINCRBY', minute, state, 1)
     redis.call('PUBLISH', done, notice)

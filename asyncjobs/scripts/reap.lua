@@ -26,6 +26,7 @@ local record_ttl = ARGV[8]   -- ms
 local done = ARGV[9]
 local dead_ttl = ARGV[10]    -- ms
 local stagger = tonumber(ARGV[11])
+local unique_prefix = ARGV[12]
 
 if redis.call('EXISTS', heartbeat) == 1 then
   return {REPLY_ALIVE, 0, 0}
@@ -47,7 +48,7 @@ while true do
       dead_letter({list = dead, cap = cap, list_ttl = dead_ttl, stats = stats,
         letter = encode_dead_letter('worker_lost', message, entry, queue, reaper, now, id),
         record = record, outcome = encode_dead_outcome('worker_lost', message), at = now,
-        record_ttl = record_ttl, done = done, id = id})
+        record_ttl = record_ttl, done = done, id = id, unique_prefix = unique_prefix})
       buried = buried + 1
     elseif recoveries >= 2 then
       redis.call('RPOP', pending)

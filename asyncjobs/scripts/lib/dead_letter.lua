@@ -1,5 +1,6 @@
 --- @include lib/msgpack_write
 --- @include lib/outcome
+--- @include lib/unique
 -- protocol.DeadLetter, encoded: [reason, message, payload, queue, worker_id, at, job_id]
 local function encode_dead_letter(reason, message, payload, queue, worker, at, id)
   return '\151' .. mp_str(reason) .. mp_str(message) .. mp_bin(payload) .. mp_str(queue)
@@ -14,8 +15,8 @@ end
 -- Dead-letters a job whose entry the caller has already taken out of its list:
 -- d.letter (an encoded DeadLetter) goes in at the left of d.list, capped at d.cap entries, the
 -- list expiring d.list_ttl ms after its last entry; d.stats counts it; when the job's record
--- d.record is known, it gets d.outcome (kept d.record_ttl ms) and a notice of d.id goes out on
--- d.done for the job's waiters.
+-- d.record is known, it gets d.outcome (kept d.record_ttl ms), the unique key it holds is freed
+-- (under d.unique_prefix) and a notice of d.id goes out on d.done for the job's waiters.
 local function dead_letter(d)
   redis.call('LPUSH', d.list, d.letter)
   redis.call('LTRIM', d.list, 0, tonumber(d.cap) - 1)
@@ -25,6 +26,8 @@ local function dead_letter(d)
     redis.call('HSET', d.record, FIELD_OUTCOME, d.outcome, FIELD_STATE, STATE_DEAD,
       FIELD_FINISHED_AT, d.at)
     redis.call('PEXPIRE', d.record, d.record_ttl)
+    release_unique(d.unique_prefix, redis.call('HGET', d.record, FIELD_UNIQUE), d.id, true,
+      d.record_ttl)
     redis.call('PUBLISH', d.done, d.id)
   end
 end

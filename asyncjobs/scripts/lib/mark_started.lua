@@ -1,13 +1,17 @@
 --- @include lib/job_head
 --- @include lib/queued_entry
 --- @include lib/outcome
+--- @include lib/unique
 -- Marks a job as running in its record and returns its attempt number; or returns 0 when it
 -- must not run: it was cancelled while it waited, or its expiry passed before it started (it
 -- is then finished here as expired: record, counter, notice). The caller drops the entry.
 -- A job that has not started before has no record yet, only its queued entry: the record is
 -- made from that entry (which leaves the queued hash) and kept s.record_ttl ms.
+-- A job's unique key (lib/unique) is freed at its first start when its window is
+-- UNIQUE_WHILE_QUEUED, and kept in its record otherwise.
 -- s: job_prefix (carries the queue's hash tag, so the record is in the caller's slot), queued,
--- now, record_ttl, stats, done (channel), result_ttl (ms, of an expired job's record).
+-- now, record_ttl, stats, done (channel), result_ttl (ms, of an expired job's record),
+-- unique_prefix, debounced (the hash of debounced jobs not yet started).
 local function mark_started(s, entry)
   local id = job_id(entry)
   if id == nil then return 1 end
@@ -22,8 +26,12 @@ local function mark_started(s, entry)
   local meta = redis.call('HGET', s.queued, id)
   if not meta then return 1 end
   redis.call('HDEL', s.queued, id)
-  local enqueued_at, priority, expires_at, task = queued_entry(meta)
+  local enqueued_at, priority, expires_at, task, unique = queued_entry(meta)
+  if unique ~= '' then
+    redis.call('HDEL', s.debounced, id)
+  end
   if expires_at and expires_at <= tonumber(s.now) then
+    release_unique(s.unique_prefix, unique, id, true, s.result_ttl)
     redis.call('HSET', record, FIELD_STATE, STATE_EXPIRED, FIELD_TASK, task,
       FIELD_ENQUEUED_AT, enqueued_at, FIELD_FINISHED_AT, s.now, FIELD_OUTCOME,
       encode_error_outcome(ERROR_EXPIRED, 'JobExpired', 'not started before it expired at ' .. expires_at))
@@ -36,6 +44,12 @@ local function mark_started(s, entry)
     FIELD_ENQUEUED_AT, enqueued_at, FIELD_TASK, task)
   if priority > 0 then
     redis.call('HSET', record, FIELD_PRIORITY, priority)
+  end
+  if unique ~= '' then
+    release_unique(s.unique_prefix, unique, id, false)
+    if string.sub(unique, 1, 1) ~= UNIQUE_WHILE_QUEUED then
+      redis.call('HSET', record, FIELD_UNIQUE, unique)
+    end
   end
   redis.call('PEXPIRE', record, s.record_ttl)
   return 1
