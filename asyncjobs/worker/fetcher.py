@@ -56,6 +56,14 @@ class Fetcher:
         entry, attempt = started
         return [(entry, attempt)] if attempt else []  # 0: nothing to run (see start.lua)
 
+    async def waiting(self) -> bool:
+        """Whether a job waits in the queue (a burst worker checks before it exits)."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.llen(self._keys.pending)
+            pipe.zcard(self._keys.prioritized)
+            listed, prioritized = await pipe.execute()
+        return bool(listed or prioritized)
+
     async def next_due(self) -> float | None:
         """When the earliest scheduled job (a delayed job, a retry) is due; None if there is none."""
         first = cast("list[tuple[bytes, float]]", await self._client.zrange(

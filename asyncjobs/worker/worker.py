@@ -377,12 +377,11 @@ class Worker:
         if self.running or lease.holding:
             await self._wait_running(self.running - 1)
             return False
-        if self.burst_wait <= 0:
-            return True
         dues = [due for part in self._parts if (due := await part.fetcher.next_due()) is not None]
         due_in = min(dues) - time.time() if dues else math.inf
         if due_in > self.burst_wait:
-            return True
+            # a promoter may have moved a due job to the queue since the fetch: fetch again
+            return not any([await part.fetcher.waiting() for part in self._parts])
         await anyio.sleep(min(max(due_in, 0.05), 0.25))  # the promoter moves it within 0.25 s
         return False
 
