@@ -55,9 +55,10 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
-def check_unique_key(key: str) -> str:
+def check_unique_key(key: str, name: str = "unique_key") -> str:
+    """A unique key or concurrency key (``name`` says which, for the error)."""
     if not _JOB_ID.fullmatch(key):
-        raise ConfigError(f"unique_key {_quoted(key)} must match [A-Za-z0-9_.:-]{{1,128}}")
+        raise ConfigError(f"{name} {_quoted(key)} must match [A-Za-z0-9_.:-]{{1,128}}")
     return key
 
 
@@ -102,6 +103,9 @@ class QueueKeys:
                                       (``When.unique``), while its window lasts
     ``aj:{q}:debounced``      hash    job id -> its envelope, for a debounced job not yet started
                                       (a later enqueue with its key replaces it)
+    ``aj:{q}:conc:run:<g>``   set     ids of the running jobs of concurrency group ``g``: a task
+                                      (``t:<task>``) or a task's key (``k:<task>:<key>``)
+    ``aj:{q}:conc:wait:<g>``  list    jobs waiting for a slot of group ``g`` (not in a worker)
     ``aj:{q}:minute:<m>``     hash    jobs finished in minute ``m`` (Unix time // 60) by final
                                       state, kept ``MINUTE_TTL`` seconds
     ``aj:{q}:schedules``      hash    schedule name -> encoded ``ScheduleSpec`` (no TTL)
@@ -121,7 +125,7 @@ class QueueKeys:
     __slots__ = (
         "base", "control", "dead", "debounced", "done", "job_prefix", "name", "paused",
         "pending", "prioritized", "queued", "schedule_state", "scheduled", "schedules", "seq",
-        "stats", "unique_prefix", "workers",
+        "stats", "unique_prefix", "conc_prefix", "workers",
     )
 
     def __init__(self, name: str) -> None:
@@ -141,6 +145,7 @@ class QueueKeys:
         self.job_prefix: str = f"{self.base}:job:"
         self.unique_prefix: str = f"{self.base}:unique:"
         self.debounced: str = f"{self.base}:debounced"
+        self.conc_prefix: str = f"{self.base}:conc:"
         self.schedules: str = f"{self.base}:schedules"
         self.schedule_state: str = f"{self.base}:schedule_state"
 
@@ -257,6 +262,8 @@ class Field(StrEnum):
     """The job's priority, when not 0 (kept for its retries)."""
     UNIQUE = "u"
     """The unique key the job holds until it ends (``When.unique``), when it has one."""
+    LIMITS = "l"
+    """The job's concurrency limits (``When.limits``), when it has any."""
     DUPLICATE = "x:"
     """Prefix of a field ``x:<token>`` marking a late execution already counted as a duplicate."""
 
@@ -285,9 +292,9 @@ _STATE_OF_MARK = {mark: state for state, mark in _QUEUED_MARKS.items()}
 
 class QueuedEntry(NamedTuple):
     """A job that has not started yet: its queued-hash entry,
-    ``<mark><enqueued_at>[,<priority>[,<expires_at>[,<unique>]]] <task>`` (mark ``q`` queued or
-    ``s`` scheduled; ``unique`` as ``When.unique``; the head before the space holds no space
-    or comma, a task name may)."""
+    ``<mark><enqueued_at>[,<priority>,<expires_at>,<unique>[,<limits>]] <task>`` (mark ``q``
+    queued or ``s`` scheduled; ``unique`` and ``limits`` (three parts) as in ``When``; the head
+    before the space holds no space, a task name may)."""
 
     state: JobState
     enqueued_at: float
@@ -325,6 +332,9 @@ class When(NamedTuple):
     expires_at: float | None = None
     unique: str | None = None
     debounce: bool = False
+    limits: str | None = None
+    """``<max_concurrency>,<key_concurrency>,<concurrency_key>`` (empty parts for none): the
+    global slots the job must hold to run."""
 
 
 NOW = When()
@@ -333,7 +343,7 @@ NOW = When()
 
 def decode_queued(raw: bytes) -> QueuedEntry:
     head, _, task = raw.decode().partition(" ")
-    enqueued_at, priority, expires_at, *_ = (*head[1:].split(","), "", "", "")
+    enqueued_at, priority, expires_at, *_ = (*head[1:].split(","), "", "")
     return QueuedEntry(_STATE_OF_MARK[head[:1]], float(enqueued_at), task,
                        int(priority or 0), float(expires_at) if expires_at else None)
 

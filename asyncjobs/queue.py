@@ -147,6 +147,8 @@ class Queue:
         retry_backoff_max: float = 300.0,
         retry_on: tuple[type[BaseException], ...] = (Exception,),
         priority: int = 0,
+        max_concurrency: int | None = None,
+        key_concurrency: int | None = None,
     ) -> TaskDecorator: ...
 
     def task(  # type: ignore[misc]  # mypy misreads the keyword-only overload
@@ -162,6 +164,8 @@ class Queue:
         retry_backoff_max: float = 300.0,
         retry_on: tuple[type[BaseException], ...] = (Exception,),
         priority: int = 0,
+        max_concurrency: int | None = None,
+        key_concurrency: int | None = None,
     ) -> Any:
         """Register a function as a task: ``@queue.task`` or ``@queue.task(name=..., timeout=...)``.
 
@@ -172,6 +176,8 @@ class Queue:
         ``retries`` times, after a random wait of up to ``retry_backoff * 2**(attempt-1)``
         seconds (capped at ``retry_backoff_max``); ``raise Retry(delay=...)`` asks for one.
         ``priority`` (0..9, higher starts first) is the default of its jobs.
+        ``max_concurrency`` caps how many of its jobs run at once across every worker, and
+        ``key_concurrency`` how many of those with one ``options(concurrency_key=...)``.
         """
         check_priority(priority)
         policy = RetryPolicy(
@@ -189,6 +195,7 @@ class Queue:
             task = kind(
                 fn, name=task_name, queue=self, timeout=timeout, result_ttl=result_ttl,
                 retry=policy, is_async=is_async, priority=priority,
+                max_concurrency=max_concurrency, key_concurrency=key_concurrency,
             )
             self.tasks[task_name] = task
             return task

@@ -16,7 +16,16 @@ from .context import Context
 from .errors import ConfigError
 from .ids import new_job_id
 from .job import Job
-from .protocol import MAX_PRIORITY, NOW, Envelope, Unique, When, check_job_id, encode_unique
+from .protocol import (
+    MAX_PRIORITY,
+    NOW,
+    Envelope,
+    Unique,
+    When,
+    check_job_id,
+    check_unique_key,
+    encode_unique,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -98,12 +107,17 @@ class Task(Generic[P, R]):
         retry: RetryPolicy,
         is_async: bool,
         priority: int = 0,
+        max_concurrency: int | None = None,
+        key_concurrency: int | None = None,
     ) -> None:
         self.fn = fn
         self.priority = check_priority(priority)
+        self.max_concurrency = _check_limit(name, "max_concurrency", max_concurrency)
+        self.key_concurrency = _check_limit(name, "key_concurrency", key_concurrency)
         self.name = name
         self.queue = queue
-        self._when = When(priority=priority) if priority else NOW
+        limits = self._limits(None)
+        self._when = When(priority=priority, limits=limits) if priority or limits else NOW
         self.timeout = timeout
         self.result_ttl = result_ttl
         self.retry = retry
@@ -134,6 +148,7 @@ class Task(Generic[P, R]):
         unique_key: str | None = None,
         unique: Unique | str | None = None,
         debounce: float | timedelta | None = None,
+        concurrency_key: str | None = None,
     ) -> TaskOptions[P, R]:
         """The same task with options for one enqueue:
 
@@ -148,7 +163,9 @@ class Task(Generic[P, R]):
           another writes nothing and returns that job's handle;
         - ``debounce`` (seconds or a timedelta, with ``unique_key``): the job starts that long
           after the last enqueue with its key; each later enqueue before it starts replaces its
-          arguments and moves its start back, and gets the same handle.
+          arguments and moves its start back, and gets the same handle;
+        - ``concurrency_key``: the key whose jobs of this task run at most ``key_concurrency``
+          at once (the task's).
         """
         if sum(x is not None for x in (delay, at, debounce)) > 1:
             raise ConfigError("give one of delay, at and debounce")
@@ -175,11 +192,24 @@ class Task(Generic[P, R]):
             if due is not None and expires_at <= due:
                 raise ConfigError(f"{self.name}: expires is not after the job is due to start")
         priority = self.priority if priority is None else check_priority(priority)
-        when = When(due, priority, expires_at, held, debounce is not None)
+        when = When(due, priority, expires_at, held, debounce is not None,
+                    self._limits(concurrency_key))
         # relative times count from each call, not from this one
         relative = (delay is not None, expires is not None and not isinstance(expires, datetime))
         return TaskOptions(self, job_id, NOW if when == NOW else when,
                            Relative(now, *relative) if any(relative) else None)
+
+    def _limits(self, key: str | None) -> str | None:
+        """``When.limits`` of a job of this task with concurrency key ``key``."""
+        if key is not None:
+            if self.key_concurrency is None:
+                raise ConfigError(f"{self.name}: concurrency_key needs "
+                                  "@queue.task(key_concurrency=...)")
+            check_unique_key(key, "concurrency_key")
+        if self.max_concurrency is None and key is None:
+            return None
+        return (f"{self.max_concurrency or ''},{self.key_concurrency if key else ''},"
+                f"{key or ''}")
 
     def _make_call(
         self,
@@ -250,6 +280,12 @@ class Relative(NamedTuple):
             expires_at=when.expires_at + by if self.expires_at and when.expires_at is not None
             else when.expires_at,
         )
+
+
+def _check_limit(task: str, name: str, limit: int | None) -> int | None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"{task}: {name} must be a positive int, got {limit!r}")
+    return limit
 
 
 def check_priority(priority: int) -> int:

@@ -66,7 +66,7 @@ class Scripts:
         # enqueue.lua for jobs to run now at priority 0 with no expiry: all but the time and the
         # envelopes fixed
         self._enqueue_lane = self._lane("enqueue", conn.redis, self._enqueue_keys(),
-                                        keys.job_prefix, keys.unique_prefix, "", "0", "", "", "")
+                                        keys.job_prefix, keys.unique_prefix, "", "0", "", "", "", "")
         self._start_lanes: dict[str, Lane] = {}  # by processing list, on the fetch client
 
     def _lane(self, name: str, client: aredis.Redis, keys: list[str], *fixed: str) -> Lane:
@@ -139,7 +139,7 @@ class Scripts:
              "due": "" if when.due is None else when.due, "priority": when.priority,
              "expires_at": "" if when.expires_at is None else when.expires_at,
              "unique": when.unique or "", "debounce": "1" if when.debounce else "",
-             "enqueued_at": enqueued_at},
+             "limits": when.limits or "", "enqueued_at": enqueued_at},
             more_args=payloads, client=client,
         )
 
@@ -149,7 +149,7 @@ class Scripts:
         return {"job_prefix": self._keys.job_prefix, "now": time.time(),
                 "record_ttl": _ms(self._settings.job_ttl),
                 "result_ttl": _ms(self._settings.result_ttl), "done": self._keys.done,
-                "unique_prefix": self._keys.unique_prefix}
+                "unique_prefix": self._keys.unique_prefix, "conc_prefix": self._keys.conc_prefix}
 
     async def fetch(
         self, processing: str, n: int, client: Client | None = None
@@ -203,8 +203,10 @@ class Scripts:
         k = self._keys
         replies = await self._run(
             "finish",
-            {"processing": processing, "stats": k.stats, "minute": k.minute(int(time.time()) // 60)},
-            {"done": k.done, "minute_ttl": MINUTE_TTL, "unique_prefix": k.unique_prefix},
+            {"processing": processing, "stats": k.stats, "minute": k.minute(int(time.time()) // 60),
+             "pending": k.pending},
+            {"done": k.done, "minute_ttl": MINUTE_TTL, "unique_prefix": k.unique_prefix,
+             "conc_prefix": k.conc_prefix},
             more_keys=records, more_args=per_job,
         )
         return _done(replies)
@@ -216,8 +218,9 @@ class Scripts:
         reply = await self._run(
             "retry",
             {"processing": processing, "schedule": k.scheduled, "record": k.job(job_id),
-             "stats": k.stats},
-            {"entry": entry, "due": due, "last_error": error, "token": token},
+             "stats": k.stats, "pending": k.pending},
+            {"entry": entry, "due": due, "last_error": error, "token": token, "id": job_id,
+             "conc_prefix": k.conc_prefix},
         )
         return bool(reply == Reply.DONE)
 
@@ -235,10 +238,11 @@ class Scripts:
         s = self._settings
         reply = await self._run(
             "dead",
-            {"processing": processing, "dead": k.dead, "stats": k.stats},
+            {"processing": processing, "dead": k.dead, "stats": k.stats, "pending": k.pending},
             {"entry": entry, "letter": record, "cap": s.max_dead_letters, "outcome": outcome,
              "finished_at": finished_at, "record_ttl": _ms(s.result_ttl), "id": job_id or "",
-             "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl), "unique_prefix": k.unique_prefix},
+             "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl), "unique_prefix": k.unique_prefix,
+             "conc_prefix": k.conc_prefix},
             more_keys=[k.job(job_id)] if job_id is not None else [],
         )
         return bool(reply == Reply.DONE)
@@ -246,13 +250,14 @@ class Scripts:
     async def requeue(self, processing: str) -> int:
         return int(await self._run(
             "requeue", {"processing": processing, "pending": self._keys.pending},
-            {"job_prefix": self._keys.job_prefix},
+            {"job_prefix": self._keys.job_prefix, "conc_prefix": self._keys.conc_prefix},
         ))
 
     async def reconcile(self, processing: str, running: list[bytes]) -> int:
         return int(await self._run(
             "reconcile", {"processing": processing, "pending": self._keys.pending},
-            {"job_prefix": self._keys.job_prefix, "since": time.time()},  # jobs started since are kept
+            {"job_prefix": self._keys.job_prefix, "conc_prefix": self._keys.conc_prefix,
+             "since": time.time()},  # jobs started since are kept
             more_args=running,
         ))
 
@@ -268,7 +273,8 @@ class Scripts:
             {"victim": victim, "job_prefix": k.job_prefix, "max_recoveries": s.max_recoveries,
              "now": now, "queue": k.name, "reaper": reaper, "cap": s.max_dead_letters,
              "record_ttl": _ms(s.result_ttl), "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl),
-             "stagger": SUSPECT_STAGGER, "unique_prefix": k.unique_prefix},
+             "stagger": SUSPECT_STAGGER, "unique_prefix": k.unique_prefix,
+             "conc_prefix": k.conc_prefix},
         )
         if reply == Reply.ALIVE:
             return None

@@ -2,10 +2,12 @@
 -- leaves our processing list for the dead-letter list.
 -- Returns REPLY_DONE when dead-lettered, REPLY_NOT_OURS when the entry was no longer ours.
 --- @include lib/dead_letter
+--- @include lib/slots
 local processing = KEYS[1]   -- ours; the entry leaves it
 local dead = KEYS[2]         -- the dead letter goes in at the left, capped, with a TTL
 local stats = KEYS[3]
-local record = KEYS[4] or false  -- optional (a tail): only when the job id could be read
+local pending = KEYS[4]      -- a job waiting for a concurrency slot it frees goes back in
+local record = KEYS[5] or false  -- optional (a tail): only when the job id could be read
 local entry = ARGV[1]
 local letter = ARGV[2]       -- the encoded DeadLetter
 local cap = ARGV[3]
@@ -16,10 +18,14 @@ local id = ARGV[7]           -- '' when it could not be read
 local done = ARGV[8]
 local dead_ttl = ARGV[9]     -- ms, from the list's last entry
 local unique_prefix = ARGV[10]
+local conc_prefix = ARGV[11]
 
 if redis.call('LREM', processing, -1, entry) == 0 then
   redis.call('HINCRBY', stats, STAT_DUPLICATE_COMPLETIONS, 1)
   return REPLY_NOT_OURS
+end
+if record then
+  release_slots(conc_prefix, record, id, pending)
 end
 dead_letter({list = dead, cap = cap, list_ttl = dead_ttl, stats = stats, letter = letter,
   record = record, outcome = outcome, at = finished_at, record_ttl = record_ttl, done = done, id = id,

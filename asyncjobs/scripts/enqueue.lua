@@ -24,13 +24,17 @@ local priority = tonumber(ARGV[4])  -- 0..PRIORITY_MAX
 local expires_at = ARGV[5]   -- Unix seconds, or '': not started by then, never runs
 local unique = ARGV[6]       -- '' or the unique key with its window mark (protocol.When.unique)
 local debounce = ARGV[7]     -- '1': a later enqueue with the unique key replaces this job
-local enqueued_at = ARGV[8]
--- ARGV[9..]: encoded envelopes, built and checked by the caller (at most a few thousand)
-local FIRST = 9
+local limits = ARGV[8]       -- '' or the concurrency limits (protocol.When.limits, lib/slots)
+local enqueued_at = ARGV[9]
+-- ARGV[10..]: encoded envelopes, built and checked by the caller (at most a few thousand)
+local FIRST = 10
 
--- the queued entry's head (protocol.QueuedEntry): mark, enqueue time, priority, expiry, unique
+-- the queued entry's head (protocol.QueuedEntry): mark, enqueue time, priority, expiry, unique,
+-- limits
 local head = ((due == '') and MARK_QUEUED or MARK_SCHEDULED) .. enqueued_at
-if unique ~= '' or expires_at ~= '' then
+if limits ~= '' then
+  head = head .. ',' .. priority .. ',' .. expires_at .. ',' .. unique .. ',' .. limits
+elseif unique ~= '' or expires_at ~= '' then
   head = head .. ',' .. priority .. ',' .. expires_at .. ',' .. unique
 elseif priority > 0 then
   head = head .. ',' .. priority
@@ -61,9 +65,10 @@ if #ARGV == FIRST then  -- one job, the common .delay(): the same steps, three c
   local holder = held and redis.call('GET', held)
   if holder then
     local old = (debounce == '1') and redis.call('HGET', debounced, holder)
-    if old then  -- the holder waits: it takes this call's arguments and due time
+    if old and redis.call('ZREM', scheduled, old) == 1 then
+      -- the holder waits in the schedule: it takes this call's arguments and due time (once
+      -- due, it is too late: it is on its way to a worker)
       local replaced = with_id(entry, holder)
-      redis.call('ZREM', scheduled, old)
       redis.call('ZADD', scheduled, due, replaced)
       redis.call('HSET', debounced, holder, replaced)
     end

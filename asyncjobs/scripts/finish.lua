@@ -7,16 +7,19 @@
 --- @include lib/count_duplicate
 --- @include lib/job_head
 --- @include lib/unique
+--- @include lib/slots
 local processing = KEYS[1]   -- ours; an entry must be there, else we lost ownership of that job
 local stats = KEYS[2]
 local minute = KEYS[3]       -- this minute's counters (throughput history), kept minute_ttl
--- KEYS[4..]: the job records, one per job, in order
+local pending = KEYS[4]      -- a job waiting for a freed concurrency slot goes back in (lib/slots)
+-- KEYS[5..]: the job records, one per job, in order
 local done = ARGV[1]         -- the channel for the notices
 local minute_ttl = ARGV[2]   -- seconds
 local unique_prefix = ARGV[3]  -- a job's unique key is freed (lib/unique)
--- ARGV[4..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
+local conc_prefix = ARGV[4]  -- its concurrency slots are freed (lib/slots)
+-- ARGV[5..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
 -- encoded outcome, finished_at, record TTL in ms, the notice to publish, this execution's token
-local FIRST_RECORD, FIRST_JOB, PER_JOB = 4, 4, 7
+local FIRST_RECORD, FIRST_JOB, PER_JOB = 5, 5, 7
 
 local replies = {}
 for i = FIRST_RECORD, #KEYS do
@@ -34,6 +37,7 @@ for i = FIRST_RECORD, #KEYS do
   elseif redis.call('HSETNX', record, FIELD_OUTCOME, outcome) == 0 then
     if redis.call('HGET', record, FIELD_STATE) == STATE_CANCELLED then
       reply = REPLY_DONE  -- cancelled while it ran: the cancellation is its outcome
+      release_slots(conc_prefix, record, job_id(entry), pending)
     else
       count_duplicate(record, stats, token)
     end
@@ -41,9 +45,12 @@ for i = FIRST_RECORD, #KEYS do
     redis.call('HSET', record, FIELD_STATE, state, FIELD_FINISHED_AT, finished_at,
       FIELD_FINISHED_BY, token)
     redis.call('PEXPIRE', record, record_ttl)
-    local unique = redis.call('HGET', record, FIELD_UNIQUE)
-    if unique then
-      release_unique(unique_prefix, unique, job_id(entry), true, record_ttl)
+    local held = redis.call('HMGET', record, FIELD_UNIQUE, FIELD_LIMITS)
+    if held[1] then
+      release_unique(unique_prefix, held[1], job_id(entry), true, record_ttl)
+    end
+    if held[2] then
+      release_slots(conc_prefix, record, job_id(entry), pending)
     end
     redis.call('HINCRBY', stats, state, 1)
     redis.call('HINCRBY', minute, state, 1)

@@ -8,6 +8,7 @@
 -- Returns {REPLY_DONE, requeued, dead_lettered}, or {REPLY_ALIVE, 0, 0} when the victim is alive.
 --- @include lib/job_head
 --- @include lib/dead_letter
+--- @include lib/slots
 local heartbeat = KEYS[1]    -- the victim's: must be absent, else nothing happens
 local processing = KEYS[2]   -- the victim's: emptied
 local pending = KEYS[3]      -- recovered jobs go in at the right, to run next
@@ -27,23 +28,23 @@ local done = ARGV[9]
 local dead_ttl = ARGV[10]    -- ms
 local stagger = tonumber(ARGV[11])
 local unique_prefix = ARGV[12]
+local conc_prefix = ARGV[13]  -- the victim's jobs free their concurrency slots (lib/slots)
 
 if redis.call('EXISTS', heartbeat) == 1 then
   return {REPLY_ALIVE, 0, 0}
 end
 local requeued, buried, suspects = 0, 0, 0
 while true do
-  local entry = redis.call('LMOVE', processing, pending, 'LEFT', 'RIGHT')
+  local entry = redis.call('LPOP', processing)  -- the newest first: the oldest ends up next in line
   if not entry then break end
   local id = job_id(entry)
   local record = id and (job_prefix .. id)
   local state = record and redis.call('HGET', record, FIELD_STATE)
   if entry == MARK_WAKE or state == STATE_CANCELLED then
-    redis.call('RPOP', pending)  -- dropped: a cancelled job is never recovered
+    -- dropped: a cancelled job is never recovered
   elseif state then
     local recoveries = redis.call('HINCRBY', record, FIELD_RECOVERIES, 1)
     if recoveries >= max_recoveries then
-      redis.call('RPOP', pending)  -- the entry just pushed
       local message = 'the job was running on a worker that died, ' .. recoveries .. ' times'
       dead_letter({list = dead, cap = cap, list_ttl = dead_ttl, stats = stats,
         letter = encode_dead_letter('worker_lost', message, entry, queue, reaper, now, id),
@@ -51,17 +52,21 @@ while true do
         record_ttl = record_ttl, done = done, id = id, unique_prefix = unique_prefix})
       buried = buried + 1
     elseif recoveries >= 2 then
-      redis.call('RPOP', pending)
       suspects = suspects + 1
       redis.call('ZADD', schedule, tonumber(now) + suspects * stagger, entry)
       redis.call('HSET', record, FIELD_STATE, STATE_SCHEDULED)
       requeued = requeued + 1
     else
+      redis.call('RPUSH', pending, entry)
       redis.call('HSET', record, FIELD_STATE, STATE_QUEUED)
       requeued = requeued + 1
     end
   else
+    redis.call('RPUSH', pending, entry)
     requeued = requeued + 1
+  end
+  if state then  -- after the entry went back: a job waiting for its slot runs after it
+    release_slots(conc_prefix, record, id, pending)
   end
 end
 redis.call('ZREM', workers, victim)

@@ -9,10 +9,11 @@
 local processing = KEYS[1]   -- ours
 local pending = KEYS[2]      -- jobs go back in at the right, to run next
 local job_prefix = ARGV[1]
-local since = tonumber(ARGV[2])  -- when the running entries were read (Unix seconds, the
+local conc_prefix = ARGV[2]  -- concurrency slots (lib/slots)
+local since = tonumber(ARGV[3])  -- when the running entries were read (Unix seconds, the
                                  -- worker's clock, as fetch.lua and start.lua stamp the start)
--- ARGV[3..]: the entries we are running (kept, counted with repeats)
-local FIRST_RUNNING = 3
+-- ARGV[4..]: the entries we are running (kept, counted with repeats)
+local FIRST_RUNNING = 4
 
 local keep = {}
 for i = FIRST_RUNNING, #ARGV do
@@ -29,7 +30,7 @@ for i = #entries, 1, -1 do  -- oldest first, so the oldest runs first again
     local started = id and tonumber(redis.call('HGET', job_prefix .. id, FIELD_STARTED_AT))
     if not (started and started >= since) then
       redis.call('LREM', processing, -1, entry)
-      if unstart(job_prefix, entry) then
+      if unstart(job_prefix, entry, conc_prefix, pending) then
         redis.call('RPUSH', pending, entry)
         back = back + 1
       end

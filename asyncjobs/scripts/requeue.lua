@@ -6,15 +6,15 @@
 local processing = KEYS[1]   -- emptied
 local pending = KEYS[2]
 local job_prefix = ARGV[1]
+local conc_prefix = ARGV[2]  -- concurrency slots (lib/slots)
 
 local n = 0
 while true do
-  local entry = redis.call('LMOVE', processing, pending, 'LEFT', 'RIGHT')
+  local entry = redis.call('LPOP', processing)
   if not entry then break end
-  if unstart(job_prefix, entry) then
+  if unstart(job_prefix, entry, conc_prefix, pending) then  -- not a cancelled job, nor WAKE
+    redis.call('RPUSH', pending, entry)
     n = n + 1
-  else
-    redis.call('RPOP', pending)  -- just pushed: a cancelled job, or the WAKE marker
   end
 end
 return n

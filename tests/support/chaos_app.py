@@ -86,3 +86,11 @@ async def big(ctx: Context) -> bytes:
     started(ctx)
     ended(ctx)
     return b"x" * (2 << 20)
+
+
+@queue.task(name="limited", max_concurrency=3)
+async def limited(ctx: Context, ms: int) -> int:
+    started(ctx)
+    await anyio.sleep(ms / 1000)
+    ended(ctx)
+    return ms

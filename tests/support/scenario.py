@@ -39,7 +39,9 @@ class Chaos:
         queue = Queue(self.queue.name, url or self.server.url, settings=app.SETTINGS)
         for task in app.queue.tasks.values():
             queue.task(name=task.name, timeout=task.timeout, retries=task.retry.retries,
-                       retry_backoff=task.retry.backoff)(task.fn)
+                       retry_backoff=task.retry.backoff, priority=task.priority,
+                       max_concurrency=task.max_concurrency,
+                       key_concurrency=task.key_concurrency)(task.fn)
         return queue
 
 

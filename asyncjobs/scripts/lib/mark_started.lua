@@ -2,16 +2,19 @@
 --- @include lib/queued_entry
 --- @include lib/outcome
 --- @include lib/unique
+--- @include lib/slots
 -- Marks a job as running in its record and returns its attempt number; or returns 0 when it
--- must not run: it was cancelled while it waited, or its expiry passed before it started (it
--- is then finished here as expired: record, counter, notice). The caller drops the entry.
+-- must not run now: it was cancelled while it waited; its expiry passed before it started (it
+-- is then finished here as expired: record, counter, notice); or a concurrency group of its
+-- is full (it then waits in that group's wait list, lib/slots). The caller drops the entry
+-- from its list.
 -- A job that has not started before has no record yet, only its queued entry: the record is
--- made from that entry (which leaves the queued hash) and kept s.record_ttl ms.
--- A job's unique key (lib/unique) is freed at its first start when its window is
--- UNIQUE_WHILE_QUEUED, and kept in its record otherwise.
+-- made from that entry (which leaves the queued hash) and kept s.record_ttl ms. A job's unique
+-- key (lib/unique) is freed at its first start when its window is UNIQUE_WHILE_QUEUED, and
+-- kept in its record otherwise; so are its limits.
 -- s: job_prefix (carries the queue's hash tag, so the record is in the caller's slot), queued,
 -- now, record_ttl, stats, done (channel), result_ttl (ms, of an expired job's record),
--- unique_prefix, debounced (the hash of debounced jobs not yet started).
+-- unique_prefix, debounced (the hash of debounced jobs not yet started), conc_prefix.
 local function mark_started(s, entry)
   local id = job_id(entry)
   if id == nil then return 1 end
@@ -20,32 +23,42 @@ local function mark_started(s, entry)
   if state == STATE_CANCELLED then
     return 0
   elseif state then
+    local fields = redis.call('HMGET', record, FIELD_LIMITS, FIELD_TASK)
+    if fields[1] and not acquire_slots(s.conc_prefix, fields[1], fields[2], id, entry) then
+      return 0
+    end
     redis.call('HSET', record, FIELD_STATE, STATE_RUNNING, FIELD_STARTED_AT, s.now)
     return redis.call('HINCRBY', record, FIELD_ATTEMPTS, 1)
   end
   local meta = redis.call('HGET', s.queued, id)
   if not meta then return 1 end
-  redis.call('HDEL', s.queued, id)
-  local enqueued_at, priority, expires_at, task, unique = queued_entry(meta)
-  if unique ~= '' then
-    redis.call('HDEL', s.debounced, id)
-  end
+  local enqueued_at, priority, expires_at, task, unique, limits = queued_entry(meta)
   if expires_at and expires_at <= tonumber(s.now) then
-    release_unique(s.unique_prefix, unique, id, true, s.result_ttl)
+    redis.call('HDEL', s.queued, id)
+    redis.call('HDEL', s.debounced, id)
     redis.call('HSET', record, FIELD_STATE, STATE_EXPIRED, FIELD_TASK, task,
       FIELD_ENQUEUED_AT, enqueued_at, FIELD_FINISHED_AT, s.now, FIELD_OUTCOME,
       encode_error_outcome(ERROR_EXPIRED, 'JobExpired', 'not started before it expired at ' .. expires_at))
     redis.call('PEXPIRE', record, s.result_ttl)
+    release_unique(s.unique_prefix, unique, id, true, s.result_ttl)
     redis.call('HINCRBY', s.stats, STAT_EXPIRED, 1)
     redis.call('PUBLISH', s.done, id)
     return 0
   end
+  if limits ~= '' and not acquire_slots(s.conc_prefix, limits, task, id, entry) then
+    return 0  -- it stays queued, in a wait list
+  end
+  redis.call('HDEL', s.queued, id)
   redis.call('HSET', record, FIELD_STATE, STATE_RUNNING, FIELD_STARTED_AT, s.now, FIELD_ATTEMPTS, 1,
     FIELD_ENQUEUED_AT, enqueued_at, FIELD_TASK, task)
   if priority > 0 then
     redis.call('HSET', record, FIELD_PRIORITY, priority)
   end
+  if limits ~= '' then
+    redis.call('HSET', record, FIELD_LIMITS, limits)
+  end
   if unique ~= '' then
+    redis.call('HDEL', s.debounced, id)
     release_unique(s.unique_prefix, unique, id, false)
     if string.sub(unique, 1, 1) ~= UNIQUE_WHILE_QUEUED then
       redis.call('HSET', record, FIELD_UNIQUE, unique)

@@ -1,0 +1,147 @@
+"""Global concurrency limits against a real server and several real workers: at most
+``max_concurrency`` jobs of a task and ``key_concurrency`` of a key run at once across every
+worker, a job waiting for a slot holds no worker slot, and slots are freed however a job ends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+import pytest
+
+from asyncjobs import ConfigError, JobCancelled, JobFailed, Queue
+from tests.support.waiting import wait_until
+
+from .conftest import running_worker
+
+pytestmark = pytest.mark.anyio
+
+
+class Gauge:
+    """How many runs are under way now, and the most there ever were (per key)."""
+
+    def __init__(self) -> None:
+        self.now: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+
+    async def run(self, key: str, seconds: float) -> None:
+        self.now[key] = self.now.get(key, 0) + 1
+        self.most[key] = max(self.most.get(key, 0), self.now[key])
+        try:
+            await anyio.sleep(seconds)
+        finally:
+            self.now[key] -= 1
+
+
+async def conc_keys(queue: Queue) -> list[str]:
+    return [key.decode() async for key in queue.redis.scan_iter(match=f"{queue.keys.conc_prefix}*")]
+
+
+async def test_max_concurrency_holds_across_workers(queue: Queue) -> None:
+    gauge = Gauge()
+
+    @queue.task(max_concurrency=3)
+    async def render(n: int) -> int:
+        await gauge.run("render", 0.05)
+        return n
+
+    jobs = await queue.enqueue_many([render.call(n) for n in range(30)])
+    async with AsyncExitStack() as stack:
+        for _ in range(3):  # three workers of 10 slots each
+            await stack.enter_async_context(running_worker(queue, concurrency=10))
+        assert sorted([await job.result(timeout=20) for job in jobs]) == list(range(30))
+    assert gauge.most["render"] == 3, "the limit is reached and never exceeded"
+    assert await conc_keys(queue) == [], "no slot or wait list is left behind"
+
+
+async def test_key_concurrency_runs_each_key_alone_and_keys_in_parallel(queue: Queue) -> None:
+    gauge = Gauge()
+
+    @queue.task(key_concurrency=1)
+    async def sync_customer(customer: str, n: int) -> int:
+        await gauge.run(customer, 0.03)
+        await gauge.run("all", 0)
+        return n
+
+    calls = [sync_customer.options(concurrency_key=f"c-{n % 3}").call(f"c-{n % 3}", n)
+             for n in range(18)]
+    jobs = await queue.enqueue_many(calls)
+    async with running_worker(queue, concurrency=20):
+        assert sorted([await job.result(timeout=20) for job in jobs]) == list(range(18))
+    assert {key: gauge.most[key] for key in ("c-0", "c-1", "c-2")} == {"c-0": 1, "c-1": 1, "c-2": 1}
+    assert await conc_keys(queue) == []
+
+
+async def test_a_job_waiting_for_a_slot_holds_no_worker_slot(queue: Queue) -> None:
+    release = anyio.Event()
+
+    @queue.task(max_concurrency=1)
+    async def exclusive(n: int) -> int:
+        await release.wait()
+        return n
+
+    @queue.task
+    async def other(n: int) -> int:
+        return n
+
+    blocked = await queue.enqueue_many([exclusive.call(n) for n in range(5)])
+    async with running_worker(queue, concurrency=2):
+        others = [await other.delay(n) for n in range(10)]
+        assert [await job.result(timeout=5) for job in others] == list(range(10)), \
+            "four waiting jobs and one running take one worker slot, not two"
+        release.set()
+        assert [await job.result(timeout=5) for job in blocked] == list(range(5))
+    assert await conc_keys(queue) == []
+
+
+async def test_slots_are_freed_however_a_job_ends(queue: Queue) -> None:
+    attempts: list[int] = []
+    release = anyio.Event()
+
+    @queue.task(max_concurrency=1, retries=1, retry_backoff=0.05)
+    async def limited(kind: str) -> str:
+        attempts.append(1)
+        if kind == "fail":
+            raise RuntimeError("no")
+        if kind == "hold":
+            await release.wait()
+        return kind
+
+    async with running_worker(queue, concurrency=4):
+        failing = await limited.delay("fail")  # fails twice (a retry between): frees the slot
+        with pytest.raises(JobFailed):
+            await failing.result(timeout=5)
+        holding = await limited.delay("hold")
+        waiting = await limited.delay("wait")
+        await wait_until(lambda: len(attempts) == 3, what="the holding job to start")
+        assert await waiting.cancel()  # cancelled while it waits for the slot
+        assert await holding.cancel()  # cancelled while it runs: its slot comes back
+        with pytest.raises(JobCancelled):
+            await holding.result(timeout=5)
+        after = await limited.delay("after")
+        assert await after.result(timeout=5) == "after"
+    assert len(attempts) == 4, "the cancelled waiting job never ran"
+    assert await conc_keys(queue) == []
+
+
+@pytest.mark.parametrize(("decorator", "options", "message"), [
+    ({"max_concurrency": 0}, {}, "max_concurrency must be a positive int"),
+    ({"key_concurrency": -1}, {}, "key_concurrency must be a positive int"),
+    ({}, {"concurrency_key": "k"}, "concurrency_key needs @queue.task\\(key_concurrency=...\\)"),
+    ({"key_concurrency": 1}, {"concurrency_key": "a b"}, "concurrency_key 'a b' must match"),
+])
+async def test_bad_limits_are_refused_before_anything_is_written(
+    make_queue: Callable[..., Queue], decorator: dict[str, Any], options: dict[str, Any],
+    message: str,
+) -> None:
+    queue = make_queue()
+
+    async def work() -> None:
+        return None
+
+    with pytest.raises(ConfigError, match=message):
+        queue.task(**decorator)(work).options(**options)
+    assert await queue.redis.exists(queue.keys.queued) == 0
+    await queue.aclose()
