@@ -25,7 +25,7 @@ from .job import Job, JobInfo, JobStatus
 from .protocol import DeadLetter, JobState
 from .queue import Queue
 from .schedule import ScheduleInfo
-from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, TaskOptions
+from .task import AsyncTask, Call, RateLimit, RetryPolicy, SyncTask, Task, TaskOptions
 from .worker import Worker
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -51,6 +51,7 @@ __all__ = [
     "PayloadTooLarge",
     "Queue",
     "QueueCounts",
+    "RateLimit",
     "ResultTimeout",
     "Retry",
     "RetryPolicy",

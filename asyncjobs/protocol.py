@@ -106,6 +106,8 @@ class QueueKeys:
     ``aj:{q}:conc:run:<g>``   set     ids of the running jobs of concurrency group ``g``: a task
                                       (``t:<task>``) or a task's key (``k:<task>:<key>``)
     ``aj:{q}:conc:wait:<g>``  list    jobs waiting for a slot of group ``g`` (not in a worker)
+    ``aj:{q}:conc:rate:<t>``  string  task ``t``'s rate limiter: its next start time (GCRA, ms);
+                                      ``...:next``: when the next job over the rate is due
     ``aj:{q}:minute:<m>``     hash    jobs finished in minute ``m`` (Unix time // 60) by final
                                       state, kept ``MINUTE_TTL`` seconds
     ``aj:{q}:schedules``      hash    schedule name -> encoded ``ScheduleSpec`` (no TTL)
@@ -167,6 +169,8 @@ WAKE = "wake"
 """The marker entry of the pending list (see ``QueueKeys``); never a valid envelope."""
 MAX_PRIORITY = 9
 PRIORITY_SPAN = 1 << 40
+RATE_BURST_SHARE = 0.05
+"""A rate limit of N per period lets up to this share of N (at least 1) start at once."""
 """Scores of one priority level in the prioritized zset: the level's base plus a counter."""
 
 
@@ -333,8 +337,9 @@ class When(NamedTuple):
     unique: str | None = None
     debounce: bool = False
     limits: str | None = None
-    """``<max_concurrency>,<key_concurrency>,<concurrency_key>`` (empty parts for none): the
-    global slots the job must hold to run."""
+    """``<max_concurrency>,<key_concurrency>,<rate>,<concurrency_key>`` (empty parts for
+    none; the rate as ``<count>/<period in ms>``): the global slots the job must hold to run,
+    and the rate its task's starts keep to."""
 
 
 NOW = When()
@@ -497,9 +502,9 @@ def decode_schedule_state(raw: bytes | None) -> ScheduleState | None:
                          None if job_id == "-" else job_id)
 
 
-def lua_constants() -> dict[str, str | int]:
+def lua_constants() -> dict[str, str | int | float]:
     """Every constant a script may name, by its Lua name."""
-    constants: dict[str, str | int] = {}
+    constants: dict[str, str | int | float] = {}
     for prefix, enum in (
         ("FIELD", Field), ("STATE", JobState), ("STAT", Stat), ("REPLY", Reply),
         ("ERROR", ErrorKind), ("CONTROL", Control),
@@ -513,4 +518,5 @@ def lua_constants() -> dict[str, str | int]:
         constants[f"UNIQUE_{window.name}"] = mark
     constants["PRIORITY_MAX"] = MAX_PRIORITY
     constants["PRIORITY_SPAN"] = PRIORITY_SPAN
+    constants["RATE_BURST_SHARE"] = RATE_BURST_SHARE
     return constants

@@ -44,7 +44,16 @@ from .protocol import (
 from .redact import redact_url
 from .schedule import DEFAULT_MISFIRE_GRACE, ScheduleInfo, describe, make_spec
 from .scripts import Scripts
-from .task import AsyncTask, Call, RetryPolicy, SyncTask, Task, check_priority, default_task_name
+from .task import (
+    AsyncTask,
+    Call,
+    RateLimit,
+    RetryPolicy,
+    SyncTask,
+    Task,
+    check_priority,
+    default_task_name,
+)
 from .waiter import ResultWaiter, WaitHint
 
 P = ParamSpec("P")
@@ -149,6 +158,7 @@ class Queue:
         priority: int = 0,
         max_concurrency: int | None = None,
         key_concurrency: int | None = None,
+        rate_limit: RateLimit | str | None = None,
     ) -> TaskDecorator: ...
 
     def task(  # type: ignore[misc]  # mypy misreads the keyword-only overload
@@ -166,6 +176,7 @@ class Queue:
         priority: int = 0,
         max_concurrency: int | None = None,
         key_concurrency: int | None = None,
+        rate_limit: RateLimit | str | None = None,
     ) -> Any:
         """Register a function as a task: ``@queue.task`` or ``@queue.task(name=..., timeout=...)``.
 
@@ -177,7 +188,8 @@ class Queue:
         seconds (capped at ``retry_backoff_max``); ``raise Retry(delay=...)`` asks for one.
         ``priority`` (0..9, higher starts first) is the default of its jobs.
         ``max_concurrency`` caps how many of its jobs run at once across every worker, and
-        ``key_concurrency`` how many of those with one ``options(concurrency_key=...)``.
+        ``key_concurrency`` how many of those with one ``options(concurrency_key=...)``;
+        ``rate_limit`` (``"100/s"``, ``"5/m"``, ``RateLimit(...)``) how many start per period.
         """
         check_priority(priority)
         policy = RetryPolicy(
@@ -196,6 +208,7 @@ class Queue:
                 fn, name=task_name, queue=self, timeout=timeout, result_ttl=result_ttl,
                 retry=policy, is_async=is_async, priority=priority,
                 max_concurrency=max_concurrency, key_concurrency=key_concurrency,
+                rate_limit=rate_limit,
             )
             self.tasks[task_name] = task
             return task

@@ -77,6 +77,37 @@ class Enqueuer(Protocol):
     async def enqueue(self, call: Call[R]) -> Job[R]: ...
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` starts of a task per ``per`` (a timedelta or seconds), across every
+    worker: ``RateLimit(100, per=timedelta(seconds=1))``, or ``"100/s"`` (also ``/m``, ``/h``)."""
+
+    count: int
+    per: timedelta | float = timedelta(seconds=1)
+
+    _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+    @classmethod
+    def parse(cls, value: RateLimit | str, task: str = "") -> RateLimit:
+        if isinstance(value, str):
+            count, _, unit = value.partition("/")
+            if not count.strip().isdigit() or unit.strip() not in cls._UNITS:
+                raise ConfigError(f"{task}: rate_limit {value!r} must look like '100/s', "
+                                  "'5/m' or '1000/h'")
+            value = cls(int(count), timedelta(seconds=cls._UNITS[unit.strip()]))
+        seconds = value.per.total_seconds() if isinstance(value.per, timedelta) else float(value.per)
+        if isinstance(value.count, bool) or not isinstance(value.count, int) or value.count < 1 \
+                or not seconds * 1000 >= 1:
+            raise ConfigError(f"{task}: a rate limit needs a positive count and period, "
+                              f"not {value!r}")
+        return value
+
+    def wire(self) -> str:
+        """As ``When.limits`` carries it: ``<count>/<period in ms>``."""
+        seconds = self.per.total_seconds() if isinstance(self.per, timedelta) else float(self.per)
+        return f"{self.count}/{round(seconds * 1000)}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
     """How a task's failed attempts are retried: up to ``retries`` more attempts, after
@@ -109,11 +140,13 @@ class Task(Generic[P, R]):
         priority: int = 0,
         max_concurrency: int | None = None,
         key_concurrency: int | None = None,
+        rate_limit: RateLimit | str | None = None,
     ) -> None:
         self.fn = fn
         self.priority = check_priority(priority)
         self.max_concurrency = _check_limit(name, "max_concurrency", max_concurrency)
         self.key_concurrency = _check_limit(name, "key_concurrency", key_concurrency)
+        self.rate_limit = RateLimit.parse(rate_limit, name) if rate_limit is not None else None
         self.name = name
         self.queue = queue
         limits = self._limits(None)
@@ -206,9 +239,10 @@ class Task(Generic[P, R]):
                 raise ConfigError(f"{self.name}: concurrency_key needs "
                                   "@queue.task(key_concurrency=...)")
             check_unique_key(key, "concurrency_key")
-        if self.max_concurrency is None and key is None:
+        if self.max_concurrency is None and key is None and self.rate_limit is None:
             return None
-        return (f"{self.max_concurrency or ''},{self.key_concurrency if key else ''},"
+        rate = self.rate_limit.wire() if self.rate_limit is not None else ""
+        return (f"{self.max_concurrency or ''},{self.key_concurrency if key else ''},{rate},"
                 f"{key or ''}")
 
     def _make_call(

@@ -8,7 +8,7 @@ typed method per script, which passes the keys and arguments by those names.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,9 @@ class Scripts:
         self._enqueue_lane = self._lane("enqueue", conn.redis, self._enqueue_keys(),
                                         keys.job_prefix, keys.unique_prefix, "", "0", "", "", "", "")
         self._start_lanes: dict[str, Lane] = {}  # by processing list, on the fetch client
+        self.on_reserved: Callable[[float], None] | None = None
+        """Called with the due time of a job that ``fetch``/``start`` scheduled for later, over
+        its task's rate (the worker wakes its promoter then)."""
 
     def _lane(self, name: str, client: aredis.Redis, keys: list[str], *fixed: str) -> Lane:
         return self._conn.lane(name, SOURCES[name].text, client, keys, *fixed)
@@ -159,13 +162,20 @@ class Scripts:
         flat = await self._run(
             "fetch",
             {"pending": k.pending, "prioritized": k.prioritized, "processing": processing,
-             "queued": k.queued, "paused": k.paused, "stats": k.stats, "debounced": k.debounced},
+             "queued": k.queued, "paused": k.paused, "stats": k.stats, "debounced": k.debounced,
+             "scheduled": k.scheduled},
             {"n": n, **self._started()},
             client=client,
         )
         if flat == Reply.PAUSED:
             return None
+        if len(flat) % 2:
+            self._reserved(float(flat.pop()))
         return list(zip(flat[::2], flat[1::2], strict=True))
+
+    def _reserved(self, due: float) -> None:
+        if self.on_reserved is not None:
+            self.on_reserved(due)
 
     async def start(
         self, processing: str, entry: bytes, client: aredis.Redis
@@ -178,7 +188,8 @@ class Scripts:
         reconciles."""
         k = self._keys
         keys = {"processing": processing, "prioritized": k.prioritized, "pending": k.pending,
-                "queued": k.queued, "paused": k.paused, "stats": k.stats, "debounced": k.debounced}
+                "queued": k.queued, "paused": k.paused, "stats": k.stats, "debounced": k.debounced,
+                "scheduled": k.scheduled}
         args: dict[str, ScriptArg] = {"entry": entry, **self._started()}
         lane = self._start_lanes.get(processing)
         if lane is None:
@@ -191,6 +202,8 @@ class Scripts:
         if isinstance(reply, list):
             if len(reply) == 1:  # [Reply.PAUSED]
                 return None
+            if len(reply) == 3:  # over its rate: scheduled
+                self._reserved(float(reply[2]))
             return reply[1], int(reply[0])
         return entry, int(reply)
 

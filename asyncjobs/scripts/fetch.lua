@@ -2,8 +2,9 @@
 -- and mark each as running: prioritized jobs first (highest priority, then oldest), then the
 -- pending list from its oldest end. A job cancelled or expired while it waited is dropped
 -- (see lib/mark_started), the WAKE marker too.
--- Returns a flat array: entry1, attempt1, entry2, attempt2, ...; or REPLY_PAUSED, taking
--- nothing, while the queue is paused.
+-- Returns a flat array: entry1, attempt1, entry2, attempt2, ..., and last, when a job over its
+-- task's rate went to the schedule (lib/rate), the earliest such due time; or REPLY_PAUSED,
+-- taking nothing, while the queue is paused.
 --- @include lib/mark_started
 local pending = KEYS[1]      -- taken from the right, the oldest end
 local prioritized = KEYS[2]  -- taken before pending, lowest score first
@@ -12,6 +13,7 @@ local queued = KEYS[4]       -- a job's queued entry leaves it when its record i
 local paused = KEYS[5]       -- read only
 local stats = KEYS[6]        -- counts expired jobs
 local debounced = KEYS[7]    -- a debounced job leaves it when it starts
+local scheduled = KEYS[8]    -- a job over its task's rate waits there (lib/rate)
 local n = tonumber(ARGV[1])
 local job_prefix = ARGV[2]
 local now = ARGV[3]
@@ -26,7 +28,7 @@ if redis.call('EXISTS', paused) == 1 then
 end
 local started = {job_prefix = job_prefix, queued = queued, now = now, record_ttl = record_ttl,
   stats = stats, done = done, result_ttl = result_ttl, unique_prefix = unique_prefix,
-  debounced = debounced, conc_prefix = conc_prefix}
+  debounced = debounced, conc_prefix = conc_prefix, scheduled = scheduled}
 local out = {}
 local function take(entry)  -- entry was just pushed at the left of processing
   local attempt = mark_started(started, entry)
@@ -50,5 +52,8 @@ for _ = #best / 2 + 1, n do
   else
     take(entry)
   end
+end
+if started.reserved_at then  -- a job over its rate went to the schedule: when it is due
+  out[#out + 1] = string.format('%.3f', started.reserved_at / 1000)
 end
 return out

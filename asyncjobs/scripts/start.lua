@@ -4,7 +4,8 @@
 -- the oldest end of the queue.
 -- Returns the entry's attempt number; 0 when there is nothing to run (the entry is no longer
 -- ours, was dropped, or was WAKE with no prioritized job left); {attempt, entry} when another
--- entry runs in its place; {REPLY_PAUSED} when paused.
+-- entry runs in its place; {0, entry, due} when a job over its task's rate went to the
+-- schedule, due then (lib/rate); {REPLY_PAUSED} when paused.
 --- @include lib/mark_started
 local processing = KEYS[1]   -- ours: the entry must still be there
 local prioritized = KEYS[2]  -- the best job there replaces WAKE
@@ -13,6 +14,7 @@ local queued = KEYS[4]       -- the job's queued entry leaves it when its record
 local paused = KEYS[5]       -- read only
 local stats = KEYS[6]        -- counts expired jobs
 local debounced = KEYS[7]    -- a debounced job leaves it when it starts
+local scheduled = KEYS[8]    -- a job over its task's rate waits there (lib/rate)
 local entry = ARGV[1]
 local job_prefix = ARGV[2]
 local now = ARGV[3]
@@ -34,11 +36,14 @@ if redis.call('EXISTS', paused) == 1 then
 end
 local started = {job_prefix = job_prefix, queued = queued, now = now, record_ttl = record_ttl,
   stats = stats, done = done, result_ttl = result_ttl, unique_prefix = unique_prefix,
-  debounced = debounced, conc_prefix = conc_prefix}
+  debounced = debounced, conc_prefix = conc_prefix, scheduled = scheduled}
 if entry ~= MARK_WAKE then
   local attempt = mark_started(started, entry)
   if attempt == 0 then
     redis.call('LREM', processing, 1, entry)
+    if started.reserved_at then  -- over its rate: in the schedule, due then
+      return {0, entry, string.format('%.3f', started.reserved_at / 1000)}
+    end
   end
   return attempt
 end
@@ -50,5 +55,7 @@ while true do
   if attempt ~= 0 then
     redis.call('LPUSH', processing, best[1])
     return {attempt, best[1]}
+  elseif started.reserved_at then
+    return {0, best[1], string.format('%.3f', started.reserved_at / 1000)}
   end
 end

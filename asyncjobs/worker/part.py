@@ -67,6 +67,7 @@ class QueuePart:
         )
         self.reaper: Reaper = Reaper(conn.redis, scripts, keys, worker_id, settings, lease)
         self.promoter: Promoter = Promoter(scripts)
+        scripts.on_reserved = self.promoter.due_at
         self.scheduler: Scheduler = Scheduler(queue, scripts, conn.redis)
         self.active: set[bytes] = set()  # entries whose task call is under way
         self.turns: dict[bytes, anyio.Event] = {}  # set when an active entry's run ends

@@ -4,14 +4,16 @@ worker, a job waiting for a slot holds no worker slot, and slots are freed howev
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 import anyio
 import pytest
 
-from asyncjobs import ConfigError, JobCancelled, JobFailed, Queue
+from asyncjobs import ConfigError, JobCancelled, JobFailed, Queue, RateLimit
 from tests.support.waiting import wait_until
 
 from .conftest import running_worker
@@ -145,3 +147,36 @@ async def test_bad_limits_are_refused_before_anything_is_written(
         queue.task(**decorator)(work).options(**options)
     assert await queue.redis.exists(queue.keys.queued) == 0
     await queue.aclose()
+
+
+@pytest.mark.parametrize("rate", ["100", "100/x", "-1/s", "0/s", "ten/s", RateLimit(0)])
+async def test_a_bad_rate_limit_is_refused_at_decoration(queue: Queue, rate: Any) -> None:
+    async def work() -> None:
+        return None
+
+    with pytest.raises(ConfigError, match="rate"):
+        queue.task(rate_limit=rate)(work)
+    assert queue.tasks == {}
+
+
+async def test_jobs_over_a_rate_wait_in_the_schedule_not_in_a_worker(queue: Queue) -> None:
+    starts: list[float] = []
+
+    @queue.task(rate_limit=RateLimit(20, per=timedelta(seconds=1)))
+    async def call_crm(n: int) -> int:
+        starts.append(time.time())
+        return n
+
+    @queue.task
+    async def other() -> str:
+        return "other"
+
+    jobs = await queue.enqueue_many([call_crm.call(n) for n in range(30)])
+    async with running_worker(queue, concurrency=2):
+        await wait_until(lambda: len(starts) >= 2, what="the first starts")
+        counts = await queue.inspect.counts()
+        assert counts.scheduled > 20 and counts.running <= 2, "the rest wait in Redis"
+        assert await (await other.delay()).result(timeout=2) == "other", "not held up"
+        assert sorted([await job.result(timeout=10) for job in jobs]) == list(range(30))
+    span = max(starts) - min(starts)
+    assert 28 / 20 * 0.9 <= span, f"30 starts at 20/s (burst 1) took {span:.2f} s"

@@ -94,3 +94,9 @@ async def limited(ctx: Context, ms: int) -> int:
     await anyio.sleep(ms / 1000)
     ended(ctx)
     return ms
+
+
+@queue.task(name="rated", rate_limit="200/s")
+async def rated(ctx: Context) -> None:
+    started(ctx)
+    ended(ctx)

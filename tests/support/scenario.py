@@ -41,7 +41,8 @@ class Chaos:
             queue.task(name=task.name, timeout=task.timeout, retries=task.retry.retries,
                        retry_backoff=task.retry.backoff, priority=task.priority,
                        max_concurrency=task.max_concurrency,
-                       key_concurrency=task.key_concurrency)(task.fn)
+                       key_concurrency=task.key_concurrency,
+                       rate_limit=task.rate_limit)(task.fn)
         return queue
 
 

@@ -7,7 +7,7 @@ import asyncjobs
 PUBLIC = {
     "AsyncJobsError", "AsyncTask", "Call", "ConfigError", "Context", "DeadLetter", "EnqueueError",
     "Inspector", "Job", "JobCancelled", "JobDeadLettered", "JobExpired", "JobFailed", "JobInfo",
-    "JobNotFound", "JobState", "JobStatus", "PayloadTooLarge", "Queue", "QueueCounts",
+    "JobNotFound", "JobState", "JobStatus", "PayloadTooLarge", "Queue", "QueueCounts", "RateLimit",
     "ResultTimeout", "Retry", "RetryPolicy", "ScheduleInfo", "Settings", "SyncTask", "Task",
     "TaskArgumentError", "TaskOptions",
     "TaskTimeout", "Worker", "WorkerInfo", "__version__",

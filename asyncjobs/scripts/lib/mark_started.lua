@@ -3,18 +3,28 @@
 --- @include lib/outcome
 --- @include lib/unique
 --- @include lib/slots
+--- @include lib/rate
 -- Marks a job as running in its record and returns its attempt number; or returns 0 when it
 -- must not run now: it was cancelled while it waited; its expiry passed before it started (it
--- is then finished here as expired: record, counter, notice); or a concurrency group of its
--- is full (it then waits in that group's wait list, lib/slots). The caller drops the entry
--- from its list.
+-- is then finished here as expired: record, counter, notice); its task's rate does not allow
+-- it yet (it then waits in the schedule, lib/rate); or a concurrency group of its is full (it
+-- then waits in that group's wait list, lib/slots). The caller drops the entry from its list.
 -- A job that has not started before has no record yet, only its queued entry: the record is
 -- made from that entry (which leaves the queued hash) and kept s.record_ttl ms. A job's unique
 -- key (lib/unique) is freed at its first start when its window is UNIQUE_WHILE_QUEUED, and
 -- kept in its record otherwise; so are its limits.
 -- s: job_prefix (carries the queue's hash tag, so the record is in the caller's slot), queued,
 -- now, record_ttl, stats, done (channel), result_ttl (ms, of an expired job's record),
--- unique_prefix, debounced (the hash of debounced jobs not yet started), conc_prefix.
+-- unique_prefix, debounced (the hash of debounced jobs not yet started), conc_prefix,
+-- scheduled (lib/rate; it sets s.reserved_at).
+-- Why a job with limits may not start now: 'rate' (it waits in the schedule), 'slots' (in a
+-- wait list); nil when it may.
+local function held_back(s, limits, task, id, entry)
+  if not take_rate(s, limits, task, entry) then return 'rate' end
+  if not acquire_slots(s.conc_prefix, limits, task, id, entry) then return 'slots' end
+  return nil
+end
+
 local function mark_started(s, entry)
   local id = job_id(entry)
   if id == nil then return 1 end
@@ -24,9 +34,11 @@ local function mark_started(s, entry)
     return 0
   elseif state then
     local fields = redis.call('HMGET', record, FIELD_LIMITS, FIELD_TASK)
-    if fields[1] and not acquire_slots(s.conc_prefix, fields[1], fields[2], id, entry) then
-      return 0
+    local why = fields[1] and held_back(s, fields[1], fields[2], id, entry)
+    if why == 'rate' then
+      redis.call('HSET', record, FIELD_STATE, STATE_SCHEDULED)
     end
+    if why then return 0 end
     redis.call('HSET', record, FIELD_STATE, STATE_RUNNING, FIELD_STARTED_AT, s.now)
     return redis.call('HINCRBY', record, FIELD_ATTEMPTS, 1)
   end
@@ -45,9 +57,11 @@ local function mark_started(s, entry)
     redis.call('PUBLISH', s.done, id)
     return 0
   end
-  if limits ~= '' and not acquire_slots(s.conc_prefix, limits, task, id, entry) then
-    return 0  -- it stays queued, in a wait list
+  local why = (limits ~= '') and held_back(s, limits, task, id, entry)
+  if why == 'rate' then
+    redis.call('HSET', s.queued, id, MARK_SCHEDULED .. string.sub(meta, 2))
   end
+  if why then return 0 end  -- it stays queued, in the schedule or a wait list
   redis.call('HDEL', s.queued, id)
   redis.call('HSET', record, FIELD_STATE, STATE_RUNNING, FIELD_STARTED_AT, s.now, FIELD_ATTEMPTS, 1,
     FIELD_ENQUEUED_AT, enqueued_at, FIELD_TASK, task)
