@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 import msgspec
 
+from .blocking import refuse_in_event_loop
 from .codec import TaskCodec, encode_envelope
 from .context import Context
 from .errors import ConfigError
 from .ids import new_job_id
-from .job import Job
+from .job import Job, SyncJob
 from .protocol import MAX_PRIORITY, NOW, Envelope, When, check_job_id
 
 P = ParamSpec("P")
@@ -57,6 +58,26 @@ class Call(msgspec.Struct, Generic[R_co], frozen=True):
     """When it may start: now or at a due time, its priority, its expiry."""
 
 
+ENQUEUE_BATCH = 1000
+"""Jobs a script call enqueues at most, so that no call holds Redis for long."""
+
+
+def enqueue_batches(calls: Sequence[Call[Any]]) -> list[tuple[When, list[bytes]]]:
+    """The payloads of ``calls`` grouped by how they are enqueued (their ``When``), in batches
+    of at most ``ENQUEUE_BATCH``: one script call each."""
+    when = calls[0].when
+    groups: dict[When, list[bytes]]
+    if all(call.when is when for call in calls):  # the common case, made cheap
+        groups = {when: [call.payload for call in calls]}
+    else:
+        groups = {}
+        for call in calls:
+            groups.setdefault(call.when, []).append(call.payload)
+    return [(when, payloads[start:start + ENQUEUE_BATCH])
+            for when, payloads in groups.items()
+            for start in range(0, len(payloads), ENQUEUE_BATCH)]
+
+
 class Enqueuer(Protocol):
     """What a task needs from its queue (the Queue implements it)."""
 
@@ -66,6 +87,8 @@ class Enqueuer(Protocol):
     def max_payload_bytes(self) -> int: ...
 
     async def enqueue(self, call: Call[R]) -> Job[R]: ...
+
+    def enqueue_sync(self, call: Call[R]) -> SyncJob[R]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +145,13 @@ class Task(Generic[P, R]):
         Raises ``TaskArgumentError`` (a ``TypeError``) or ``PayloadTooLarge`` before any I/O.
         """
         return await self.queue.enqueue(self._make_call("delay", args, kwargs))
+
+    def delay_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
+        """Enqueue a call from code with no event loop (a WSGI view, a script, a thread) and
+        return its blocking handle; otherwise as ``delay``. Inside a running event loop it
+        raises ``BlockingCallError``: use ``await task.delay(...)`` there."""
+        refuse_in_event_loop(f"{self.name}.delay_sync", f"{self.name}.delay")
+        return self.queue.enqueue_sync(self._make_call("delay_sync", args, kwargs))
 
     def options(
         self,
@@ -208,6 +238,12 @@ class TaskOptions(Generic[P, R]):
     async def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         call = self._task._make_call("delay", args, kwargs, self._job_id, self._when)
         return await self._task.queue.enqueue(call)
+
+    def delay_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
+        name = self._task.name
+        refuse_in_event_loop(f"{name}.options(...).delay_sync", f"{name}.options(...).delay")
+        call = self._task._make_call("delay_sync", args, kwargs, self._job_id, self._when)
+        return self._task.queue.enqueue_sync(call)
 
 
 def check_priority(priority: int) -> int:
