@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncjobs
 
 PUBLIC = {
-    "AsyncJobsError", "AsyncTask", "BlockingCallError", "Call", "ConfigError", "Context", "DeadLetter", "EnqueueError",
+    "AsyncJobsError", "AsyncTask", "BlockingCallError", "Call", "ConfigError", "Context",
+    "DeadLetter", "EnqueueError",
     "Inspector", "Job", "JobCancelled", "JobDeadLettered", "JobExpired", "JobFailed", "JobInfo",
     "JobNotFound", "JobState", "JobStatus", "PayloadTooLarge", "Queue", "QueueCounts",
     "ResultTimeout", "Retry", "RetryPolicy", "ScheduleInfo", "Settings", "SyncJob", "SyncTask", "Task",
