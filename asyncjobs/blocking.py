@@ -50,14 +50,14 @@ class BlockingProducer:
     """A queue's blocking client and scripts, for every thread of a process."""
 
     def __init__(self, keys: QueueKeys, settings: Settings) -> None:
-        self.keys = keys
-        self.settings = settings
-        self.conn = SyncConnection(
+        self.keys: QueueKeys = keys
+        self.settings: Settings = settings
+        self.conn: SyncConnection = SyncConnection(
             settings.redis_url,
             socket_timeout=min(settings.socket_timeout, settings.enqueue_timeout),
             client_name=f"asyncjobs-sync:{keys.name}",
         )
-        self.scripts = SyncScripts(self.conn, keys, settings)
+        self.scripts: SyncScripts = SyncScripts(self.conn, keys, settings)
         self._registered_in: int | None = None  # the pid that added the queue to the registry
 
     def _retrying(self, step: Callable[[], T], timeout: float) -> T:

@@ -123,7 +123,7 @@ class Task(Generic[P, R]):
         priority: int = 0,
     ) -> None:
         self.fn = fn
-        self.priority = check_priority(priority)
+        self.priority: int = check_priority(priority)
         self.name = name
         self.queue = queue
         self._when = When(priority=priority) if priority else NOW
