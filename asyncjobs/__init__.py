@@ -7,6 +7,7 @@ from .config import Settings
 from .context import Context
 from .errors import (
     AsyncJobsError,
+    BlockingCallError,
     ConfigError,
     EnqueueError,
     JobCancelled,
@@ -21,7 +22,7 @@ from .errors import (
     TaskTimeout,
 )
 from .inspector import Inspector, QueueCounts, WorkerInfo
-from .job import Job, JobInfo, JobStatus
+from .job import Job, JobInfo, JobStatus, SyncJob
 from .protocol import DeadLetter, JobState
 from .queue import Queue
 from .schedule import ScheduleInfo
@@ -33,6 +34,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "AsyncJobsError",
     "AsyncTask",
+    "BlockingCallError",
     "Call",
     "ConfigError",
     "Context",
@@ -57,6 +59,7 @@ __all__ = [
     "RetryPolicy",
     "ScheduleInfo",
     "Settings",
+    "SyncJob",
     "SyncTask",
     "Task",
     "TaskArgumentError",

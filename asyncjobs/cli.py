@@ -44,6 +44,7 @@ def _options(
 
 @app.command()
 def worker(
+    ctx: typer.Context,
     targets: Annotated[list[str], typer.Argument(
         metavar="TARGET...",
         help="The queues to serve, as module:attribute; several are taken in the order given.",
@@ -73,6 +74,10 @@ def worker(
         help="With several queues: spread the fetches evenly between them instead of taking "
         "them in the order given.",
     )] = False,
+    reload: Annotated[bool, typer.Option(
+        "--reload", help="Restart the worker when a Python file under --app-dir changes (for "
+        "development; needs the reload extra).",
+    )] = False,
 ) -> None:
     """Run jobs of one or more queues until stopped (SIGINT/SIGTERM stop it gracefully)."""
     from .worker import Worker
@@ -82,6 +87,14 @@ def worker(
         raise _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     if wait_scheduled and not burst:
         raise _fail("--wait-scheduled applies to a --burst worker only")
+    if reload:
+        from .reload import run_with_reload
+
+        try:
+            run_with_reload(ctx, targets, app_dir=app_dir, grace=grace)
+        except ConfigError as exc:
+            raise _fail(str(exc)) from None
+        return
     try:
         queues = [load_queue(target, app_dir) for target in targets]
     except ConfigError as exc:

@@ -14,7 +14,9 @@ one is measured there (see ``lane.py``).
 from __future__ import annotations
 
 import logging
+import os
 import random
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -23,7 +25,7 @@ import redis
 import redis.asyncio as aredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import FullJitterBackoff, NoBackoff
-from redis.commands.core import AsyncScript
+from redis.commands.core import AsyncScript, Script
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -42,6 +44,8 @@ MAX_CONNECTIONS = 100
 
 ScriptArg = bytes | str | float
 Client = aredis.Redis | aredis.client.Pipeline
+SyncRedis = redis.Redis
+SyncClient = redis.Redis | redis.client.Pipeline
 
 
 class Backoff:
@@ -186,6 +190,90 @@ class Connection:
         for client in self._owned:
             await client.aclose()
         self._lanes.clear()
+
+
+_sync_lock = threading.Lock()
+
+
+def _after_fork() -> None:
+    global _sync_lock
+    _sync_lock = threading.Lock()  # another thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+class SyncConnection:
+    """The blocking client of one process, for producers with no event loop (``*_sync``).
+
+    Every thread shares one connection pool (at most ``MAX_CONNECTIONS`` connections; a thread
+    waits for a free one). A forked child never uses its parent's sockets: on first use in a
+    new process the pool is made anew, and the parent's is left to the parent. Connections are
+    named ``client_name`` (``CLIENT LIST`` shows them).
+    """
+
+    def __init__(self, url: str, *, socket_timeout: float, client_name: str) -> None:
+        self.url = url
+        self._socket_timeout = socket_timeout
+        self._client_name = client_name
+        self._pid = os.getpid()
+        self._client: SyncRedis | None = None
+        self._scripts: dict[str, Script] = {}
+
+    @property
+    def pid(self) -> int:
+        """The process the client was made in."""
+        return self._pid
+
+    @property
+    def redis(self) -> SyncRedis:
+        """This process's client, made on first use (again after a fork)."""
+        client = self._client
+        if client is not None and self._pid == os.getpid():
+            return client
+        with _sync_lock:
+            if self._client is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._scripts = {}
+                pool = redis.BlockingConnectionPool.from_url(
+                    self.url,
+                    max_connections=MAX_CONNECTIONS,
+                    timeout=self._socket_timeout,  # for a free connection
+                    socket_timeout=self._socket_timeout,
+                    socket_connect_timeout=self._socket_timeout,
+                    retry=Retry(NoBackoff(), 0),  # callers retry within their own deadline
+                    client_name=self._client_name,
+                )
+                self._client = redis.Redis.from_pool(pool)
+            return self._client
+
+    def run_script(
+        self,
+        name: str,
+        source: str,
+        keys: Sequence[str],
+        args: Sequence[ScriptArg],
+        client: SyncClient | None = None,
+    ) -> Any:
+        """As ``Connection.run_script``, blocking: EVALSHA, loading the script after NOSCRIPT;
+        in a pipeline it is loaded before the pipeline runs."""
+        target = client or self.redis
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.redis.register_script(source)
+        if isinstance(target, redis.client.Pipeline):
+            return script(keys=keys, args=args, client=target)
+        try:
+            return target.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return script(keys=keys, args=args, client=target)
+
+    def close(self) -> None:
+        """Close this process's connections (a later call opens new ones)."""
+        with _sync_lock:
+            client, self._client = self._client, None
+        if client is not None and self._pid == os.getpid():
+            client.close()
 
 
 def lane_arg(value: ScriptArg) -> bytes:

@@ -7,6 +7,7 @@
     ├── TaskArgumentError (TypeError)   .delay(): an argument does not bind or cannot be encoded
     ├── PayloadTooLarge                 the encoded call is over max_payload_bytes; nothing was written
     ├── EnqueueError                    Redis did not take the job within enqueue_timeout
+    ├── BlockingCallError (RuntimeError) a blocking *_sync call inside a running event loop
     ├── ServerError                     a throwaway server (demo, tests) could not be found or started
     │   └── ServerNotFound              no server binary: none on PATH, or $ASYNCJOBS_REDIS_SERVER is wrong
     ├── JobNotFound                     no job with that id (never enqueued, or its record expired)
@@ -50,6 +51,11 @@ class PayloadTooLarge(AsyncJobsError):
 
 class EnqueueError(AsyncJobsError):
     """Redis did not accept the job in time; it may be retried with the same job id."""
+
+
+class BlockingCallError(AsyncJobsError, RuntimeError):
+    """A blocking call (``task.delay_sync``, ``queue.result_sync``, ...) was made inside a running
+    event loop, which it would stall: ``await`` the asyncio method there instead."""
 
 
 class ServerError(AsyncJobsError):

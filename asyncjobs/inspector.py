@@ -24,7 +24,6 @@ from .protocol import (
     JobState,
     Stat,
     check_job_id,
-    decode_queued,
 )
 
 if TYPE_CHECKING:
@@ -123,10 +122,7 @@ class Inspector:
         infos: list[JobInfo | None] = []
         for i, job_id in enumerate(ids):
             entry, record = cast("tuple[bytes | None, dict[bytes, bytes]]", replies[2 * i:2 * i + 2])
-            if record:
-                infos.append(JobInfo.from_record(job_id, record))
-            else:
-                infos.append(JobInfo.from_queued(job_id, decode_queued(entry)) if entry else None)
+            infos.append(JobInfo.read(job_id, entry, record))
         return infos
 
     async def stats(self) -> dict[str, int]:

@@ -7,8 +7,17 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-from .errors import JobCancelled, JobDeadLettered, JobExpired, JobFailed, TaskTimeout
-from .protocol import OUTCOME_DECODER, ErrorKind, Field, JobState, Outcome, QueuedEntry
+from .errors import JobCancelled, JobDeadLettered, JobExpired, JobFailed, JobNotFound, TaskTimeout
+from .protocol import (
+    OUTCOME_DECODER,
+    ErrorKind,
+    Field,
+    JobState,
+    Outcome,
+    QueuedEntry,
+    QueueKeys,
+    decode_queued,
+)
 from .waiter import WaitHint
 
 R = TypeVar("R")
@@ -66,6 +75,14 @@ class JobInfo:
         )
 
     @classmethod
+    def read(cls, job_id: str, entry: bytes | None, record: dict[bytes, bytes]) -> JobInfo | None:
+        """From a read of the queued hash's entry, then of the record (in that order: a job
+        moves from the one to the other, never back); None when neither is there."""
+        if record:
+            return cls.from_record(job_id, record)
+        return cls.from_queued(job_id, decode_queued(entry)) if entry else None
+
+    @classmethod
     def from_queued(cls, job_id: str, entry: QueuedEntry) -> JobInfo:
         """A job not yet started, from its queued entry."""
         return cls(
@@ -80,6 +97,31 @@ class JobInfo:
             priority=entry.priority,
             expires_at=entry.expires_at,
         )
+
+
+class _Pipe(Protocol):
+    """The commands a stored outcome is read with, on a blocking or an asyncio pipeline."""
+
+    def hexists(self, name: str, key: str) -> Any: ...
+
+    def hmget(self, name: str, keys: list[str], *args: str) -> Any: ...
+
+
+def queue_outcome_reads(pipe: _Pipe, keys: QueueKeys, job_id: str) -> None:
+    """Queue on ``pipe`` the reads that ``outcome_from_reads`` takes the replies of."""
+    pipe.hexists(keys.queued, job_id)  # first, as in JobInfo.read
+    pipe.hmget(keys.job(job_id), [Field.OUTCOME, Field.TASK, Field.STATE])
+
+
+def outcome_from_reads(queue: str, job_id: str, replies: list[Any]) -> tuple[str, Outcome] | None:
+    """The task name and outcome of a finished job, from the replies of
+    ``queue_outcome_reads``; None while it has none. Raises ``JobNotFound`` for an unknown job."""
+    queued, (outcome_raw, task, state) = replies
+    if outcome_raw is None:
+        if state is None and not queued:
+            raise JobNotFound(f"queue {queue!r} has no job {job_id!r}")
+        return None
+    return (task or b"").decode(), OUTCOME_DECODER.decode(outcome_raw)
 
 
 def unwrap_outcome(job_id: str, outcome: Outcome, decoder: msgspec.msgpack.Decoder[Any]) -> Any:
@@ -158,3 +200,48 @@ class Job(Generic[R_co]):
 
     def __repr__(self) -> str:
         return f"Job(id={self.id!r}, task={self.task!r})"
+
+
+class SyncResultSource(Protocol):
+    """What a ``SyncJob`` handle needs from its queue."""
+
+    def job_sync(self, job_id: str) -> JobInfo | None: ...
+
+    def cancel_sync(self, job_id: str) -> bool: ...
+
+    def _wait_sync(self, job_id: str, timeout: float | None) -> tuple[str, Outcome]: ...
+
+
+class SyncJob(Generic[R_co]):
+    """A handle on a job enqueued with no event loop (``task.delay_sync``): its methods block.
+    ``job.result()`` has the task's return type."""
+
+    __slots__ = ("_decoder", "_source", "id", "task")
+
+    id: str
+    task: str
+
+    def __init__(
+        self, job_id: str, task: str, source: SyncResultSource, decoder: msgspec.msgpack.Decoder[Any]
+    ) -> None:
+        self.id = job_id
+        self.task = task
+        self._source = source
+        self._decoder = decoder
+
+    def result(self, timeout: float | None = None) -> R_co:
+        """Block until the job finishes and return its value; raises as ``Job.result``."""
+        _, outcome = self._source._wait_sync(self.id, timeout)
+        value: R_co = unwrap_outcome(self.id, outcome, self._decoder)
+        return value
+
+    def info(self) -> JobInfo | None:
+        """The job's record now (``queue.job_sync(id)``)."""
+        return self._source.job_sync(self.id)
+
+    def cancel(self) -> bool:
+        """Cancel the job if it has not finished (``queue.cancel_sync``)."""
+        return self._source.cancel_sync(self.id)
+
+    def __repr__(self) -> str:
+        return f"SyncJob(id={self.id!r}, task={self.task!r})"

@@ -14,28 +14,24 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast, overloa
 import msgspec
 import redis.asyncio as aredis
 
+from .blocking import BlockingProducer, refuse_in_event_loop
 from .config import Settings
 from .connection import UNREACHABLE, Connection
 from .context import Context
-from .errors import ConfigError, EnqueueError, JobNotFound, TaskArgumentError
+from .errors import ConfigError, EnqueueError, TaskArgumentError
 from .inspector import Inspector
-from .job import Job, JobInfo, unwrap_outcome
+from .job import Job, JobInfo, SyncJob, outcome_from_reads, queue_outcome_reads, unwrap_outcome
 from .protocol import (
     ANY_DECODER,
     ENCODER,
     ENVELOPE_DECODER,
-    OUTCOME_DECODER,
     REGISTRY,
     SCHEDULE_DECODER,
     Control,
     DeadLetter,
-    ErrorInfo,
-    ErrorKind,
-    Field,
     Outcome,
     QueueKeys,
     ScheduleSpec,
-    When,
     check_job_id,
     check_schedule_name,
     decode_notice_body,
@@ -43,7 +39,7 @@ from .protocol import (
 )
 from .redact import redact_url
 from .schedule import DEFAULT_MISFIRE_GRACE, ScheduleInfo, describe, make_spec
-from .scripts import Scripts
+from .scripts import Scripts, enqueued
 from .task import (
     AsyncTask,
     Call,
@@ -53,14 +49,14 @@ from .task import (
     Task,
     check_priority,
     default_task_name,
+    enqueue_batches,
+    unique_holders,
 )
 from .waiter import ResultWaiter, WaitHint
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-ENQUEUE_BATCH = 1000
-"""Jobs a script call enqueues at most, so that no call holds Redis for long."""
 _NOT_TAKEN: tuple[type[Exception], ...] = (*UNREACHABLE, TimeoutError)
 """Errors after which an enqueue may not have happened: ``EnqueueError``."""
 Hook = Callable[[dict[str, Any]], Awaitable[None]]
@@ -120,6 +116,7 @@ class Queue:
         self.cron_schedules: dict[str, ScheduleSpec] = {}
         """Schedules declared with ``@queue.cron``, by name; every worker runs them."""
         self._conn: _Producer | None = None
+        self._blocking_producer: BlockingProducer | None = None
         self.inspect: Inspector = Inspector(self)
         """The read and admin side: counts, jobs by state, one job, workers, dead letters."""
 
@@ -343,37 +340,78 @@ class Queue:
                 if not conn.registered:
                     await self._register(conn)
                 at = calls[0].enqueued_at
-                when = calls[0].when
-                groups: dict[When, list[bytes]]  # calls enqueued alike go in one script call
-                unique = [call for call in calls if call.when.unique]  # one call each, in order
-                if not unique and all(call.when is when for call in calls):  # the common case
-                    groups = {when: [call.payload for call in calls]}
-                else:
-                    groups = {}
-                    for call in calls:
-                        if not call.when.unique:
-                            groups.setdefault(call.when, []).append(call.payload)
-                holders: list[bool | str] = []
-                if not unique and len(groups) == 1 and len(calls) <= ENQUEUE_BATCH:
-                    [(when, payloads)] = groups.items()
-                    await conn.scripts.enqueue(payloads, at, when)
+                batches = enqueue_batches(calls)
+                if len(batches) == 1:
+                    [(when, batch)] = batches
+                    replies = [await conn.scripts.enqueue([c.payload for c in batch], at, when)]
                 else:
                     async with conn.redis.pipeline(transaction=False) as pipe:
-                        for when, payloads in groups.items():
-                            for start in range(0, len(payloads), ENQUEUE_BATCH):
-                                batch = payloads[start:start + ENQUEUE_BATCH]
-                                await conn.scripts.enqueue_in(pipe, batch, at, when)
-                        for call in unique:
-                            await conn.scripts.enqueue_in(pipe, [call.payload], at, call.when)
-                        replies = await pipe.execute()
-                    for reply in replies[len(replies) - len(unique):]:
-                        holders += conn.scripts.enqueued(reply)
+                        for when, batch in batches:
+                            await conn.scripts.enqueue_in(pipe, [c.payload for c in batch], at,
+                                                          when)
+                        replies = [enqueued(reply) for reply in await pipe.execute()]
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
-        ids = {call.job_id: holder for call, holder in zip(unique, holders, strict=True)
-               if isinstance(holder, str)}
+        ids = unique_holders(batches, replies)
         return [Job(ids.get(call.job_id, call.job_id), call.task, self, call.decoder)
                 for call in calls]
+
+    # -- producing without an event loop ------------------------------------------------------
+
+    def _blocking(self, method: str, instead: str) -> BlockingProducer:
+        refuse_in_event_loop(method, instead)
+        producer = self._blocking_producer
+        if producer is None:  # two threads may both make one: the first one set is kept
+            made = BlockingProducer(self.keys, self.settings)
+            producer = self._blocking_producer = self._blocking_producer or made
+        return producer
+
+    def enqueue_sync(self, call: Call[R]) -> SyncJob[R]:
+        """``enqueue`` for code with no event loop (any thread, also after a fork): blocks until
+        the job is in Redis and returns its blocking handle. Raises ``EnqueueError`` as
+        ``enqueue`` does, and ``BlockingCallError`` inside a running event loop."""
+        [[fresh]] = self._blocking("queue.enqueue_sync", "queue.enqueue").enqueue(
+            [(call.when, [call])], call.enqueued_at)
+        job_id = fresh if isinstance(fresh, str) else call.job_id  # the unique key's holder
+        return SyncJob(job_id, call.task, self, call.decoder)
+
+    def enqueue_many_sync(self, calls: Sequence[Call[R]]) -> list[SyncJob[R]]:
+        """``enqueue_many`` for code with no event loop: one round trip for all the calls."""
+        producer = self._blocking("queue.enqueue_many_sync", "queue.enqueue_many")
+        if not calls:
+            return []
+        batches = enqueue_batches(calls)
+        ids = unique_holders(batches, producer.enqueue(batches, calls[0].enqueued_at))
+        return [SyncJob(ids.get(call.job_id, call.job_id), call.task, self, call.decoder)
+                for call in calls]
+
+    def result_sync(self, job_id: str, timeout: float | None = None) -> Any:
+        """``result`` for code with no event loop: blocks until the job has finished."""
+        task_name, outcome = self._wait_sync(job_id, timeout, "queue.result_sync", "queue.result")
+        task = self.tasks.get(task_name)
+        decoder = task.codec.result_decoder if task is not None else ANY_DECODER
+        return unwrap_outcome(job_id, outcome, decoder)
+
+    def _wait_sync(
+        self, job_id: str, timeout: float | None, method: str = "job.result", instead: str = "job.result"
+    ) -> tuple[str, Outcome]:
+        return self._blocking(method, instead).wait(job_id, timeout)
+
+    def job_sync(self, job_id: str) -> JobInfo | None:
+        """``inspect.job`` for code with no event loop: the job's record now, or None."""
+        check_job_id(job_id)
+        return self._blocking("queue.job_sync", "queue.inspect.job").job(job_id)
+
+    def cancel_sync(self, job_id: str) -> bool:
+        """``cancel`` for code with no event loop."""
+        check_job_id(job_id)
+        return self._blocking("queue.cancel_sync", "queue.cancel").cancel(job_id)
+
+    def close_sync(self) -> None:
+        """Close this process's blocking connections of the queue (the ``*_sync`` calls open
+        them again when next used)."""
+        if self._blocking_producer is not None:
+            self._blocking_producer.close()
 
     async def _register(self, conn: _Producer) -> None:
         """Add this queue to the registry of queues, once per process and event loop."""
@@ -397,9 +435,7 @@ class Queue:
         recovered. True when the job is cancelled (now or before), False when it had finished
         otherwise or is unknown (then nothing changes)."""
         check_job_id(job_id)
-        outcome = ENCODER.encode(Outcome(error=ErrorInfo(
-            ErrorKind.CANCELLED, "JobCancelled", "cancelled")))
-        return await self.connection().scripts.cancel(job_id, outcome)
+        return await self.connection().scripts.cancel(job_id)
 
     async def pause(self) -> None:
         """Start no new job of this queue until ``resume()``: enqueues are still taken, running
@@ -475,14 +511,8 @@ class Queue:
     async def _stored(self, job_id: str) -> tuple[str, Outcome] | None:
         """The task name and outcome of a finished job; None while it has none."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hexists(self.keys.queued, job_id)  # first, as in job()
-            pipe.hmget(self.keys.job(job_id), [Field.OUTCOME, Field.TASK, Field.STATE])
-            queued, (outcome_raw, task, state) = await pipe.execute()
-        if outcome_raw is None:
-            if state is None and not queued:
-                raise JobNotFound(f"queue {self.name!r} has no job {job_id!r}")
-            return None
-        return (task or b"").decode(), OUTCOME_DECODER.decode(outcome_raw)
+            queue_outcome_reads(pipe, self.keys, job_id)
+            return outcome_from_reads(self.name, job_id, await pipe.execute())
 
     async def _wait(
         self, job_id: str, timeout: float | None, hint: WaitHint | None = None

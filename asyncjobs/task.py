@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, NamedTuple, ParamSpec, Protocol, TypeVar
 
 import msgspec
 
+from .blocking import refuse_in_event_loop
 from .codec import TaskCodec, encode_envelope
 from .context import Context
 from .errors import ConfigError
 from .ids import new_job_id
-from .job import Job
+from .job import Job, SyncJob
 from .protocol import (
     MAX_PRIORITY,
     NOW,
@@ -66,6 +67,40 @@ class Call(msgspec.Struct, Generic[R_co], frozen=True):
     """When it may start: now or at a due time, its priority, its expiry."""
 
 
+ENQUEUE_BATCH = 1000
+"""Jobs a script call enqueues at most, so that no call holds Redis for long."""
+
+
+Batch = tuple[When, list["Call[Any]"]]
+"""Calls enqueued alike, in one script call."""
+
+
+def enqueue_batches(calls: Sequence[Call[Any]]) -> list[Batch]:
+    """``calls`` grouped by how they are enqueued (their ``When``), in batches of at most
+    ``ENQUEUE_BATCH``: one script call each. A call with a unique key is a batch of its own,
+    in order, so that the first call of a key takes it and the next ones get its holder."""
+    when = calls[0].when
+    groups: dict[When, list[Call[Any]]]
+    if all(call.when is when for call in calls) and not when.unique:  # the common case
+        groups = {when: list(calls)}
+    else:
+        groups = {}
+        for call in calls:
+            if not call.when.unique:
+                groups.setdefault(call.when, []).append(call)
+    batches = [(when, group[start:start + ENQUEUE_BATCH])
+               for when, group in groups.items()
+               for start in range(0, len(group), ENQUEUE_BATCH)]
+    return batches + [(call.when, [call]) for call in calls if call.when.unique]
+
+
+def unique_holders(batches: Sequence[Batch], replies: Sequence[list[bool | str]]) -> dict[str, str]:
+    """The id of the job holding the unique key of each call whose key was taken, by call id,
+    from the replies of the batches' script calls (``scripts.enqueued``)."""
+    return {call.job_id: reply for (_, batch), replied in zip(batches, replies, strict=True)
+            for call, reply in zip(batch, replied, strict=True) if isinstance(reply, str)}
+
+
 class Enqueuer(Protocol):
     """What a task needs from its queue (the Queue implements it)."""
 
@@ -75,6 +110,8 @@ class Enqueuer(Protocol):
     def max_payload_bytes(self) -> int: ...
 
     async def enqueue(self, call: Call[R]) -> Job[R]: ...
+
+    def enqueue_sync(self, call: Call[R]) -> SyncJob[R]: ...
 
 
 @dataclass(frozen=True)
@@ -143,10 +180,11 @@ class Task(Generic[P, R]):
         rate_limit: RateLimit | str | None = None,
     ) -> None:
         self.fn = fn
-        self.priority = check_priority(priority)
-        self.max_concurrency = _check_limit(name, "max_concurrency", max_concurrency)
-        self.key_concurrency = _check_limit(name, "key_concurrency", key_concurrency)
-        self.rate_limit = RateLimit.parse(rate_limit, name) if rate_limit is not None else None
+        self.priority: int = check_priority(priority)
+        self.max_concurrency: int | None = _check_limit(name, "max_concurrency", max_concurrency)
+        self.key_concurrency: int | None = _check_limit(name, "key_concurrency", key_concurrency)
+        self.rate_limit: RateLimit | None = (
+            RateLimit.parse(rate_limit, name) if rate_limit is not None else None)
         self.name = name
         self.queue = queue
         limits = self._limits(None)
@@ -169,6 +207,13 @@ class Task(Generic[P, R]):
         Raises ``TaskArgumentError`` (a ``TypeError``) or ``PayloadTooLarge`` before any I/O.
         """
         return await self.queue.enqueue(self._make_call("delay", args, kwargs))
+
+    def delay_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
+        """Enqueue a call from code with no event loop (a WSGI view, a script, a thread) and
+        return its blocking handle; otherwise as ``delay``. Inside a running event loop it
+        raises ``BlockingCallError``: use ``await task.delay(...)`` there."""
+        refuse_in_event_loop(f"{self.name}.delay_sync", f"{self.name}.delay")
+        return self.queue.enqueue_sync(self._make_call("delay_sync", args, kwargs))
 
     def options(
         self,
@@ -297,6 +342,12 @@ class TaskOptions(Generic[P, R]):
         call = self._task._make_call("delay", args, kwargs, self._job_id, self._when,
                                      self._relative)
         return await self._task.queue.enqueue(call)
+
+    def delay_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
+        name = self._task.name
+        refuse_in_event_loop(f"{name}.options(...).delay_sync", f"{name}.options(...).delay")
+        call = self._task._make_call("delay_sync", args, kwargs, self._job_id, self._when)
+        return self._task.queue.enqueue_sync(call)
 
 
 class Relative(NamedTuple):

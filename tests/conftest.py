@@ -12,6 +12,8 @@ import tempfile
 
 import pytest
 
+pytest_plugins = ["pytester"]  # tests/integration/test_testing_plugin.py runs pytest on test files
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:

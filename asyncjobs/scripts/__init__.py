@@ -1,8 +1,11 @@
 """The Lua scripts, loaded once per client and called by EVALSHA (reloaded after NOSCRIPT).
 
 Each ``<name>.lua`` file is one atomic step; its header says which keys it touches and why, and
-its first lines bind its keys and arguments to names (see ``source.py``). ``Scripts`` has one
-typed method per script, which passes the keys and arguments by those names.
+its first lines bind its keys and arguments to names (see ``source.py``). ``bind`` checks a
+call's keys and arguments, given by those names, against that signature. ``Scripts`` has one
+typed method per script, for an event loop; ``SyncScripts`` runs the producer's scripts
+(enqueue, cancel) from any thread, with no event loop. Both take the calls they share from
+``ProducerCalls``, so the two never differ in what they send.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 import redis.asyncio as aredis
 
 from ..config import Settings
-from ..connection import Client, Connection, ScriptArg, lane_arg
+from ..connection import Client, Connection, ScriptArg, SyncClient, SyncConnection, lane_arg
 from ..lane import Lane
-from ..protocol import MINUTE_TTL, NOW, QueueKeys, Reply, When
+from ..protocol import ENCODER, MINUTE_TTL, NOW, ErrorInfo, ErrorKind, Outcome, QueueKeys, Reply, When
 from .source import ScriptSource, load
 
 _NAMES = (
@@ -45,6 +49,80 @@ class Finished:
 
 
 _DONE = int(Reply.DONE)
+CANCELLED_OUTCOME: bytes = ENCODER.encode(Outcome(error=ErrorInfo(
+    ErrorKind.CANCELLED, "JobCancelled", "cancelled")))
+"""The outcome ``cancel.lua`` stores for a cancelled job."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptCall:
+    """One call of a script, checked against its signature: keys and arguments in order."""
+
+    name: str
+    source: str
+    keys: list[str]
+    args: list[ScriptArg]
+
+
+def bind(
+    name: str,
+    keys: Mapping[str, str],
+    args: Mapping[str, ScriptArg],
+    more_keys: Sequence[str] = (),
+    more_args: Sequence[ScriptArg] = (),
+) -> ScriptCall:
+    """A call of script ``name`` with its keys and arguments given by the names its source binds
+    them to (then the variable tails, if it has any). Raises ``TypeError`` when the names are
+    not the script's, in its order."""
+    source = SOURCES[name]
+    if tuple(keys) != source.keys or tuple(args) != source.args:
+        raise TypeError(f"{name}.lua takes keys {source.keys} and arguments {source.args}, "
+                        f"not {tuple(keys)} and {tuple(args)}")
+    return ScriptCall(name, source.text, [*keys.values(), *more_keys], [*args.values(), *more_args])
+
+
+class ProducerCalls:
+    """The script calls a producer makes (enqueue, cancel), for one queue: built once here for
+    the asyncio and the blocking paths alike."""
+
+    def __init__(self, keys: QueueKeys, settings: Settings) -> None:
+        self._keys = keys
+        self._settings = settings
+
+    def enqueue_keys(self) -> list[str]:
+        k = self._keys
+        return [k.pending, k.prioritized, k.seq, k.scheduled, k.queued, k.debounced]
+
+    def enqueue(self, payloads: Sequence[bytes], enqueued_at: float, when: When) -> ScriptCall:
+        """Enqueue encoded envelopes; the reply has one reply per job (``enqueued``)."""
+        keys = dict(zip(SOURCES["enqueue"].keys, self.enqueue_keys(), strict=True))
+        return bind(
+            "enqueue", keys,
+            {"job_prefix": self._keys.job_prefix, "unique_prefix": self._keys.unique_prefix,
+             "due": "" if when.due is None else when.due, "priority": when.priority,
+             "expires_at": "" if when.expires_at is None else when.expires_at,
+             "unique": when.unique or "", "debounce": "1" if when.debounce else "",
+             "limits": when.limits or "", "enqueued_at": enqueued_at},
+            more_args=payloads,
+        )
+
+    def cancel(self, job_id: str, outcome: bytes = CANCELLED_OUTCOME) -> ScriptCall:
+        """Cancel a job that has not finished; the reply is ``Reply.DONE`` when it is cancelled."""
+        k = self._keys
+        return bind(
+            "cancel",
+            {"queued": k.queued, "record": k.job(job_id), "stats": k.stats,
+             "debounced": k.debounced},
+            {"id": job_id, "outcome": outcome, "now": time.time(),
+             "result_ttl": _ms(self._settings.result_ttl), "done": k.done, "control": k.control,
+             "unique_prefix": k.unique_prefix},
+        )
+
+
+def enqueued(replies: list[Any]) -> list[bool | str]:
+    """Per job of an enqueue call's replies: True when enqueued, False when its id was taken,
+    or the id of the job that holds its unique key."""
+    return [reply.decode() if isinstance(reply, bytes) else reply == _DONE for reply in replies]
 
 
 def _done(replies: list[int]) -> list[bool]:
@@ -63,9 +141,10 @@ class Scripts:
         self._conn = conn
         self._keys = keys
         self._settings = settings
+        self._calls = ProducerCalls(keys, settings)
         # enqueue.lua for jobs to run now at priority 0 with no expiry: all but the time and the
         # envelopes fixed
-        self._enqueue_lane = self._lane("enqueue", conn.redis, self._enqueue_keys(),
+        self._enqueue_lane = self._lane("enqueue", conn.redis, self._calls.enqueue_keys(),
                                         keys.job_prefix, keys.unique_prefix, "", "0", "", "", "", "")
         self._start_lanes: dict[str, Lane] = {}  # by processing list, on the fetch client
         self.on_reserved: Callable[[float], None] | None = None
@@ -86,17 +165,10 @@ class Scripts:
     ) -> Any:
         """Run a script with its keys and arguments given by the names its source binds them
         to (then the variable tails, if it has any)."""
-        source = SOURCES[name]
-        if tuple(keys) != source.keys or tuple(args) != source.args:
-            raise TypeError(f"{name}.lua takes keys {source.keys} and arguments {source.args}, "
-                            f"not {tuple(keys)} and {tuple(args)}")
-        return await self._conn.run_script(
-            name, source.text, [*keys.values(), *more_keys], [*args.values(), *more_args], client
-        )
+        return await self._call(bind(name, keys, args, more_keys, more_args), client)
 
-    def _enqueue_keys(self) -> list[str]:
-        k = self._keys
-        return [k.pending, k.prioritized, k.seq, k.scheduled, k.queued, k.debounced]
+    async def _call(self, call: ScriptCall, client: Client | None = None) -> Any:
+        return await self._conn.run_script(call.name, call.source, call.keys, call.args, client)
 
     async def enqueue(
         self, payloads: Sequence[bytes], enqueued_at: float, when: When = NOW
@@ -114,13 +186,7 @@ class Scripts:
             )
         else:
             replies = await run()
-        return self.enqueued(replies)
-
-    @staticmethod
-    def enqueued(replies: list[Any]) -> list[bool | str]:
-        """Per job of an enqueue call's replies: True when enqueued, False when its id was
-        taken, or the id of the job that holds its unique key."""
-        return [reply.decode() if isinstance(reply, bytes) else reply == _DONE for reply in replies]
+        return enqueued(replies)
 
     async def enqueue_in(
         self,
@@ -135,16 +201,7 @@ class Scripts:
     def _enqueue(
         self, payloads: Sequence[bytes], enqueued_at: float, when: When, client: Client | None
     ) -> Any:
-        keys = dict(zip(SOURCES["enqueue"].keys, self._enqueue_keys(), strict=True))
-        return self._run(
-            "enqueue", keys,
-            {"job_prefix": self._keys.job_prefix, "unique_prefix": self._keys.unique_prefix,
-             "due": "" if when.due is None else when.due, "priority": when.priority,
-             "expires_at": "" if when.expires_at is None else when.expires_at,
-             "unique": when.unique or "", "debounce": "1" if when.debounce else "",
-             "limits": when.limits or "", "enqueued_at": enqueued_at},
-            more_args=payloads, client=client,
-        )
+        return self._call(self._calls.enqueue(payloads, enqueued_at, when), client)
 
     def _started(self) -> dict[str, ScriptArg]:
         """The arguments of the scripts that start jobs (``lib/mark_started.lua``), after the
@@ -303,18 +360,9 @@ class Scripts:
         )
         return int(moved), (float(next_due) if next_due else None)
 
-    async def cancel(self, job_id: str, outcome: bytes) -> bool:
+    async def cancel(self, job_id: str, outcome: bytes = CANCELLED_OUTCOME) -> bool:
         """Cancel a job that has not finished; False when it had (or is unknown)."""
-        k = self._keys
-        reply = await self._run(
-            "cancel",
-            {"queued": k.queued, "record": k.job(job_id), "stats": k.stats,
-             "debounced": k.debounced},
-            {"id": job_id, "outcome": outcome, "now": time.time(),
-             "result_ttl": _ms(self._settings.result_ttl), "done": k.done, "control": k.control,
-             "unique_prefix": k.unique_prefix},
-        )
-        return bool(reply == Reply.DONE)
+        return bool(await self._call(self._calls.cancel(job_id, outcome)) == Reply.DONE)
 
     async def revive(self, record: bytes, payload: bytes, job_id: str | None) -> bool:
         k = self._keys
@@ -348,3 +396,31 @@ class Scripts:
             "unschedule", {"schedules": k.schedules, "state": k.schedule_state}, {"name": name}
         )
         return bool(removed)
+
+
+class SyncScripts:
+    """The producer's scripts (``ProducerCalls``) on a blocking client, from any thread."""
+
+    def __init__(self, conn: SyncConnection, keys: QueueKeys, settings: Settings) -> None:
+        self._conn = conn
+        self._calls = ProducerCalls(keys, settings)
+
+    def _call(self, call: ScriptCall, client: SyncClient | None) -> Any:
+        return self._conn.run_script(call.name, call.source, call.keys, call.args, client)
+
+    def enqueue(
+        self, payloads: Sequence[bytes], enqueued_at: float, when: When = NOW
+    ) -> list[bool | str]:
+        """As ``Scripts.enqueue``: per job, True when enqueued, False when its id was taken, or
+        the id of the job that holds its unique key."""
+        return enqueued(self._call(self._calls.enqueue(payloads, enqueued_at, when), None))
+
+    def enqueue_in(
+        self, pipe: redis.client.Pipeline, payloads: Sequence[bytes], enqueued_at: float,
+        when: When = NOW,
+    ) -> None:
+        """Queue the same call on ``pipe``; its replies come with the pipeline's."""
+        self._call(self._calls.enqueue(payloads, enqueued_at, when), pipe)
+
+    def cancel(self, job_id: str) -> bool:
+        return bool(self._call(self._calls.cancel(job_id), None) == Reply.DONE)

@@ -35,3 +35,11 @@ async def main() -> None:
     resize.call(width=1)  # E: call-arg
     await send_email.options(priority="high").delay("a", "b")  # E: arg-type
     await send_email.options(priority=9).delay(1, "b")  # E: arg-type
+
+
+def produce_without_an_event_loop() -> None:
+    send_email.delay_sync(1)  # E: arg-type
+    send_email.delay_sync("a")  # E: call-arg
+    resize.delay_sync("a.jpg", "wide")  # E: arg-type
+    number: int = send_email.delay_sync("a", "b").result()  # E: assignment
+    send_email.options(priority=9).delay_sync(1, "b")  # E: arg-type

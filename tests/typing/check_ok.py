@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import assert_type
+from typing import Any, assert_type
 
-from asyncjobs import AsyncTask, Call, Context, Job, JobInfo, Queue, ScheduleInfo, SyncTask
+from asyncjobs import AsyncTask, Call, Context, Job, JobInfo, Queue, ScheduleInfo, SyncJob, SyncTask
 
 queue = Queue("typing")
 
@@ -64,3 +64,19 @@ async def main() -> None:
                 ScheduleInfo)
     assert_type(await queue.unschedule("nightly-42"), bool)
     assert_type(await queue.schedules(), list[ScheduleInfo])
+
+
+def produce_without_an_event_loop() -> None:
+    job = send_email.delay_sync("a@example.com", "Welcome")
+    assert_type(job, SyncJob[dict[str, str]])
+    assert_type(job.result(timeout=10), dict[str, str])
+    assert_type(resize.delay_sync("a.jpg", 640).result(), str)
+    assert_type(with_context.delay_sync(3).result(), int)
+    assert_type(send_email.options(priority=9).delay_sync("a", "b").result(), dict[str, str])
+    assert_type(job.info(), JobInfo | None)
+    assert_type(job.cancel(), bool)
+    assert_type(queue.enqueue_sync(resize.call("b.jpg", 10)), SyncJob[str])
+    assert_type(queue.enqueue_many_sync([resize.call("b.jpg", 10)]), list[SyncJob[str]])
+    assert_type(queue.result_sync(job.id, timeout=5), Any)
+    assert_type(queue.job_sync(job.id), JobInfo | None)
+    assert_type(queue.cancel_sync(job.id), bool)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncjobs
 
 PUBLIC = {
-    "AsyncJobsError", "AsyncTask", "Call", "ConfigError", "Context", "DeadLetter", "EnqueueError",
-    "Inspector", "Job", "JobCancelled", "JobDeadLettered", "JobExpired", "JobFailed", "JobInfo",
-    "JobNotFound", "JobState", "JobStatus", "PayloadTooLarge", "Queue", "QueueCounts", "RateLimit",
-    "ResultTimeout", "Retry", "RetryPolicy", "ScheduleInfo", "Settings", "SyncTask", "Task",
-    "TaskArgumentError", "TaskOptions",
-    "TaskTimeout", "Worker", "WorkerInfo", "__version__",
+    "AsyncJobsError", "AsyncTask", "BlockingCallError", "Call", "ConfigError", "Context",
+    "DeadLetter", "EnqueueError", "Inspector", "Job", "JobCancelled", "JobDeadLettered",
+    "JobExpired", "JobFailed", "JobInfo", "JobNotFound", "JobState", "JobStatus",
+    "PayloadTooLarge", "Queue", "QueueCounts", "RateLimit", "ResultTimeout", "Retry",
+    "RetryPolicy", "ScheduleInfo", "Settings", "SyncJob", "SyncTask", "Task",
+    "TaskArgumentError", "TaskOptions", "TaskTimeout", "Worker", "WorkerInfo", "__version__",
 }
 
 

@@ -1,0 +1,178 @@
+"""The blocking producer: enqueue, wait for results and read jobs from plain threads, with no
+event loop (``task.delay_sync``, ``queue.enqueue_sync``, ``SyncJob``; for WSGI apps, Django,
+scripts).
+
+It sends the same scripts with the same keys and arguments as the asyncio producer
+(``scripts.ProducerCalls``) on a blocking client (``connection.SyncConnection``: one pool per
+process, shared by every thread, made anew in a forked child). A step that found Redis
+unreachable is sent again, after a short jittered wait, until its deadline: every step here is
+safe to repeat (enqueue is idempotent by job id, cancel by its state, the rest are reads).
+
+A result is awaited as the asyncio waiter does, on a subscription of its own: subscribe to the
+queue's done channel, and once the subscription is confirmed, read the stored outcome; if there
+is none, wait for the job's notice (which carries a small outcome, so no read follows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+import redis
+
+from .config import Settings
+from .connection import UNREACHABLE, SyncConnection
+from .errors import BlockingCallError, EnqueueError, ResultTimeout
+from .job import JobInfo, outcome_from_reads, queue_outcome_reads
+from .protocol import REGISTRY, Outcome, QueueKeys, check_job_id, decode_notice_body, split_notice
+from .scripts import SyncScripts, enqueued
+
+if TYPE_CHECKING:
+    from .task import Batch
+
+T = TypeVar("T")
+
+
+def refuse_in_event_loop(method: str, instead: str) -> None:
+    """Raise ``BlockingCallError`` when called inside a running asyncio event loop, which a
+    blocking call would stall."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise BlockingCallError(
+        f"{method}() blocks, and was called inside a running event loop, which it would stall: "
+        f"use 'await {instead}(...)' there"
+    )
+
+
+class BlockingProducer:
+    """A queue's blocking client and scripts, for every thread of a process."""
+
+    def __init__(self, keys: QueueKeys, settings: Settings) -> None:
+        self.keys: QueueKeys = keys
+        self.settings: Settings = settings
+        self.conn: SyncConnection = SyncConnection(
+            settings.redis_url,
+            socket_timeout=min(settings.socket_timeout, settings.enqueue_timeout),
+            client_name=f"asyncjobs-sync:{keys.name}",
+        )
+        self.scripts: SyncScripts = SyncScripts(self.conn, keys, settings)
+        self._registered_in: int | None = None  # the pid that added the queue to the registry
+
+    def _retrying(self, step: Callable[[], T], timeout: float) -> T:
+        """``step()``, sent again while Redis is unreachable, until ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        bound = 0.02
+        while True:
+            try:
+                return step()
+            except UNREACHABLE:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                time.sleep(min(left, random.uniform(0, bound)))
+                bound = min(bound * 2, 0.5)
+
+    def enqueue(self, batches: Sequence[Batch], enqueued_at: float) -> list[list[bool | str]]:
+        """Enqueue batches of calls (``task.enqueue_batches``) in one round trip (a job whose
+        id is taken is left as it is); per batch, its replies (``scripts.enqueued``). Raises
+        ``EnqueueError`` after ``enqueue_timeout``."""
+
+        def step() -> list[list[bool | str]]:
+            if self._registered_in != self.conn.pid:
+                self.conn.redis.sadd(REGISTRY, self.keys.name)
+                self._registered_in = self.conn.pid
+            if len(batches) == 1:
+                [(when, calls)] = batches
+                return [self.scripts.enqueue([c.payload for c in calls], enqueued_at, when)]
+            with self.conn.redis.pipeline(transaction=False) as pipe:
+                for when, calls in batches:
+                    self.scripts.enqueue_in(pipe, [c.payload for c in calls], enqueued_at, when)
+                return [enqueued(reply) for reply in pipe.execute()]
+
+        timeout = self.settings.enqueue_timeout
+        try:
+            return self._retrying(step, timeout)
+        except UNREACHABLE as exc:
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise EnqueueError(f"queue {self.keys.name!r}: Redis did not take the job(s) within "
+                               f"{timeout} s (enqueue_timeout): {why}") from exc
+
+    def cancel(self, job_id: str) -> bool:
+        return self._retrying(lambda: self.scripts.cancel(job_id), self.settings.socket_timeout)
+
+    def job(self, job_id: str) -> JobInfo | None:
+        def step() -> JobInfo | None:
+            with self.conn.redis.pipeline(transaction=False) as pipe:
+                pipe.hget(self.keys.queued, job_id)  # first: see JobInfo.read
+                pipe.hgetall(self.keys.job(job_id))
+                entry, record = pipe.execute()
+            return JobInfo.read(job_id, entry, record)
+
+        return self._retrying(step, self.settings.socket_timeout)
+
+    def _stored(self, job_id: str) -> tuple[str, Outcome] | None:
+        with self.conn.redis.pipeline(transaction=False) as pipe:
+            queue_outcome_reads(pipe, self.keys, job_id)
+            return outcome_from_reads(self.keys.name, job_id, pipe.execute())
+
+    def wait(self, job_id: str, timeout: float | None) -> tuple[str, Outcome]:
+        """The task name and outcome of a job once it has finished; ``ResultTimeout`` after
+        ``timeout`` seconds. Raises ``JobNotFound`` for an unknown job."""
+        check_job_id(job_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bound = 0.02
+        while True:
+            try:
+                return self._wait_once(job_id, deadline)
+            except UNREACHABLE:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                time.sleep(random.uniform(0, bound))
+                bound = min(bound * 2, 1.0)
+            except TimeoutError:
+                break
+        raise ResultTimeout(f"no result for job {job_id} within {timeout} s")
+
+    def _wait_once(self, job_id: str, deadline: float | None) -> tuple[str, Outcome]:
+        """One subscription's wait; ``TimeoutError`` at the deadline."""
+
+        def left() -> float:
+            if deadline is None:
+                return 1.0  # wake now and then, to notice a lost connection
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            return remaining
+
+        pubsub: redis.client.PubSub = self.conn.redis.pubsub()  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(self.keys.done)
+            while True:  # until the subscription is confirmed: a notice from then on is seen
+                message = pubsub.get_message(timeout=left())
+                if message is not None and message["type"] == "subscribe":
+                    break
+            found = self._stored(job_id)
+            if found is not None:
+                return found
+            while True:
+                message = pubsub.get_message(timeout=left())
+                if message is None or message["type"] != "message":
+                    continue
+                notice_id, body = split_notice(message["data"])
+                if notice_id != job_id:
+                    continue
+                if body:
+                    return decode_notice_body(body)
+                found = self._stored(job_id)
+                if found is not None:
+                    return found
+        finally:
+            pubsub.close()
+
+    def close(self) -> None:
+        self.conn.close()
