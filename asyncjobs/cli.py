@@ -123,7 +123,7 @@ def dashboard(
         help="The Redis URL (default: $ASYNCJOBS_REDIS_URL, else redis://localhost:6379/0).")] = None,
 ) -> None:
     """Serve the web dashboard: queues, jobs, workers, dead letters, schedules, /metrics."""
-    from .dashboard.serve import serve
+    from .dashboard._serve import serve
 
     try:
         serve(host=host, port=port, read_only=read_only, token=token, redis_url=url)

@@ -32,7 +32,7 @@ def create_app(redis_url: str | None = None, *, read_only: bool = False,
     refuses every action; ``token`` protects every page (a login form, ``?token=``, or an
     ``Authorization: Bearer`` header). Mount it under any path: links follow ``root_path``."""
     require_extra()
-    from .app import build
+    from ._app import build
 
     url = redis_url or os.environ.get("ASYNCJOBS_REDIS_URL") or "redis://localhost:6379/0"
     return build(url, read_only=read_only, token=token)

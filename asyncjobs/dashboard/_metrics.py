@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from ..protocol import ENVELOPE_DECODER, WAKE
 from ..queue import Queue
-from .reads import Board
+from ._reads import Board
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

@@ -29,11 +29,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..protocol import JobState
 from ..redact import redact_url
-from .charts import history_svg
-from .reads import BadInput, Board, NotFound, QueueSummary
-from .security import CSRF_COOKIE, SESSION_COOKIE, Guard
+from ._charts import history_svg
+from ._reads import BadInput, Board, NotFound, QueueSummary
+from ._security import CSRF_COOKIE, SESSION_COOKIE, Guard
 
-logger = logging.getLogger("asyncjobs.dashboard")
+logger: logging.Logger = logging.getLogger("asyncjobs.dashboard")
 
 HERE = Path(__file__).parent
 PER_PAGE = 50
@@ -77,11 +77,11 @@ class Dashboard:
     """The app's state: the board (reads), the guard (token and CSRF), the templates."""
 
     def __init__(self, redis_url: str, *, read_only: bool, token: str | None) -> None:
-        self.board = Board(redis_url)
-        self.read_only = read_only
-        self.guard = Guard(token)
-        self.server = redact_url(redis_url)
-        self.env = jinja2.Environment(
+        self.board: Board = Board(redis_url)
+        self.read_only: bool = read_only
+        self.guard: Guard = Guard(token)
+        self.server: str = redact_url(redis_url)
+        self.env: jinja2.Environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined,
         )
@@ -360,7 +360,7 @@ def build(redis_url: str, *, read_only: bool, token: str | None) -> Starlette:
         Route("/login", dash.login, methods=["GET", "POST"]),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    from .metrics import metrics_route
+    from ._metrics import metrics_route
 
     metrics = metrics_route(dash.board)
     if metrics is not None:
