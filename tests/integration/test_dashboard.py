@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -335,7 +336,14 @@ async def test_mounted_under_a_prefix(server_url: str, queue: Queue) -> None:
 
     t = tasks(queue)
     await t["add"].delay(1, 1)
-    host = Starlette(routes=[Mount("/admin/jobs", app=create_app(server_url))])
+    dashboard = create_app(server_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with dashboard.router.lifespan_context(dashboard):  # closes its connections
+            yield
+
+    host = Starlette(routes=[Mount("/admin/jobs", app=dashboard)], lifespan=lifespan)
     async with serving(host) as dash, chromium() as page:
         await page.goto(dash.url + "/admin/jobs/")
         await page.click(f"text={queue.name}")
