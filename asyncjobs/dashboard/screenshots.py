@@ -22,7 +22,7 @@ from ..queue import Queue
 from ..server import RedisServer, free_port
 from ..worker import Worker
 
-PAGES = {
+PAGES: dict[str, str | None] = {
     "overview": "/",
     "queue": "/queues/emails?state=running",
     "job": None,  # the failed job's page, found at run time
