@@ -1,8 +1,9 @@
 """Developer sessions: ``nox`` runs tests (the unit and integration tiers), lint and typecheck.
 
 ``nox -s chaos`` (fault injection with real servers and worker processes), ``nox -s soak`` (the
-long chaos run), ``nox -s demo``, ``nox -s bench`` (asyncjobs alone) and ``nox -s bench_peers``
-(beside the peers).
+long chaos run), ``nox -s demo``, ``nox -s screenshots`` (the dashboard's, into
+``docs/screenshots``, with the system's chromium), ``nox -s bench`` (asyncjobs alone) and
+``nox -s bench_peers`` (beside the peers).
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def typecheck(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     session.install("-e", ".[server]")
     session.run("asyncjobs", "demo", "--jobs", "200")
+
+
+@nox.session
+def screenshots(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "asyncjobs.dashboard.screenshots", *session.posargs)
 
 
 @nox.session

@@ -124,5 +124,25 @@ def demo(
         raise _fail(str(exc)) from None
 
 
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(help="Interface to listen on; other than loopback needs --token.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+    read_only: Annotated[bool, typer.Option(help="Hide and refuse every action.")] = False,
+    token: Annotated[str | None, typer.Option(
+        envvar="ASYNCJOBS_DASHBOARD_TOKEN", help="Ask for this token on every page.")] = None,
+    url: Annotated[str | None, typer.Option(
+        help="The Redis URL (default: $ASYNCJOBS_REDIS_URL, else redis://localhost:6379/0).")] = None,
+) -> None:
+    """Serve the web dashboard: queues, jobs, workers, dead letters, schedules, /metrics."""
+    from .dashboard._serve import serve
+
+    try:
+        serve(host=host, port=port, read_only=read_only, token=token, redis_url=url)
+    except (ConfigError, ImportError) as exc:
+        raise _fail(str(exc)) from None
+
+
 def main() -> None:
     app()
