@@ -87,6 +87,26 @@ async def test_the_scheduling_example_runs_as_the_readme_says(own_server: RedisS
     assert worker.returncode == 0, worker_err
 
 
+@pytest.mark.slow
+async def test_the_flow_control_example_runs_as_the_readme_says(own_server: RedisServer) -> None:
+    env = {**os.environ, "ASYNCJOBS_REDIS_URL": own_server.url}
+    worker = start("-m", "asyncjobs", "worker", "examples.flow_control:queue", "--log-level",
+                   "WARNING", env=env)
+    try:
+        producer = run("-m", "examples.flow_control", env=env)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, worker_err = worker.communicate(timeout=30)
+    assert producer.returncode == 0, producer.stderr
+    assert producer.stdout.splitlines() == [
+        "one invoice job: True invoice 1 sent",
+        "one reindex job: True with the last arguments: 2",
+        "render: 6 jobs, 2 at a time: True",
+        "call_crm: 10 starts at 20/s: True",
+    ]
+    assert worker.returncode == 0, worker_err
+
+
 def test_tasks_of_a_module_run_with_python_m_are_named_by_its_import_name(tmp_path: Path) -> None:
     (tmp_path / "shop").mkdir()
     (tmp_path / "shop" / "__init__.py").write_text("")
