@@ -50,6 +50,25 @@ def redis_proc_no_aof() -> Iterator[RedisProc]:
 
 
 @pytest.fixture
+def redis_proc_fsync_always() -> Iterator[RedisProc]:
+    server = RedisProc(fsync="always")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+async def chaos_fsync_always(
+    redis_proc_fsync_always: RedisProc, tmp_path: Path
+) -> AsyncIterator[Chaos]:
+    """A scenario whose server keeps every write it acknowledged, also through a SIGKILL."""
+    async with chaos_on(redis_proc_fsync_always, tmp_path) as state:
+        yield state
+
+
+@pytest.fixture
 async def chaos(redis_proc: RedisProc, tmp_path: Path) -> AsyncIterator[Chaos]:
     async with chaos_on(redis_proc, tmp_path) as state:
         yield state

@@ -75,7 +75,12 @@ async def test_a_worker_killed_while_holding_slots_never_lets_the_limit_be_excee
 
 
 @pytest.mark.parametrize("graceful", [True, False], ids=["shutdown", "kill9"])
-async def test_a_redis_restart_while_slots_and_keys_are_held(chaos: Chaos, graceful: bool) -> None:
+async def test_a_redis_restart_while_slots_and_keys_are_held(
+    chaos_fsync_always: Chaos, graceful: bool
+) -> None:
+    """The limits hold while Redis keeps what it acknowledged (a SIGKILL with
+    ``appendfsync everysec`` may lose the last second of writes, starts included)."""
+    chaos = chaos_fsync_always
     limited = chaos.queue.tasks["limited"]
     jobs = await chaos.queue.enqueue_many([limited.call(200) for _ in range(24)])
     held = [await limited.options(unique_key=f"k-{n}").delay(200) for n in range(3)]

@@ -14,12 +14,15 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.chaos.test_flow_faults import leftovers, most_at_once
 from tests.support.invariants import check_invariants
 from tests.support.ledger import Ledger
 from tests.support.scenario import Chaos, completed, enqueue
 from tests.support.supervisor import Supervisor
 
 pytestmark = [pytest.mark.anyio, pytest.mark.soak]
+LIMITED = 300
+"""Jobs of a task with a concurrency limit and a unique key each, run through the chaos."""
 
 
 def _serving(sup: Supervisor, rng: random.Random) -> int | None:
@@ -41,6 +44,8 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     print(f"soak: {total} jobs, seed {seed}")
     rng = random.Random(seed)
     jobs = await enqueue(chaos, "work", [(0,)] * total)
+    limited = chaos.queue.tasks["limited"]  # max_concurrency 3, each with a unique key
+    held = [await limited.options(unique_key=f"soak-{n}").delay(20) for n in range(LIMITED)]
     sup = chaos.supervisor
     sup.concurrency = 50
     sup.start(3)
@@ -50,7 +55,8 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     began = time.monotonic()
     next_kill = began + rng.uniform(2, 4)
     next_drop = began + 5
-    while (done := await completed(chaos.queue)) < total:
+    killed_at: dict[int, float] = {}
+    while (done := await completed(chaos.queue)) < total + LIMITED:
         assert time.monotonic() - began < 150, f"soak too slow: {done}/{total}"
         now = time.monotonic()
         if done >= total // 4 and not rss:
@@ -58,6 +64,7 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
         if now >= next_kill:
             slot = rng.randrange(3)
             kills.append(sup.kill9(slot))
+            killed_at[kills[-1]] = time.time()
             sup.restart(slot)
             next_kill = now + rng.uniform(2, 4)
         if now >= next_drop:
@@ -85,4 +92,8 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     for pid, before in rss.items():
         if any(w.pid == pid and w.process.poll() is None for w in sup.workers.values()):
             assert rss_mb(pid) - before < 50, f"worker {pid} grew from {before} MB"
-    print(f"soak: {result}, {len(kills)} kills, {time.monotonic() - began:.1f} s")
+    most = most_at_once(ledger, {job.id for job in held}, killed_at)
+    assert most <= 3, f"max_concurrency 3 was exceeded: {most} at once"
+    assert await leftovers(chaos) == [], "no slot, wait list or unique key is left behind"
+    print(f"soak: {result}, {len(kills)} kills, {time.monotonic() - began:.1f} s; "
+          f"limited: at most {most} at once")

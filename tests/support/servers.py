@@ -15,8 +15,9 @@ from asyncjobs.server import RedisServer
 class RedisProc(RedisServer):
     """A server with AOF on, to SIGKILL, shut down, restart, pause, or roll back."""
 
-    def __init__(self, *, appendonly: bool = True) -> None:
-        super().__init__(appendonly=appendonly, extra_args=("--appendfsync", "everysec"))
+    def __init__(self, *, appendonly: bool = True, fsync: str = "everysec") -> None:
+        """``fsync="always"``: every acknowledged write survives a SIGKILL of the server."""
+        super().__init__(appendonly=appendonly, extra_args=("--appendfsync", fsync))
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_timeout=5)
