@@ -84,7 +84,7 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     ledger = Ledger.read(chaos.ledger)
     bound = sum(len(ledger.in_flight(pid)) for pid in kills) + 2 * 50  # + the Redis restart
     result = await check_invariants(
-        chaos.queue, [j.id for j in jobs], chaos.ledger, max_duplicates=bound,
+        chaos.queue, [j.id for j in jobs + held], chaos.ledger, max_duplicates=bound,
         live_workers=3, supervisor=sup, drained_within=10,
     )
     exited = [w for w in sup.history if w.process.poll() is not None and not w.killed]
