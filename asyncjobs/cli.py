@@ -8,6 +8,7 @@ from typing import Annotated
 import anyio
 import typer
 
+from . import cli_admin
 from ._version import __version__
 from .errors import ConfigError, ServerError
 from .loader import load_queue
@@ -93,6 +94,9 @@ def worker(
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     anyio.run(runner.run)
+
+
+cli_admin.register(app)  # info, jobs, job, workers, dead, cancel, retry, pause, resume
 
 
 @app.command()

@@ -8,12 +8,15 @@
 local processing = KEYS[1]   -- ours; an entry must be there, else we lost ownership of that job
 local stats = KEYS[2]
 local minute = KEYS[3]       -- this minute's counters (throughput history), kept minute_ttl
--- KEYS[4..]: the job records, one per job, in order
+local failed = KEYS[4]       -- index of failed job ids by finish time, the newest failed_kept
+-- KEYS[5..]: the job records, one per job, in order
 local done = ARGV[1]         -- the channel for the notices
 local minute_ttl = ARGV[2]   -- seconds
--- ARGV[3..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
+local failed_kept = tonumber(ARGV[3])
+local job_prefix = ARGV[4]   -- a record's key is job_prefix .. its id
+-- ARGV[5..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
 -- encoded outcome, finished_at, record TTL in ms, the notice to publish, this execution's token
-local FIRST_RECORD, FIRST_JOB, PER_JOB = 4, 3, 7
+local FIRST_RECORD, FIRST_JOB, PER_JOB = 5, 5, 7
 
 local replies = {}
 for i = FIRST_RECORD, #KEYS do
@@ -37,6 +40,14 @@ for i = FIRST_RECORD, #KEYS do
   else
     redis.call('HSET', record, FIELD_STATE, state, FIELD_FINISHED_AT, finished_at,
       FIELD_FINISHED_BY, token)
+    if state == STATE_FAILED then  -- listed, and kept for a retry by hand (rerun.lua)
+      redis.call('HSET', record, FIELD_PAYLOAD, entry)
+      redis.call('ZADD', failed, finished_at, string.sub(record, #job_prefix + 1))
+      redis.call('ZREMRANGEBYRANK', failed, 0, -failed_kept - 1)
+      if redis.call('PTTL', failed) < tonumber(record_ttl) then
+        redis.call('PEXPIRE', failed, record_ttl)
+      end
+    end
     redis.call('PEXPIRE', record, record_ttl)
     redis.call('HINCRBY', stats, state, 1)
     redis.call('HINCRBY', minute, state, 1)
