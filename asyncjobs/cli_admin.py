@@ -72,10 +72,12 @@ def _print_json(document: dict[str, Any]) -> None:
     typer.echo(msgspec.json.encode(document).decode())
 
 
-def _when(ts: float | None) -> str:
+def _when(ts: float | None, *, short: bool = False) -> str:
+    """A Unix time in local time; ``short``: without the year and milliseconds (tables)."""
     if ts is None:
         return "-"
-    return datetime.datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    at = datetime.datetime.fromtimestamp(ts).astimezone()
+    return at.strftime("%m-%d %H:%M:%S") if short else at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _ago(ts: float) -> str:
@@ -160,8 +162,8 @@ def _jobs_table(queue: str, status: str, rows: list[JobSummary]) -> Table:
                          overflow="fold")
     for row in rows:
         table.add_row(row.id, row.task, Text(row.status, style=_STATUS_STYLE.get(row.status, "")),
-                      str(row.attempts), str(row.priority), _when(row.enqueued_at),
-                      _when(row.started_at), _when(row.finished_at),
+                      str(row.attempts), str(row.priority), _when(row.enqueued_at, short=True),
+                      _when(row.started_at, short=True), _when(row.finished_at, short=True),
                       Text(row.error or "", style="red"))
     return table
 
@@ -255,7 +257,7 @@ def _dead_table(queue: str, rows: list[DeadRow]) -> Table:
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(row.job_id or "-", row.task or "-", Text(row.reason, style="magenta"),
-                      row.message, row.worker_id, _when(row.at))
+                      row.message, row.worker_id, _when(row.at, short=True))
     return table
 
 
