@@ -105,7 +105,7 @@ def worker(
         runner = Worker(queues, concurrency=concurrency, burst=burst, burst_wait=wait_scheduled,
                         grace=grace, handle_signals=True, worker_id=worker_id, balance=balance)
         if metrics_port is not None:
-            runner.observer = serve_metrics(runner, metrics_port)
+            runner.observer = serve_metrics(lambda: runner.running, metrics_port)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     anyio.run(runner.run)

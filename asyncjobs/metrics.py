@@ -31,8 +31,6 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from .worker import Worker
-
 MISSING_EXTRA = ("--metrics-port needs prometheus-client: "
                  "pip install 'asyncjobs-redis[metrics]'")
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -115,9 +113,10 @@ class PrometheusObserver:
         _client().start_http_server(port, addr=addr, registry=self.registry)
 
 
-def serve_metrics(worker: Worker, port: int) -> PrometheusObserver:
-    """A ``PrometheusObserver`` of ``worker``, served on ``port`` of every interface."""
-    observer = PrometheusObserver(lambda: worker.running)
+def serve_metrics(running: Callable[[], int], port: int) -> PrometheusObserver:
+    """A ``PrometheusObserver`` served on ``port`` of every interface; ``running`` gives the
+    number of jobs running now (``Worker.running``)."""
+    observer = PrometheusObserver(running)
     try:
         observer.serve(port)
     except OSError as exc:
