@@ -18,6 +18,7 @@ import anyio
 import msgspec
 import typer
 from redis.exceptions import RedisError
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -32,7 +33,7 @@ T = TypeVar("T")
 
 NOT_FOUND = 1
 USAGE = 2
-BAR_WIDTH = 20
+BAR_WIDTH = 10
 
 Url = Annotated[str | None, typer.Option(
     "--url", metavar="URL",
@@ -77,7 +78,10 @@ def _when(ts: float | None, *, short: bool = False) -> str:
     if ts is None:
         return "-"
     at = datetime.datetime.fromtimestamp(ts).astimezone()
-    return at.strftime("%m-%d %H:%M:%S") if short else at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if not short:
+        return at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    today = datetime.datetime.now().astimezone().date()
+    return at.strftime("%H:%M:%S" if at.date() == today else "%m-%d %H:%M")
 
 
 def _ago(ts: float) -> str:
@@ -89,7 +93,12 @@ def _bar(value: int, top: int) -> Text:
     filled = round(BAR_WIDTH * value / top) if top else 0
     if value and not filled:
         filled = 1
-    return Text("█" * filled, style="cyan") + Text("░" * (BAR_WIDTH - filled), style="grey35")
+    return Text("━" * filled, style="cyan") + Text("─" * (BAR_WIDTH - filled), style="grey35")
+
+
+def _table(**options: Any) -> Table:
+    return Table(box=box.SIMPLE_HEAD, title_justify="left", title_style="bold", pad_edge=False,
+                 collapse_padding=True, **options)
 
 
 def _count(value: int, style: str) -> Text:
@@ -115,15 +124,16 @@ def info(
 
 
 def _info_table(rows: list[QueueSummary]) -> Table:
-    table = Table(title="queues", title_justify="left")
-    for name in ("queue", "pending", "", "scheduled", "running", "complete", "failed", "dead",
-                 "cancelled", "workers", "jobs/s"):
-        table.add_column(name, justify="left" if name in ("queue", "") else "right")
+    table = _table(title="queues")
+    for name in ("queue", "pending", "", "sched", "run", "done", "failed", "dead", "cancel",
+                 "workers", "jobs/s"):
+        table.add_column(name, justify="left" if name in ("queue", "") else "right",
+                         no_wrap=True, width=BAR_WIDTH if name == "" else None)
     top = max(row.pending for row in rows)
     for row in rows:
         label = Text(row.name, style="bold")
         if row.paused:
-            label += Text(" (paused)", style="yellow")
+            label += Text(" paused", style="yellow")
         table.add_row(
             label, f"{row.pending:,}", _bar(row.pending, top), _count(row.scheduled, "blue"),
             _count(row.running, "cyan"), _count(row.complete, "green"), _count(row.failed, "red"),
@@ -155,15 +165,15 @@ def jobs(
 
 
 def _jobs_table(queue: str, status: str, rows: list[JobSummary]) -> Table:
-    table = Table(title=f"{queue}: {status} jobs ({len(rows)})", title_justify="left")
-    for name in ("id", "task", "status", "attempts", "priority", "enqueued", "started",
-                 "finished", "error"):
-        table.add_column(name, justify="right" if name in ("attempts", "priority") else "left",
-                         overflow="fold")
+    table = _table(title=f"{queue}: {status} jobs ({len(rows)})")
+    for name in ("id", "task", "status", "tries", "prio", "enqueued", "finished"):
+        table.add_column(name, justify="right" if name in ("tries", "prio") else "left",
+                         no_wrap=True)
+    table.add_column("error", overflow="fold", ratio=1)
     for row in rows:
         table.add_row(row.id, row.task, Text(row.status, style=_STATUS_STYLE.get(row.status, "")),
                       str(row.attempts), str(row.priority), _when(row.enqueued_at, short=True),
-                      _when(row.started_at, short=True), _when(row.finished_at, short=True),
+                      _when(row.finished_at, short=True),
                       Text(row.error or "", style="red"))
     return table
 
@@ -178,7 +188,7 @@ def job(queue: QueueArg, job_id: JobIdArg, url: Url = None, json: Json = False) 
 
 
 def _print_job(console: Console, d: JobDetail) -> None:
-    table = Table(show_header=False, title=f"job {d.id}", title_justify="left")
+    table = _table(show_header=False, title=f"job {d.id}")
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     args = msgspec.json.encode(d.args).decode() if d.args is not None else "(not kept)"
@@ -214,7 +224,7 @@ def workers(
     if json:
         _print_json({"workers": rows})
         return
-    table = Table(title=f"workers ({len(rows)})", title_justify="left")
+    table = _table(title=f"workers ({len(rows)})")
     for name in ("queue", "id", "alive", "running", "last heartbeat"):
         table.add_column(name, justify="right" if name == "running" else "left")
     for row in rows:
@@ -252,12 +262,13 @@ def dead(
 
 
 def _dead_table(queue: str, rows: list[DeadRow]) -> Table:
-    table = Table(title=f"{queue}: dead letters ({len(rows)})", title_justify="left")
-    for name in ("job id", "task", "reason", "message", "worker", "at"):
-        table.add_column(name, overflow="fold")
+    table = _table(title=f"{queue}: dead letters ({len(rows)})")
+    for name in ("job id", "task", "reason", "worker", "at"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("message", overflow="fold", ratio=1)
     for row in rows:
         table.add_row(row.job_id or "-", row.task or "-", Text(row.reason, style="magenta"),
-                      row.message, row.worker_id, _when(row.at, short=True))
+                      row.worker_id, _when(row.at, short=True), row.message)
     return table
 
 
