@@ -1,6 +1,8 @@
 -- Finish jobs: each is removed from our processing list and its outcome stored, in one atomic
 -- step for all of them (the worker records every job that finished while its previous call
 -- was in flight). In a record the outcome is set once: the first execution to finish wins.
+-- A job that failed also keeps its entry (its call) in its record and enters the failed index,
+-- for `asyncjobs jobs --status failed` and a retry by hand (rerun.lua).
 -- Returns one reply per job: REPLY_DONE when stored (or already stored by this same
 -- execution, whose reply was lost), REPLY_NOT_OURS when not ours or already finished by
 -- another execution (counted once as a duplicate).
