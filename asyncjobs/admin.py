@@ -222,8 +222,9 @@ class Admin:
         if name not in self._queues:
             if not await self.redis.sismember(REGISTRY, name):
                 raise NotFound(f"no queue named {name!r} at {redact_url(self.url)}")
-            settings = Settings(redis_url=self.url, socket_timeout=self._timeout)
-            self._queues[name] = Queue(name, settings=settings)
+            if name not in self._queues:  # another call may have made it meanwhile
+                settings = Settings(redis_url=self.url, socket_timeout=self._timeout)
+                self._queues[name] = Queue(name, settings=settings)
         return self._queues[name]
 
     # -- reads ------------------------------------------------------------------------------

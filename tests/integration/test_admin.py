@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 
+import anyio
 import msgspec
 import pytest
 
@@ -178,3 +179,28 @@ async def test_info_on_a_million_pending_jobs_is_bounded(queue: Queue, admin: Ad
         assert elapsed < 0.2, f"info took {elapsed * 1000:.0f} ms"
     finally:
         await redis.delete(queue.keys.pending)
+
+
+async def test_two_retries_at_once_enqueue_the_job_once(queue: Queue, admin: Admin) -> None:
+    @queue.task(name="once")
+    async def once() -> None:
+        raise RuntimeError("no")
+
+    async with running_worker(queue):
+        job = await once.delay()
+        with pytest.raises(JobFailed):
+            await job.result(timeout=10)
+    outcomes: list[str] = []
+
+    async def retry() -> None:
+        try:
+            await admin.retry(queue.name, job.id)
+            outcomes.append("retried")
+        except NotAllowed:
+            outcomes.append("refused")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(retry)
+        tg.start_soon(retry)
+    assert sorted(outcomes) == ["refused", "retried"]
+    assert await queue.inspect.pending_count() == 1
