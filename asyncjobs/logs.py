@@ -14,7 +14,7 @@ import json
 import logging
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-JOB_FIELDS = ("queue", "task", "job_id", "attempt", "duration", "outcome", "worker_id")
+JOB_FIELDS = ("queue", "task", "job_id", "attempt", "duration", "outcome")
 LOG_FORMATS = ("plain", "json")
 
 
