@@ -23,7 +23,6 @@ async def drain(url: str, n: int, metrics: bool) -> tuple[float, float]:
     queue = bench_queue(url)
     extra = ("--metrics-port", str(free_port())) if metrics else ()
     figures = await burst(url, queue, "noop", [()] * n, concurrency=100, worker_args=extra)
-    await queue.redis.delete(*(await queue.redis.keys(f"aj:{{{queue.name}}}:*")))
     await queue.aclose()
     return n / figures["seconds"], figures["worker_cpu_s_per_1000"]
 
