@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import anyio
 import typer
 
+from . import cli_admin
 from ._version import __version__
 from .errors import ConfigError, ServerError
 from .loader import load_queue
+from .logs import LOG_FORMATS
+from .logs import configure as configure_logging
+from .metrics import serve_metrics
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -78,6 +81,15 @@ def worker(
         "--reload", help="Restart the worker when a Python file under --app-dir changes (for "
         "development; needs the reload extra).",
     )] = False,
+    log_format: Annotated[str, typer.Option(
+        help="plain, or json: one JSON object per line (time, level, logger, message, and the "
+        "job's queue, task, job_id, attempt, duration, outcome).",
+    )] = "plain",
+    metrics_port: Annotated[int | None, typer.Option(
+        min=0, max=65535, metavar="PORT",
+        help="Serve Prometheus metrics of this worker on this port (needs the extra "
+        "asyncjobs-redis[metrics]).",
+    )] = None,
 ) -> None:
     """Run jobs of one or more queues until stopped (SIGINT/SIGTERM stop it gracefully)."""
     from .worker import Worker
@@ -87,6 +99,8 @@ def worker(
         raise _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     if wait_scheduled and not burst:
         raise _fail("--wait-scheduled applies to a --burst worker only")
+    if log_format not in LOG_FORMATS:
+        raise _fail(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
     if reload:
         from .reload import run_with_reload
 
@@ -99,13 +113,18 @@ def worker(
         queues = [load_queue(target, app_dir) for target in targets]
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level, log_format)
     try:
         runner = Worker(queues, concurrency=concurrency, burst=burst, burst_wait=wait_scheduled,
                         grace=grace, handle_signals=True, worker_id=worker_id, balance=balance)
+        if metrics_port is not None:
+            runner.observer = serve_metrics(lambda: runner.running, metrics_port)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     anyio.run(runner.run)
+
+
+cli_admin.register(app)  # info, jobs, job, workers, dead, cancel, retry, pause, resume
 
 
 @app.command()

@@ -79,7 +79,7 @@ class WorkerInfo:
     running: int
 
 
-LISTED_STATES = (JobState.QUEUED, JobState.SCHEDULED, JobState.RUNNING)
+LISTED_STATES = (JobState.QUEUED, JobState.SCHEDULED, JobState.RUNNING, JobState.FAILED)
 _WAKE_SEARCH = 100
 """How far from its oldest end the pending list is searched for the WAKE marker, which is
 there or nowhere (see ``QueueKeys``)."""
@@ -93,13 +93,16 @@ def _pending(listed: int, prioritized: int, wake: int | None) -> int:
 class Inspector:
     """Reads and admin actions on one queue; ``queue.inspect`` gives it."""
 
-    def __init__(self, queue: Queue) -> None:
+    def __init__(self, queue: Queue, redis: aredis.Redis | None = None) -> None:
+        """``redis``: a client to read with (one client can serve the inspectors of many
+        queues); by default the queue's own."""
         self._queue = queue
         self._keys = queue.keys
+        self._client = redis
 
     @property
     def _redis(self) -> aredis.Redis:
-        return self._queue.connection().redis
+        return self._client if self._client is not None else self._queue.connection().redis
 
     @property
     def _scripts(self) -> Scripts:
@@ -202,12 +205,18 @@ class Inspector:
         )
 
     async def jobs(self, state: JobState, *, offset: int = 0, limit: int = 100) -> list[JobInfo]:
-        """A page of the jobs in ``state``, oldest first: QUEUED (in the order they will run),
-        SCHEDULED (by due time) or RUNNING (worker by worker). Finished jobs are kept by id
-        only, so they cannot be listed: read them with ``job(id)``, dead letters with
-        ``dead_letters()``."""
+        """A page of the jobs in ``state``: QUEUED (in the order they will run), SCHEDULED (by
+        due time) or RUNNING (worker by worker), oldest first; FAILED newest first (the last
+        ``protocol.FAILED_KEPT`` failures whose records have not expired). Other finished jobs
+        are kept by id only, so they cannot be listed: read them with ``job(id)``, dead
+        letters with ``dead_letters()``."""
         if offset < 0 or limit < 1:
             raise ConfigError("offset must be 0 or more and limit 1 or more")
+        if state is JobState.FAILED:
+            failed = cast("list[bytes]", await self._redis.zrange(
+                self._keys.failed, offset, offset + limit - 1, desc=True))
+            infos = await self._infos([raw.decode() for raw in failed])
+            return [info for info in infos if info is not None and info.status is state]
         if state is JobState.QUEUED:
             entries = await self._queued(offset, limit)
         elif state is JobState.SCHEDULED:

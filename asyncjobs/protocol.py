@@ -72,6 +72,9 @@ REGISTRY = f"{PREFIX}:queues"
 """A set of the names of every queue that has been used (by a worker, or to enqueue): what
 ``asyncjobs info`` and the dashboard list. Outside every queue's hash tag: it is read and
 written alone, never in a script."""
+FAILED_KEPT = 10_000
+"""Ids of failed jobs a queue's ``failed`` index keeps, the newest (``asyncjobs jobs --status
+failed``)."""
 MINUTE_TTL = 2 * 3600
 """Seconds a queue's per-minute counters are kept: the last hour is always whole."""
 
@@ -96,6 +99,8 @@ class QueueKeys:
     ``aj:{q}:job:<id>``       hash    one started job's record (``Field``), with a TTL
     ``aj:{q}:scheduled``      zset    jobs to run later (delayed jobs, retries) by due time
     ``aj:{q}:dead``           list    dead letters (``DeadLetter``), newest first, capped
+    ``aj:{q}:failed``         zset    ids of the jobs that failed, by finish time, the newest
+                                      ``FAILED_KEPT`` kept (their records may have expired)
     ``aj:{q}:stats``          hash    queue-wide counters (``Stat``)
     ``aj:{q}:done``           pubsub  a notice (``encode_notice``) for each finished job
     ``aj:{q}:control``        pubsub  ``Control`` messages to the queue's workers
@@ -125,9 +130,9 @@ class QueueKeys:
     """
 
     __slots__ = (
-        "base", "control", "dead", "debounced", "done", "job_prefix", "name", "paused",
-        "pending", "prioritized", "queued", "schedule_state", "scheduled", "schedules", "seq",
-        "stats", "unique_prefix", "conc_prefix", "workers",
+        "base", "conc_prefix", "control", "dead", "debounced", "done", "failed", "job_prefix",
+        "name", "paused", "pending", "prioritized", "queued", "schedule_state", "scheduled",
+        "schedules", "seq", "stats", "unique_prefix", "workers",
     )
 
     def __init__(self, name: str) -> None:
@@ -142,6 +147,7 @@ class QueueKeys:
         self.workers: str = f"{self.base}:workers"
         self.scheduled: str = f"{self.base}:scheduled"
         self.dead: str = f"{self.base}:dead"
+        self.failed: str = f"{self.base}:failed"
         self.stats: str = f"{self.base}:stats"
         self.done: str = f"{self.base}:done"
         self.job_prefix: str = f"{self.base}:job:"
@@ -268,6 +274,9 @@ class Field(StrEnum):
     """The unique key the job holds until it ends (``When.unique``), when it has one."""
     LIMITS = "l"
     """The job's concurrency limits (``When.limits``), when it has any."""
+    PAYLOAD = "pl"
+    """The job's call as it was enqueued (its envelope), kept only once it has failed: what
+    ``retry`` enqueues again (``scripts/rerun.lua``)."""
     DUPLICATE = "x:"
     """Prefix of a field ``x:<token>`` marking a late execution already counted as a duplicate."""
 

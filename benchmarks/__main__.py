@@ -88,14 +88,15 @@ async def redis_cpu(queue: Queue) -> float:
 
 
 async def burst(url: str, queue: Queue, task: str, args: list[tuple[Any, ...]],
-                concurrency: int) -> dict[str, float]:
-    """Enqueue the calls, drain them with one ``--burst`` worker process; time and CPU."""
+                concurrency: int, worker_args: tuple[str, ...] = ()) -> dict[str, float]:
+    """Enqueue the calls, drain them with one ``--burst`` worker process (given
+    ``worker_args`` too); time and CPU."""
     t = queue.tasks[task]
     jobs = []
     for base in range(0, len(args), 1000):
         jobs += await queue.enqueue_many([t.call(*a) for a in args[base:base + 1000]])
     redis_before = await redis_cpu(queue)
-    proc = start_worker(url, queue, "--burst", "--concurrency", str(concurrency))
+    proc = start_worker(url, queue, "--burst", "--concurrency", str(concurrency), *worker_args)
     _, status, usage = await anyio.to_thread.run_sync(os.wait4, proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     redis_seconds = await redis_cpu(queue) - redis_before

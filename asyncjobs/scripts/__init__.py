@@ -21,12 +21,23 @@ import redis.asyncio as aredis
 from ..config import Settings
 from ..connection import Client, Connection, ScriptArg, SyncClient, SyncConnection, lane_arg
 from ..lane import Lane
-from ..protocol import ENCODER, MINUTE_TTL, NOW, ErrorInfo, ErrorKind, Outcome, QueueKeys, Reply, When
+from ..protocol import (
+    ENCODER,
+    FAILED_KEPT,
+    MINUTE_TTL,
+    NOW,
+    ErrorInfo,
+    ErrorKind,
+    Outcome,
+    QueueKeys,
+    Reply,
+    When,
+)
 from .source import ScriptSource, load
 
 _NAMES = (
     "enqueue", "fetch", "start", "finish", "dead", "requeue", "reap", "reconcile", "retry",
-    "promote", "revive", "cancel", "fire", "unschedule",
+    "promote", "revive", "cancel", "fire", "unschedule", "rerun",
 )
 SOURCES: dict[str, ScriptSource] = {name: load(name) for name in _NAMES}
 
@@ -274,9 +285,9 @@ class Scripts:
         replies = await self._run(
             "finish",
             {"processing": processing, "stats": k.stats, "minute": k.minute(int(time.time()) // 60),
-             "pending": k.pending},
+             "pending": k.pending, "failed": k.failed},
             {"done": k.done, "minute_ttl": MINUTE_TTL, "unique_prefix": k.unique_prefix,
-             "conc_prefix": k.conc_prefix},
+             "conc_prefix": k.conc_prefix, "failed_kept": FAILED_KEPT, "job_prefix": k.job_prefix},
             more_keys=records, more_args=per_job,
         )
         return _done(replies)
@@ -370,6 +381,18 @@ class Scripts:
             "revive", {"dead": k.dead, "pending": k.pending},
             {"letter": record, "payload": payload, "record_ttl": _ms(self._settings.job_ttl)},
             more_keys=[k.job(job_id)] if job_id is not None else [],
+        )
+        return bool(reply == Reply.DONE)
+
+    async def rerun(self, job_id: str) -> bool:
+        """Enqueue a failed job again with its kept payload; False when it is not failed (or
+        its record, with the payload, is gone)."""
+        k = self._keys
+        reply = await self._run(
+            "rerun",
+            {"record": k.job(job_id), "pending": k.pending, "prioritized": k.prioritized,
+             "seq": k.seq, "failed": k.failed},
+            {"record_ttl": _ms(self._settings.job_ttl), "id": job_id},
         )
         return bool(reply == Reply.DONE)
 

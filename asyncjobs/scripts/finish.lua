@@ -1,6 +1,9 @@
 -- Finish jobs: each is removed from our processing list and its outcome stored, in one atomic
 -- step for all of them (the worker records every job that finished while its previous call
--- was in flight). In a record the outcome is set once: the first execution to finish wins.
+-- was in flight). In a record the outcome is set once: the first execution to finish wins (a
+-- cancellation sets it too: the run then only leaves our list). A job that failed also keeps
+-- its entry (its call) in its record and enters the failed index, for `asyncjobs jobs --status
+-- failed` and a retry by hand (rerun.lua). A job's unique key and concurrency slots are freed.
 -- Returns one reply per job: REPLY_DONE when stored (or already stored by this same
 -- execution, whose reply was lost), REPLY_NOT_OURS when not ours or already finished by
 -- another execution (counted once as a duplicate).
@@ -12,14 +15,17 @@ local processing = KEYS[1]   -- ours; an entry must be there, else we lost owner
 local stats = KEYS[2]
 local minute = KEYS[3]       -- this minute's counters (throughput history), kept minute_ttl
 local pending = KEYS[4]      -- a job waiting for a freed concurrency slot goes back in (lib/slots)
--- KEYS[5..]: the job records, one per job, in order
+local failed = KEYS[5]       -- index of failed job ids by finish time, the newest failed_kept
+-- KEYS[6..]: the job records, one per job, in order
 local done = ARGV[1]         -- the channel for the notices
 local minute_ttl = ARGV[2]   -- seconds
 local unique_prefix = ARGV[3]  -- a job's unique key is freed (lib/unique)
 local conc_prefix = ARGV[4]  -- its concurrency slots are freed (lib/slots)
--- ARGV[5..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
+local failed_kept = tonumber(ARGV[5])
+local job_prefix = ARGV[6]   -- a record's key is job_prefix .. its id
+-- ARGV[7..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
 -- encoded outcome, finished_at, record TTL in ms, the notice to publish, this execution's token
-local FIRST_RECORD, FIRST_JOB, PER_JOB = 5, 5, 7
+local FIRST_RECORD, FIRST_JOB, PER_JOB = 6, 7, 7
 
 local replies = {}
 for i = FIRST_RECORD, #KEYS do
@@ -44,6 +50,14 @@ for i = FIRST_RECORD, #KEYS do
   else
     redis.call('HSET', record, FIELD_STATE, state, FIELD_FINISHED_AT, finished_at,
       FIELD_FINISHED_BY, token)
+    if state == STATE_FAILED then  -- listed, and kept for a retry by hand (rerun.lua)
+      redis.call('HSET', record, FIELD_PAYLOAD, entry)
+      redis.call('ZADD', failed, finished_at, string.sub(record, #job_prefix + 1))
+      redis.call('ZREMRANGEBYRANK', failed, 0, -failed_kept - 1)
+      if redis.call('PTTL', failed) < tonumber(record_ttl) then
+        redis.call('PEXPIRE', failed, record_ttl)
+      end
+    end
     redis.call('PEXPIRE', record, record_ttl)
     local held = redis.call('HMGET', record, FIELD_UNIQUE, FIELD_LIMITS)
     if held[1] then

@@ -1,5 +1,6 @@
 """The worker pool."""
 
+from .observer import JobObserver
 from .worker import Worker
 
-__all__ = ["Worker"]
+__all__ = ["JobObserver", "Worker"]

@@ -41,6 +41,7 @@ from ..task import Task
 from .acker import Acker
 from .decide import Cancelled, DeadLetter, Disposition, RetryAt, decide
 from .lease import JobScope, Lease
+from .observer import JobObserver
 
 log: logging.Logger = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Executor:
         worker_id: str,
         state: dict[str, Any],
         thread_limiter: anyio.CapacityLimiter,
+        observer: JobObserver | None = None,
     ) -> None:
         self._queue = queue
         self._scripts = scripts
@@ -93,6 +95,7 @@ class Executor:
         self._settings = queue.settings
         self._runs = itertools.count(1)
         self._stoppable: dict[str, JobScope] = {}  # running async task calls, by job id
+        self._observer = observer
 
     def running_ids(self) -> list[str]:
         """The ids of the running jobs that ``cancel`` can stop."""
@@ -127,6 +130,9 @@ class Executor:
                 worker_id=self._worker_id, state=self._state,
             ))
         run = _Run(entry, envelope.id, task, attempt, token, time.perf_counter())
+        if self._observer is not None:
+            self._observer.job_started(self._queue.name, task.name,
+                                       time.time() - envelope.enqueued_at if attempt == 1 else None)
         with self._lease.scope(task.timeout) as scope:
             if task.is_async:
                 self._stoppable[envelope.id] = scope
@@ -137,6 +143,9 @@ class Executor:
                     del self._stoppable[envelope.id]
         if scope.fenced:
             log.debug("job %s: cancelled by the fence; it will run again", envelope.id)
+            if self._observer is not None:
+                self._observer.job_finished(self._queue.name, task.name, "fenced",
+                                            time.perf_counter() - run.started)
             return
         if scope.cancelled:
             outcome, exc = _error(ErrorKind.CANCELLED, "JobCancelled", "cancelled"), None
@@ -149,8 +158,11 @@ class Executor:
         """The script call that carries out a run's disposition (each one atomic and fenced: it
         first removes the entry from our own list); logs the disposition in one line."""
         now = time.time()
+        if self._observer is not None:
+            self._observe(run, disposition, outcome)
         if isinstance(disposition, DeadLetter):
-            log.warning("dead-lettering a job (%s): %s", disposition.reason, disposition.message)
+            log.warning("dead-lettering a job (%s): %s", disposition.reason, disposition.message,
+                        extra=self._fields(run, "dead"))
             record = DeadLetterRecord(
                 reason=disposition.reason, message=disposition.message, payload=run.entry,
                 queue=self._queue.name, worker_id=self._worker_id, at=now, job_id=run.job_id,
@@ -165,10 +177,12 @@ class Executor:
             assert outcome.error is not None
             error = f"{outcome.error.type}: {outcome.error.message}"
             if disposition.requested:
-                log.info("job %s (%s): retrying in %.2f s", job_id, task.name, disposition.delay)
+                log.info("job %s (%s): retrying in %.2f s", job_id, task.name, disposition.delay,
+                         extra=self._fields(run, "retried"))
             else:
                 log.warning("job %s (%s) attempt %d failed: %s; retrying in %.2f s",
-                            job_id, task.name, run.attempt, error, disposition.delay)
+                            job_id, task.name, run.attempt, error, disposition.delay,
+                            extra=self._fields(run, "retried"))
             return functools.partial(
                 self._scripts.retry, self._processing, run.entry, job_id=job_id,
                 due=now + disposition.delay, error=error, token=run.token,
@@ -176,20 +190,42 @@ class Executor:
         state = JobState.COMPLETE
         if isinstance(disposition, Cancelled):
             state = JobState.CANCELLED
-            log.info("job %s (%s) stopped: it was cancelled", job_id, task.name)
+            log.info("job %s (%s) stopped: it was cancelled", job_id, task.name,
+                     extra=self._fields(run, "cancelled"))
         elif outcome.error is not None:
             state = JobState.FAILED
             log.warning("job %s (%s) failed: %s: %s", job_id, task.name, outcome.error.type,
-                        outcome.error.message)
+                        outcome.error.message, extra=self._fields(run, "failed"))
         elif log.isEnabledFor(logging.INFO):
+            fields = self._fields(run, "complete")
             log.info("job %s (%s) complete in %.1f ms", job_id, task.name,
-                     (time.perf_counter() - run.started) * 1000)
+                     fields["duration"] * 1000, extra=fields)
         ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
         encoded = ENCODER.encode(outcome)
         return functools.partial(self._acker.finish, Finished(
             run.entry, job_id, state,
             encoded, now, ttl, run.token, encode_notice(job_id, task.name, encoded),
         ))
+
+    def _fields(self, run: _Run, outcome: str) -> dict[str, Any]:
+        """The job's fields of a log line (``extra=``; see ``asyncjobs.logs``)."""
+        return {"queue": self._queue.name, "task": run.task.name if run.task else None,
+                "job_id": run.job_id, "attempt": run.attempt, "outcome": outcome,
+                "duration": round(time.perf_counter() - run.started, 6)}
+
+    def _observe(self, run: _Run, disposition: Disposition, outcome: Outcome) -> None:
+        assert self._observer is not None
+        if isinstance(disposition, DeadLetter):
+            name = "dead"
+        elif isinstance(disposition, RetryAt):
+            name = "retried"
+        elif isinstance(disposition, Cancelled):
+            name = "cancelled"
+        else:
+            name = "complete" if outcome.error is None else "failed"
+        duration = time.perf_counter() - run.started if run.task is not None else None
+        self._observer.job_finished(self._queue.name, run.task.name if run.task else "", name,
+                                    duration)
 
     def _decode(self, entry: bytes) -> tuple[Envelope, Task[Any, Any]]:
         if len(entry) > self._settings.max_payload_bytes:
@@ -258,6 +294,8 @@ class Executor:
         try:
             stored = await step()
         except UNREACHABLE as exc:
+            if self._observer is not None:
+                self._observer.redis_error(self._queue.name, "finish")
             stored = await self._finish_later(run, step, exc)
         if stored is False:
             log.warning("job %s: already finished or no longer ours; not stored again", run.job_id)

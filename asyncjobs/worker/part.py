@@ -25,6 +25,7 @@ from .control import ControlListener
 from .executor import Executor
 from .fetcher import Fetcher
 from .lease import Held, Lease
+from .observer import JobObserver
 from .promoter import Promoter
 from .reaper import Reaper
 from .scheduler import Scheduler
@@ -43,6 +44,7 @@ class QueuePart:
         worker_id: str,
         thread_limiter: anyio.CapacityLimiter,
         wake: Callable[[], None],
+        observer: JobObserver | None = None,
     ) -> None:
         """``wake`` is called when the queue is resumed (the worker then fetches again)."""
         self.queue: Queue = queue
@@ -63,7 +65,7 @@ class QueuePart:
         acker = self.acker
         self.executor: Executor = Executor(
             queue, scripts, acker, lease, processing=self.processing, worker_id=worker_id,
-            state=self.state, thread_limiter=thread_limiter,
+            state=self.state, thread_limiter=thread_limiter, observer=observer,
         )
         self.reaper: Reaper = Reaper(conn.redis, scripts, keys, worker_id, settings, lease)
         self.promoter: Promoter = Promoter(scripts)

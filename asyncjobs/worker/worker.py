@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..queue import Queue
 from ..redact import redact_url
 from .lease import Lease
+from .observer import JobObserver
 from .part import QueuePart
 from .preflight import warn_about_durability
 
@@ -85,6 +86,7 @@ class Worker:
         worker_id: str | None = None,
         burst_wait: float = 0.0,
         balance: bool = False,
+        observer: JobObserver | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -110,6 +112,8 @@ class Worker:
         self._job_done: anyio.Event | None = None  # set when a job ends, while someone waits
         self._fetch_scope: anyio.CancelScope | None = None
         self._grace_scope: anyio.CancelScope | None = None
+        self.observer = observer
+        """Told when jobs start and end (``worker.observer.JobObserver``), e.g. for metrics."""
 
     @property
     def state(self) -> dict[str, Any]:
@@ -152,8 +156,8 @@ class Worker:
         )
         fetch_client = conn.client(resend=False)
         threads = anyio.CapacityLimiter(self.concurrency)
-        parts = self._parts = [QueuePart(q, conn, fetch_client, lease, self.id, threads, self._wake)
-                               for q in self.queues]
+        parts = self._parts = [QueuePart(q, conn, fetch_client, lease, self.id, threads, self._wake,
+                                         self.observer) for q in self.queues]
         for part in parts:
             for hook in part.queue.startup_hooks:
                 await hook(part.state)
@@ -274,6 +278,9 @@ class Worker:
     ) -> None:
         _release(slots, unused)
         log.debug("worker %s: fetch failed: %s", self.id, exc)  # the heartbeat reports
+        if self.observer is not None:
+            for part in self._parts:
+                self.observer.redis_error(part.name, "fetch")
         lease.connection_lost()  # a lost fetch reply leaves a job in our list
 
     def _in_turn(self, *, advance: bool = True) -> list[QueuePart]:

@@ -273,9 +273,11 @@ async def test_every_per_job_key_has_a_ttl_after_a_drain(queue: Queue) -> None:
     per_job = [k for k in keys if ":job:" in k]
     assert len(per_job) == 201
     minutes = [k for k in keys if ":minute:" in k]
-    for key in per_job + minutes:
+    for key in [*per_job, *minutes, queue.keys.failed]:
         assert await queue.redis.pttl(key) > 0, key
-    assert set(keys) - set(per_job) - set(minutes) == {queue.keys.stats, queue.keys.dead}
+    assert await queue.redis.zcard(queue.keys.failed) == 20
+    assert set(keys) - set(per_job) - set(minutes) == {
+        queue.keys.stats, queue.keys.dead, queue.keys.failed}
     stats = await queue.inspect.stats()
     assert stats == {"complete": 180, "failed": 20, "dead": 1}
 
