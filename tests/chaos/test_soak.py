@@ -56,6 +56,7 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     next_kill = began + rng.uniform(2, 4)
     next_drop = began + 5
     killed_at: dict[int, float] = {}
+    outage = (0.0, 0.0)
     while (done := await completed(chaos.queue)) < total + LIMITED:
         assert time.monotonic() - began < 150, f"soak too slow: {done}/{total}"
         now = time.monotonic()
@@ -72,9 +73,11 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
             next_drop = now + 5
         if done >= total // 2 and not redis_killed:
             redis_killed = True
+            outage = (time.time() - 1.0, 0.0)  # appendfsync everysec: the last second is lost
             chaos.server.kill9()
             await anyio.sleep(1.0)  # down for a second
             chaos.server.restart()
+            outage = (outage[0], time.time() + 1.0)
         if done >= total * 3 // 4 and not termed and (slot := _serving(sup, rng)) is not None:
             termed = True
             stopping = sup.term(slot).process
@@ -92,7 +95,11 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     for pid, before in rss.items():
         if any(w.pid == pid and w.process.poll() is None for w in sup.workers.values()):
             assert rss_mb(pid) - before < 50, f"worker {pid} grew from {before} MB"
-    most = most_at_once(ledger, {job.id for job in held}, killed_at)
+    # the limit holds while Redis keeps what it acknowledged: not for starts it may have lost
+    # when it was SIGKILLed (tests/chaos/test_flow_faults.py proves it with fsync always)
+    kept = {job.id for job in held
+            if not any(outage[0] <= t <= outage[1] for _, _, t in ledger.starts.get(job.id, []))}
+    most = most_at_once(ledger, kept, killed_at)
     assert most <= 3, f"max_concurrency 3 was exceeded: {most} at once"
     assert await leftovers(chaos) == [], "no slot, wait list or unique key is left behind"
     print(f"soak: {result}, {len(kills)} kills, {time.monotonic() - began:.1f} s; "

@@ -59,3 +59,28 @@ def test_the_multi_queue_pickup_benchmark_runs() -> None:
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| 1 queue")
             or line.startswith("| 3 queues")]
     assert len(rows) == 2, proc.stdout
+
+
+def test_the_priorities_benchmark_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.priorities", "--runs", "1", "--jobs", "300",
+         "--latency-jobs", "10"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| priorit")]
+    assert len(rows) == 2, proc.stdout
+
+
+def test_the_flow_control_benchmark_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.flow", "--seconds", "1", "--rates", "50",
+         "--jobs", "300", "--runs", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    [rate] = [line for line in proc.stdout.splitlines() if line.startswith("| 50/s")]
+    starts = float(rate.split("|")[2])
+    assert 30 <= starts <= 60, proc.stdout  # the limit's order of magnitude, not a benchmark
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("| no limit", "| key_"))]
+    assert len(rows) == 2, proc.stdout
