@@ -40,7 +40,8 @@ def most_at_once(ledger: Ledger, jobs: set[str], cut_off: dict[int, float]) -> i
 async def leftovers(chaos: Chaos) -> list[str]:
     keys = chaos.queue.keys
     found: list[str] = []
-    for pattern in (f"{keys.conc_prefix}*", f"{keys.unique_prefix}*"):
+    for pattern in (f"{keys.conc_prefix}run:*", f"{keys.conc_prefix}wait:*",
+                    f"{keys.unique_prefix}*", keys.debounced):  # a rate's key expires by itself
         found += [key.decode() async for key in chaos.queue.redis.scan_iter(match=pattern)]
     return found
 

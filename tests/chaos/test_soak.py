@@ -10,11 +10,14 @@ import random
 import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
-from tests.chaos.test_flow_faults import leftovers, most_at_once
+from asyncjobs import Job
+from asyncjobs.protocol import Field
+from tests.chaos.test_flow_faults import leftovers, most_at_once, most_in_a_window
 from tests.support.invariants import check_invariants
 from tests.support.ledger import Ledger
 from tests.support.scenario import Chaos, completed, enqueue
@@ -23,6 +26,16 @@ from tests.support.supervisor import Supervisor
 pytestmark = [pytest.mark.anyio, pytest.mark.soak]
 LIMITED = 300
 """Jobs of a task with a concurrency limit and a unique key each, run through the chaos."""
+KEYED, KEYS = 200, 10
+"""Jobs of a task limited to one at a time per key, over this many keys."""
+RATED = 300
+"""Jobs of a task limited to 200 starts a second."""
+
+
+async def record_started(chaos: Chaos, job_id: str) -> list[float]:
+    """When the job's record says it started (the time the limiter let it start)."""
+    stamp = await chaos.queue.redis.hget(chaos.queue.keys.job(job_id), Field.STARTED_AT)
+    return [float(stamp)] if stamp is not None else []
 
 
 def _serving(sup: Supervisor, rng: random.Random) -> int | None:
@@ -46,6 +59,11 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     jobs = await enqueue(chaos, "work", [(0,)] * total)
     limited = chaos.queue.tasks["limited"]  # max_concurrency 3, each with a unique key
     held = [await limited.options(unique_key=f"soak-{n}").delay(20) for n in range(LIMITED)]
+    keyed = chaos.queue.tasks["keyed"]  # key_concurrency 1
+    by_key = [await keyed.options(concurrency_key=f"k{n % KEYS}").delay(20) for n in range(KEYED)]
+    rated = await chaos.queue.enqueue_many(  # 200/s
+        [chaos.queue.tasks["rated"].call() for _ in range(RATED)])
+    flow = held + by_key + rated
     sup = chaos.supervisor
     sup.concurrency = 50
     sup.start(3)
@@ -57,7 +75,7 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     next_drop = began + 5
     killed_at: dict[int, float] = {}
     outage = (0.0, 0.0)
-    while (done := await completed(chaos.queue)) < total + LIMITED:
+    while (done := await completed(chaos.queue)) < total + len(flow):
         assert time.monotonic() - began < 150, f"soak too slow: {done}/{total}"
         now = time.monotonic()
         if done >= total // 4 and not rss:
@@ -87,7 +105,7 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     ledger = Ledger.read(chaos.ledger)
     bound = sum(len(ledger.in_flight(pid)) for pid in kills) + 2 * 50  # + the Redis restart
     result = await check_invariants(
-        chaos.queue, [j.id for j in jobs + held], chaos.ledger, max_duplicates=bound,
+        chaos.queue, [j.id for j in jobs + flow], chaos.ledger, max_duplicates=bound,
         live_workers=3, supervisor=sup, drained_within=10,
     )
     exited = [w for w in sup.history if w.process.poll() is not None and not w.killed]
@@ -97,10 +115,18 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
             assert rss_mb(pid) - before < 50, f"worker {pid} grew from {before} MB"
     # the limit holds while Redis keeps what it acknowledged: not for starts it may have lost
     # when it was SIGKILLed (tests/chaos/test_flow_faults.py proves it with fsync always)
-    kept = {job.id for job in held
-            if not any(outage[0] <= t <= outage[1] for _, _, t in ledger.starts.get(job.id, []))}
-    most = most_at_once(ledger, kept, killed_at)
+    def kept(some: list[Job[Any]]) -> set[str]:
+        return {job.id for job in some if not any(
+            outage[0] <= t <= outage[1] for _, _, t in ledger.starts.get(job.id, []))}
+
+    most = most_at_once(ledger, kept(held), killed_at)
     assert most <= 3, f"max_concurrency 3 was exceeded: {most} at once"
+    for key in range(KEYS):
+        of_key = kept(by_key[key::KEYS])
+        assert most_at_once(ledger, of_key, killed_at) <= 1, f"key k{key} ran two at once"
+    stamps = [t for job in kept(rated) for t in await record_started(chaos, job)]
+    window = most_in_a_window(stamps, 1.0)
+    assert window <= 210, f"rate 200/s: {window} starts in one second"
     assert await leftovers(chaos) == [], "no slot, wait list or unique key is left behind"
     print(f"soak: {result}, {len(kills)} kills, {time.monotonic() - began:.1f} s; "
-          f"limited: at most {most} at once")
+          f"limited: at most {most} at once; rated: at most {window} in a second")

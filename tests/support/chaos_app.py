@@ -100,3 +100,11 @@ async def limited(ctx: Context, ms: int) -> int:
 async def rated(ctx: Context) -> None:
     started(ctx)
     ended(ctx)
+
+
+@queue.task(name="keyed", key_concurrency=1)
+async def keyed(ctx: Context, ms: int) -> int:
+    started(ctx)
+    await anyio.sleep(ms / 1000)
+    ended(ctx)
+    return ms
