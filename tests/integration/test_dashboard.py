@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from playwright.async_api import expect
 
 from asyncjobs import JobCancelled, JobState, Queue
 from asyncjobs.dashboard import create_app
@@ -117,11 +118,11 @@ async def test_queue_page_lists_filters_and_pages_jobs_with_their_arguments(
         first = page.locator(f'tr[data-job="{adds[0].id}"]')
         assert await first.locator("code.args").inner_text() == "[0, 100]"
         await page.click("text=next page →")
-        assert await page.locator("table.jobs tbody tr").count() == 11
+        # a click starts the navigation, the expectation waits for the page it leads to
+        await expect(page.locator("table.jobs tbody tr")).to_have_count(11)
         await page.fill('input[name="task"]', "explode")
         await page.click("form.filters >> text=Filter")
-        await page.wait_for_selector("table.jobs")
-        assert await page.locator("table.jobs tbody tr").count() == 1
+        await expect(page.locator("table.jobs tbody tr")).to_have_count(1)
         assert "'later'" in await page.locator("code.args").inner_text()
         await page.goto(f"{dash.url}/queues/{queue.name}?state=scheduled")
         assert await page.locator(f'tr[data-job="{later.id}"]').count() == 1
