@@ -4,7 +4,7 @@ import logging
 
 from ._version import __version__
 from .config import Settings
-from .context import Context
+from .context import CallNext, Context, Middleware
 from .errors import (
     AsyncJobsError,
     BlockingCallError,
@@ -22,7 +22,7 @@ from .errors import (
     TaskTimeout,
 )
 from .inspector import Inspector, QueueCounts, WorkerInfo
-from .job import Job, JobInfo, JobStatus, SyncJob
+from .job import Job, JobInfo, JobStatus, LogLine, SyncJob
 from .protocol import DeadLetter, JobState
 from .queue import Queue
 from .schedule import ScheduleInfo
@@ -36,6 +36,7 @@ __all__ = [
     "AsyncTask",
     "BlockingCallError",
     "Call",
+    "CallNext",
     "ConfigError",
     "Context",
     "DeadLetter",
@@ -50,6 +51,8 @@ __all__ = [
     "JobNotFound",
     "JobState",
     "JobStatus",
+    "LogLine",
+    "Middleware",
     "PayloadTooLarge",
     "Queue",
     "QueueCounts",

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, cast
 import msgspec
 
 from .errors import ConfigError
-from .job import JobInfo
+from .job import JobInfo, LogLine
 from .protocol import (
     DEAD_LETTER_DECODER,
     ENVELOPE_DECODER,
+    LOG_LINES_KEPT,
     MINUTE_TTL,
     REGISTRY,
     WAKE,
@@ -24,6 +25,7 @@ from .protocol import (
     JobState,
     Stat,
     check_job_id,
+    decode_log_line,
 )
 
 if TYPE_CHECKING:
@@ -113,6 +115,12 @@ class Inspector:
         expired)."""
         [info] = await self._infos([job_id])
         return info
+
+    async def job_logs(self, job_id: str, limit: int = LOG_LINES_KEPT) -> list[LogLine]:
+        """A job's log lines (``Context.log``), the last ``limit``, oldest first: empty when
+        it logged nothing or its record expired."""
+        raw = cast("list[bytes]", await self._redis.lrange(self._keys.logs(job_id), -limit, -1))
+        return [LogLine(*decode_log_line(line)) for line in raw]
 
     async def _infos(self, ids: list[str]) -> list[JobInfo | None]:
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
@@ -43,6 +43,9 @@ class JobInfo:
     priority: int = 0
     expires_at: float | None = None
     """When a job that has not started expires (None: never, or it has started)."""
+    progress: float | None = None
+    """The last progress its task reported, 0.0..1.0 (``Context.progress``); None if none."""
+    progress_message: str | None = None
 
     @classmethod
     def from_record(cls, job_id: str, record: dict[bytes, bytes]) -> JobInfo:
@@ -72,6 +75,8 @@ class JobInfo:
             finished_at=number(Field.FINISHED_AT),
             error=error,
             priority=int(text(Field.PRIORITY) or 0),
+            progress=number(Field.PROGRESS),
+            progress_message=text(Field.PROGRESS_MESSAGE),
         )
 
     @classmethod
@@ -97,6 +102,13 @@ class JobInfo:
             priority=entry.priority,
             expires_at=entry.expires_at,
         )
+
+
+class LogLine(NamedTuple):
+    """One line of a job's log (``Context.log``): when it was written (Unix time), and what."""
+
+    at: float
+    line: str
 
 
 class _Pipe(Protocol):

@@ -75,6 +75,10 @@ written alone, never in a script."""
 FAILED_KEPT = 10_000
 """Ids of failed jobs a queue's ``failed`` index keeps, the newest (``asyncjobs jobs --status
 failed``)."""
+LOG_LINES_KEPT = 1000
+"""Log lines a job keeps (``Context.log``), the newest."""
+LOG_LINE_MAX = 2000
+"""Characters of one log line kept; a longer line is cut."""
 MINUTE_TTL = 2 * 3600
 """Seconds a queue's per-minute counters are kept: the last hour is always whole."""
 
@@ -113,6 +117,8 @@ class QueueKeys:
     ``aj:{q}:conc:wait:<g>``  list    jobs waiting for a slot of group ``g`` (not in a worker)
     ``aj:{q}:conc:rate:<t>``  string  task ``t``'s rate limiter: its next start time (GCRA, ms);
                                       ``...:next``: when the next job over the rate is due
+    ``aj:{q}:logs:<id>``      list    a job's log lines (``encode_log_line``), the last
+                                      ``LOG_LINES_KEPT``, expiring with its record
     ``aj:{q}:minute:<m>``     hash    jobs finished in minute ``m`` (Unix time // 60) by final
                                       state, kept ``MINUTE_TTL`` seconds
     ``aj:{q}:schedules``      hash    schedule name -> encoded ``ScheduleSpec`` (no TTL)
@@ -131,8 +137,8 @@ class QueueKeys:
 
     __slots__ = (
         "base", "conc_prefix", "control", "dead", "debounced", "done", "failed", "job_prefix",
-        "name", "paused", "pending", "prioritized", "queued", "schedule_state", "scheduled",
-        "schedules", "seq", "stats", "unique_prefix", "workers",
+        "logs_prefix", "name", "paused", "pending", "prioritized", "queued", "schedule_state",
+        "scheduled", "schedules", "seq", "stats", "unique_prefix", "workers",
     )
 
     def __init__(self, name: str) -> None:
@@ -152,6 +158,7 @@ class QueueKeys:
         self.done: str = f"{self.base}:done"
         self.job_prefix: str = f"{self.base}:job:"
         self.unique_prefix: str = f"{self.base}:unique:"
+        self.logs_prefix: str = f"{self.base}:logs:"
         self.debounced: str = f"{self.base}:debounced"
         self.conc_prefix: str = f"{self.base}:conc:"
         self.schedules: str = f"{self.base}:schedules"
@@ -159,6 +166,10 @@ class QueueKeys:
 
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{check_job_id(job_id)}"
+
+    def logs(self, job_id: str) -> str:
+        """A job's log lines (``Context.log``)."""
+        return f"{self.logs_prefix}{check_job_id(job_id)}"
 
     def minute(self, minute: int) -> str:
         """The counters of the jobs finished in ``minute`` (Unix time // 60)."""
@@ -274,6 +285,13 @@ class Field(StrEnum):
     """The unique key the job holds until it ends (``When.unique``), when it has one."""
     LIMITS = "l"
     """The job's concurrency limits (``When.limits``), when it has any."""
+    PROGRESS = "pg"
+    """The running job's last reported progress, 0.0..1.0 (``Context.progress``)."""
+    PROGRESS_MESSAGE = "pm"
+    """The message of that report, when it had one."""
+    LOGGED = "lg"
+    """Present once the job has log lines (``Context.log``): its logs key then expires with
+    the record."""
     PAYLOAD = "pl"
     """The job's call as it was enqueued (its envelope), kept only once it has failed: what
     ``retry`` enqueues again (``scripts/rerun.lua``)."""
@@ -385,6 +403,16 @@ class Stat(StrEnum):
     SCHEDULE_SKIPS = "schedule_skips"
     """Schedule slots not run because the schedule's previous job was still queued or running
     (``skip_if_running``)."""
+
+
+def encode_log_line(at: float, line: str) -> str:
+    """One entry of a job's logs: ``<Unix time> <line>``, the line cut at ``LOG_LINE_MAX``."""
+    return f"{at:.6f} {line[:LOG_LINE_MAX]}"
+
+
+def decode_log_line(raw: bytes) -> tuple[float, str]:
+    at, _, line = raw.decode(errors="replace").partition(" ")
+    return float(at), line
 
 
 NOTICE_MAX_OUTCOME = 4096

@@ -17,10 +17,10 @@ import redis.asyncio as aredis
 from .blocking import BlockingProducer, refuse_in_event_loop
 from .config import Settings
 from .connection import UNREACHABLE, Connection
-from .context import Context
+from .context import Context, Middleware
 from .errors import ConfigError, EnqueueError, TaskArgumentError
 from .inspector import Inspector
-from .job import Job, JobInfo, SyncJob, outcome_from_reads, queue_outcome_reads, unwrap_outcome
+from .job import Job, JobInfo, LogLine, SyncJob, outcome_from_reads, queue_outcome_reads, unwrap_outcome
 from .protocol import (
     ANY_DECODER,
     ENCODER,
@@ -61,6 +61,7 @@ _NOT_TAKEN: tuple[type[Exception], ...] = (*UNREACHABLE, TimeoutError)
 """Errors after which an enqueue may not have happened: ``EnqueueError``."""
 Hook = Callable[[dict[str, Any]], Awaitable[None]]
 HookT = TypeVar("HookT", bound=Hook)
+MiddlewareT = TypeVar("MiddlewareT", bound=Middleware)
 
 
 class TaskDecorator(Protocol):
@@ -113,6 +114,8 @@ class Queue:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
+        self.middlewares: list[Middleware] = []
+        """Wrap every run of this queue's tasks, the first registered outermost."""
         self.cron_schedules: dict[str, ScheduleSpec] = {}
         """Schedules declared with ``@queue.cron``, by name; every worker runs them."""
         self._conn: _Producer | None = None
@@ -288,6 +291,18 @@ class Queue:
         """Run ``await hook(state)`` when a worker stops."""
         self.shutdown_hooks.append(hook)
         return hook
+
+    def middleware(self, mw: MiddlewareT) -> MiddlewareT:
+        """Wrap every run of this queue's tasks in a worker: ``async def mw(ctx, call_next)``
+        gets the job's ``Context`` and returns ``await call_next()`` (the task's value; it
+        raises what the task raised). Middlewares nest in the order registered, the first
+        outermost. An exception raised by a middleware fails the attempt like the task's own."""
+        is_async: bool = inspect.iscoroutinefunction(mw)  # not a guard: mw keeps its own type
+        if not is_async:
+            raise ConfigError(f"middleware {getattr(mw, '__qualname__', mw)!r} must be an "
+                              "async def (ctx, call_next)")
+        self.middlewares.append(mw)
+        return mw
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -529,6 +544,10 @@ class Queue:
         task = self.tasks.get(task_name)
         decoder = task.codec.result_decoder if task is not None else ANY_DECODER
         return unwrap_outcome(job_id, outcome, decoder)
+
+    async def job_logs(self, job_id: str) -> list[LogLine]:
+        """A job's log lines (``Context.log``), oldest first: ``queue.inspect.job_logs``."""
+        return await self.inspect.job_logs(job_id)
 
     # -- deprecated: the read and admin side is ``queue.inspect`` -------------------------------
 

@@ -24,6 +24,7 @@ from ..lane import Lane
 from ..protocol import (
     ENCODER,
     FAILED_KEPT,
+    LOG_LINES_KEPT,
     MINUTE_TTL,
     NOW,
     ErrorInfo,
@@ -37,7 +38,7 @@ from .source import ScriptSource, load
 
 _NAMES = (
     "enqueue", "fetch", "start", "finish", "dead", "requeue", "reap", "reconcile", "retry",
-    "promote", "revive", "cancel", "fire", "unschedule", "rerun",
+    "promote", "revive", "cancel", "fire", "unschedule", "rerun", "note",
 )
 SOURCES: dict[str, ScriptSource] = {name: load(name) for name in _NAMES}
 
@@ -287,10 +288,24 @@ class Scripts:
             {"processing": processing, "stats": k.stats, "minute": k.minute(int(time.time()) // 60),
              "pending": k.pending, "failed": k.failed},
             {"done": k.done, "minute_ttl": MINUTE_TTL, "unique_prefix": k.unique_prefix,
-             "conc_prefix": k.conc_prefix, "failed_kept": FAILED_KEPT, "job_prefix": k.job_prefix},
+             "conc_prefix": k.conc_prefix, "failed_kept": FAILED_KEPT, "job_prefix": k.job_prefix,
+             "logs_prefix": k.logs_prefix},
             more_keys=records, more_args=per_job,
         )
         return _done(replies)
+
+    async def note(
+        self, job_id: str, progress: float | None, message: str, lines: Sequence[str]
+    ) -> bool:
+        """Write a running job's new progress and log lines; False when it no longer runs."""
+        k = self._keys
+        reply = await self._run(
+            "note", {"record": k.job(job_id), "logs": k.logs(job_id)},
+            {"progress": "" if progress is None else progress, "message": message,
+             "log_kept": LOG_LINES_KEPT},
+            more_args=lines,
+        )
+        return bool(reply == Reply.DONE)
 
     async def retry(
         self, processing: str, entry: bytes, *, job_id: str, due: float, error: str, token: str

@@ -23,9 +23,10 @@ local unique_prefix = ARGV[3]  -- a job's unique key is freed (lib/unique)
 local conc_prefix = ARGV[4]  -- its concurrency slots are freed (lib/slots)
 local failed_kept = tonumber(ARGV[5])
 local job_prefix = ARGV[6]   -- a record's key is job_prefix .. its id
--- ARGV[7..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
+local logs_prefix = ARGV[7]  -- a job's logs key is logs_prefix .. its id
+-- ARGV[8..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
 -- encoded outcome, finished_at, record TTL in ms, the notice to publish, this execution's token
-local FIRST_RECORD, FIRST_JOB, PER_JOB = 6, 7, 7
+local FIRST_RECORD, FIRST_JOB, PER_JOB = 6, 8, 7
 
 local replies = {}
 for i = FIRST_RECORD, #KEYS do
@@ -44,6 +45,9 @@ for i = FIRST_RECORD, #KEYS do
     if redis.call('HGET', record, FIELD_STATE) == STATE_CANCELLED then
       reply = REPLY_DONE  -- cancelled while it ran: the cancellation is its outcome
       release_slots(conc_prefix, record, job_id(entry), pending)
+      if redis.call('HEXISTS', record, FIELD_LOGGED) == 1 then
+        redis.call('PEXPIRE', logs_prefix .. job_id(entry), redis.call('PTTL', record))
+      end
     else
       count_duplicate(record, stats, token)
     end
@@ -59,12 +63,15 @@ for i = FIRST_RECORD, #KEYS do
       end
     end
     redis.call('PEXPIRE', record, record_ttl)
-    local held = redis.call('HMGET', record, FIELD_UNIQUE, FIELD_LIMITS)
+    local held = redis.call('HMGET', record, FIELD_UNIQUE, FIELD_LIMITS, FIELD_LOGGED)
     if held[1] then
       release_unique(unique_prefix, held[1], job_id(entry), true, record_ttl)
     end
     if held[2] then
       release_slots(conc_prefix, record, job_id(entry), pending)
+    end
+    if held[3] then
+      redis.call('PEXPIRE', logs_prefix .. job_id(entry), record_ttl)
     end
     redis.call('HINCRBY', stats, state, 1)
     redis.call('HINCRBY', minute, state, 1)

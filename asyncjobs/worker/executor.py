@@ -21,7 +21,7 @@ import anyio
 import msgspec
 
 from ..connection import UNREACHABLE, Backoff
-from ..context import Context
+from ..context import CallNext, Context
 from ..errors import ConfigError
 from ..protocol import (
     ENCODER,
@@ -40,12 +40,14 @@ from ..scripts import Finished, Scripts
 from ..task import Task
 from .acker import Acker
 from .decide import Cancelled, DeadLetter, Disposition, RetryAt, decide
+from .journal import Journal
 from .lease import JobScope, Lease
 from .observer import JobObserver
 
 log: logging.Logger = logging.getLogger(__name__)
 
 _RETRY_FINISH_FOR = 30.0
+_LAST_REPORTS_FOR = 2.0
 Step = Callable[[], Awaitable[bool]]
 
 
@@ -77,6 +79,7 @@ class Executor:
         scripts: Scripts,
         acker: Acker,
         lease: Lease,
+        journal: Journal,
         *,
         processing: str,
         worker_id: str,
@@ -88,6 +91,8 @@ class Executor:
         self._scripts = scripts
         self._acker = acker
         self._lease = lease
+        self._journal = journal
+        self._middlewares = queue.middlewares
         self._processing = processing
         self._worker_id = worker_id
         self._state = state
@@ -124,11 +129,15 @@ class Executor:
             outcome = _error(ErrorKind.DEAD, poison.reason, str(poison))
             await self._finish(run, self.step(run, DeadLetter(poison.reason, str(poison)), outcome))
             return
-        if task.codec.context_index is not None:
-            args.insert(0, Context(
+        ctx: Context | None = None
+        if task.codec.context_index is not None or self._middlewares:
+            ctx = Context(
                 job_id=envelope.id, task=task.name, attempt=attempt, queue=self._queue.name,
                 worker_id=self._worker_id, state=self._state,
-            ))
+                notes=self._journal.open(envelope.id),
+            )
+            if task.codec.context_index is not None:
+                args.insert(0, ctx)
         run = _Run(entry, envelope.id, task, attempt, token, time.perf_counter())
         if self._observer is not None:
             self._observer.job_started(self._queue.name, task.name,
@@ -137,10 +146,14 @@ class Executor:
             if task.is_async:
                 self._stoppable[envelope.id] = scope
             try:
-                outcome, exc = await self._call(task, args, kwargs)
+                outcome, exc = await self._call(task, args, kwargs, ctx)
             finally:
                 if task.is_async:
                     del self._stoppable[envelope.id]
+                if ctx is not None and ctx.notes is not None:
+                    # its last reports, before its outcome; bounded, even when stopping
+                    with anyio.move_on_after(_LAST_REPORTS_FOR, shield=True):
+                        await self._journal.close(ctx.notes)
         if scope.fenced:
             log.debug("job %s: cancelled by the fence; it will run again", envelope.id)
             if self._observer is not None:
@@ -256,20 +269,26 @@ class Executor:
             raise Poison("invalid_args", f"{task.name}: {exc}", envelope.id) from None
 
     async def _call(
-        self, task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any]
+        self, task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], ctx: Context | None
     ) -> tuple[Outcome, Exception | None]:
-        """The outcome of one run, and the exception the task raised, if any (a cancellation,
-        by timeout or fence, goes through to the caller's scope)."""
-        try:
+        """The outcome of one run, and the exception the task (or a middleware) raised, if any
+        (a cancellation, by timeout or fence, goes through to the caller's scope)."""
+
+        async def call() -> Any:
             if task.is_async:
-                value = await task.fn(*args, **kwargs)
-            else:
-                value = await anyio.to_thread.run_sync(
-                    functools.partial(task.fn, *args, **kwargs),
-                    abandon_on_cancel=True,
-                    limiter=self._threads,
-                )
-            return self._encode_result(task, value), None
+                return await task.fn(*args, **kwargs)
+            return await anyio.to_thread.run_sync(
+                functools.partial(task.fn, *args, **kwargs),
+                abandon_on_cancel=True,
+                limiter=self._threads,
+            )
+
+        chain: CallNext = call
+        if ctx is not None:
+            for middleware in reversed(self._middlewares):
+                chain = functools.partial(middleware, ctx, chain)
+        try:
+            return self._encode_result(task, await chain()), None
         except Exception as exc:
             tb = traceback.format_exc()
             return _error(ErrorKind.ERROR, type(exc).__name__, str(exc), tb), exc

@@ -24,6 +24,7 @@ from .acker import Acker
 from .control import ControlListener
 from .executor import Executor
 from .fetcher import Fetcher
+from .journal import Journal
 from .lease import Held, Lease
 from .observer import JobObserver
 from .promoter import Promoter
@@ -63,9 +64,11 @@ class QueuePart:
         )
         self.acker: Acker = Acker(scripts, self.processing)
         acker = self.acker
+        self.journal: Journal = Journal(scripts)
         self.executor: Executor = Executor(
-            queue, scripts, acker, lease, processing=self.processing, worker_id=worker_id,
-            state=self.state, thread_limiter=thread_limiter, observer=observer,
+            queue, scripts, acker, lease, self.journal, processing=self.processing,
+            worker_id=worker_id, state=self.state, thread_limiter=thread_limiter,
+            observer=observer,
         )
         self.reaper: Reaper = Reaper(conn.redis, scripts, keys, worker_id, settings, lease)
         self.promoter: Promoter = Promoter(scripts)
@@ -101,5 +104,6 @@ class QueuePart:
         tg.start_soon(self.control.run)
         tg.start_soon(self.reaper.run)
         tg.start_soon(self.acker.run)
+        tg.start_soon(self.journal.run)
         tg.start_soon(self.promoter.run)
         tg.start_soon(self.scheduler.run)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncjobs
 
 PUBLIC = {
-    "AsyncJobsError", "AsyncTask", "BlockingCallError", "Call", "ConfigError", "Context",
+    "AsyncJobsError", "AsyncTask", "BlockingCallError", "Call", "CallNext", "ConfigError",
+    "Context",
     "DeadLetter", "EnqueueError", "Inspector", "Job", "JobCancelled", "JobDeadLettered",
-    "JobExpired", "JobFailed", "JobInfo", "JobNotFound", "JobState", "JobStatus",
+    "JobExpired", "JobFailed", "JobInfo", "JobNotFound", "JobState", "JobStatus", "LogLine",
+    "Middleware",
     "PayloadTooLarge", "Queue", "QueueCounts", "RateLimit", "ResultTimeout", "Retry",
     "RetryPolicy", "ScheduleInfo", "Settings", "SyncJob", "SyncTask", "Task",
     "TaskArgumentError", "TaskOptions", "TaskTimeout", "Worker", "WorkerInfo", "__version__",
