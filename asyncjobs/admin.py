@@ -14,7 +14,7 @@ import base64
 import datetime
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, cast
 
@@ -24,7 +24,7 @@ import redis.asyncio as aredis
 from .config import Settings
 from .errors import AsyncJobsError, ConfigError
 from .inspector import Inspector, MinuteCounts, known_queues
-from .job import JobInfo
+from .job import JobInfo, LogLine
 from .protocol import (
     ANY_DECODER,
     DEAD_LETTER_DECODER,
@@ -113,6 +113,11 @@ class JobDetail(JobSummary):
     result: Any
     failure: ErrorDetail | None
     expires_at: float | None
+    progress: float | None = None
+    """The last progress its task reported (``Context.progress``), 0.0..1.0."""
+    progress_message: str | None = None
+    logs: list[LogLine] = field(default_factory=list)
+    """Its log lines (``Context.log``), oldest first."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -316,7 +321,8 @@ class Admin:
             id=s.id, task=s.task, status=s.status, attempts=s.attempts, priority=s.priority,
             enqueued_at=s.enqueued_at, started_at=s.started_at, finished_at=s.finished_at,
             error=s.error, queue=name, args=args, result=result, failure=failure,
-            expires_at=info.expires_at,
+            expires_at=info.expires_at, progress=info.progress,
+            progress_message=info.progress_message, logs=await queue.inspect.job_logs(job_id),
         )
 
     async def _dead_letter(self, queue: Queue, job_id: str) -> tuple[bytes, DeadLetter] | None:

@@ -202,6 +202,9 @@ def _print_job(console: Console, d: JobDetail) -> None:
         table.add_row(key, value)
     if d.expires_at is not None:
         table.add_row("expires", _when(d.expires_at))
+    if d.progress is not None:
+        table.add_row("progress", Text(f"{d.progress:.0%}"
+                                       + (f"  {d.progress_message}" if d.progress_message else "")))
     if d.failure is not None:
         table.add_row("error", Text(f"{d.failure.type}: {d.failure.message}", style="red"))
     elif d.error is not None:
@@ -211,6 +214,10 @@ def _print_job(console: Console, d: JobDetail) -> None:
     console.print(table)
     if d.failure is not None and d.failure.traceback:
         console.print(Text(d.failure.traceback.rstrip(), style="red"))
+    if d.logs:
+        console.print(Text(f"log ({len(d.logs)} lines)", style="bold"))
+        for entry in d.logs:
+            console.print(Text(f"{_when(entry.at)}  ", style="dim") + Text(entry.line))
 
 
 def workers(

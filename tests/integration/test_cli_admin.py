@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncjobs import JobFailed, Queue
+from asyncjobs import Context, JobFailed, Queue
 from asyncjobs.server import free_port
 
 from .conftest import running_worker
@@ -40,7 +40,9 @@ def one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str)
 
 async def test_info_jobs_and_job_as_json_and_tables(queue: Queue, redis_url: str) -> None:
     @queue.task(name="boom")
-    async def boom(n: int) -> None:
+    async def boom(ctx: Context, n: int) -> None:
+        await ctx.progress(0.75, "almost")
+        ctx.log(f"about to fail on {n}")
         raise ValueError(f"bad {n}")
 
     async with running_worker(queue):
@@ -56,9 +58,12 @@ async def test_info_jobs_and_job_as_json_and_tables(queue: Queue, redis_url: str
     proc = run("job", queue.name, job.id, "--json", url=redis_url)
     detail = json.loads(proc.stdout)["job"]
     assert (detail["args"], detail["failure"]["type"]) == ([3], "ValueError")
+    assert (detail["progress"], detail["progress_message"]) == (0.75, "almost")
+    assert [line for _, line in detail["logs"]] == ["about to fail on 3"]
     proc = run("job", queue.name, job.id, url=redis_url)
     assert proc.returncode == 0
     assert "ValueError: bad 3" in proc.stdout and "Traceback" in proc.stdout
+    assert "75%  almost" in proc.stdout and "about to fail on 3" in proc.stdout
     proc = run("info", url=redis_url)
     assert proc.returncode == 0 and queue.name in proc.stdout
     proc = run("retry", queue.name, job.id, "--json", url=redis_url)
