@@ -107,6 +107,26 @@ async def test_the_flow_control_example_runs_as_the_readme_says(own_server: Redi
     assert worker.returncode == 0, worker_err
 
 
+@pytest.mark.slow
+async def test_the_progress_example_runs_as_the_readme_says(own_server: RedisServer) -> None:
+    env = {**os.environ, "ASYNCJOBS_REDIS_URL": own_server.url}
+    worker = start("-m", "asyncjobs", "worker", "examples.progress:queue", "--log-level",
+                   "WARNING", env=env)
+    try:
+        producer = run("-m", "examples.progress", env=env)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, worker_err = worker.communicate(timeout=30)
+    assert producer.returncode == 0, producer.stderr
+    assert producer.stdout.splitlines()[-4:] == [
+        "encode: video 42 encoded",
+        "progress seen while it ran: True",
+        "final progress: 1.0 pass 4 of 4",
+        "log: pass 1 done | pass 2 done | pass 3 done | pass 4 done | took",
+    ]
+    assert worker.returncode == 0, worker_err
+
+
 def test_tasks_of_a_module_run_with_python_m_are_named_by_its_import_name(tmp_path: Path) -> None:
     (tmp_path / "shop").mkdir()
     (tmp_path / "shop" / "__init__.py").write_text("")
