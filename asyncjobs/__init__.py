@@ -21,9 +21,10 @@ from .errors import (
     TaskArgumentError,
     TaskTimeout,
 )
+from .events import Event
 from .inspector import Inspector, QueueCounts, WorkerInfo
 from .job import Job, JobInfo, JobStatus, LogLine, SyncJob
-from .protocol import DeadLetter, JobState
+from .protocol import DeadLetter, EventKind, JobState
 from .queue import Queue
 from .schedule import ScheduleInfo
 from .task import AsyncTask, Call, RateLimit, RetryPolicy, SyncTask, Task, TaskOptions
@@ -41,6 +42,8 @@ __all__ = [
     "Context",
     "DeadLetter",
     "EnqueueError",
+    "Event",
+    "EventKind",
     "Inspector",
     "Job",
     "JobCancelled",

@@ -52,6 +52,12 @@ class Settings:
     within ``heartbeat_ttl + reaper_interval + 1`` seconds of its death."""
     reaper_interval: float = 5.0
     """How often each worker looks for dead workers to recover jobs from."""
+    events: bool = True
+    """Write every job's lifecycle events to the queue's event stream (``Queue.events``);
+    False for the fastest path (nothing can then subscribe)."""
+    events_max_len: int = 100_000
+    """The event stream keeps about this many of the newest events (trimmed in whole nodes,
+    so a few more): a subscriber that falls further behind misses the oldest."""
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -73,3 +79,5 @@ class Settings:
                      "reaper_interval", "dead_letter_ttl"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.events_max_len < 1:
+            raise ConfigError("events_max_len must be at least 1")

@@ -119,6 +119,9 @@ class QueueKeys:
                                       ``...:next``: when the next job over the rate is due
     ``aj:{q}:logs:<id>``      list    a job's log lines (``encode_log_line``), the last
                                       ``LOG_LINES_KEPT``, expiring with its record
+    ``aj:{q}:events``         stream  the queue's events (``EventKind``), fields ``k`` (kind),
+                                      ``j`` (job id), ``d`` (data); capped near
+                                      ``Settings.events_max_len`` entries
     ``aj:{q}:minute:<m>``     hash    jobs finished in minute ``m`` (Unix time // 60) by final
                                       state, kept ``MINUTE_TTL`` seconds
     ``aj:{q}:schedules``      hash    schedule name -> encoded ``ScheduleSpec`` (no TTL)
@@ -136,9 +139,9 @@ class QueueKeys:
     """
 
     __slots__ = (
-        "base", "conc_prefix", "control", "dead", "debounced", "done", "failed", "job_prefix",
-        "logs_prefix", "name", "paused", "pending", "prioritized", "queued", "schedule_state",
-        "scheduled", "schedules", "seq", "stats", "unique_prefix", "workers",
+        "base", "conc_prefix", "control", "dead", "debounced", "done", "events", "failed",
+        "job_prefix", "logs_prefix", "name", "paused", "pending", "prioritized", "queued",
+        "schedule_state", "scheduled", "schedules", "seq", "stats", "unique_prefix", "workers",
     )
 
     def __init__(self, name: str) -> None:
@@ -156,6 +159,7 @@ class QueueKeys:
         self.failed: str = f"{self.base}:failed"
         self.stats: str = f"{self.base}:stats"
         self.done: str = f"{self.base}:done"
+        self.events: str = f"{self.base}:events"
         self.job_prefix: str = f"{self.base}:job:"
         self.unique_prefix: str = f"{self.base}:unique:"
         self.logs_prefix: str = f"{self.base}:logs:"
@@ -461,6 +465,24 @@ class Reply(IntEnum):
     """fire: the slot is past its misfire grace; it is skipped."""
 
 
+class EventKind(StrEnum):
+    """What happened to a job, as the queue's event stream says (``Queue.events``). Each event
+    is written by the script that makes the change it reports, in the same atomic step. Its
+    ``data``: ``enqueued``: the task's name; ``started``: the attempt number; ``progress``:
+    ``<fraction> <message>``; ``retrying``: ``<due Unix time> <Type: message>``; ``dead``: the
+    dead-letter reason; the others: empty."""
+
+    ENQUEUED = "enqueued"
+    STARTED = "started"
+    PROGRESS = "progress"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
 class Control(StrEnum):
     """Messages on a queue's control channel, to its workers: ``cancel <job id>`` (stop that
     running job), ``pause`` and ``resume``. A worker that reconnects reads the state they
@@ -544,7 +566,7 @@ def lua_constants() -> dict[str, str | int | float]:
     constants: dict[str, str | int | float] = {}
     for prefix, enum in (
         ("FIELD", Field), ("STATE", JobState), ("STAT", Stat), ("REPLY", Reply),
-        ("ERROR", ErrorKind), ("CONTROL", Control),
+        ("ERROR", ErrorKind), ("CONTROL", Control), ("EVENT", EventKind),
     ):
         for member in enum:
             constants[f"{prefix}_{member.name}"] = member.value

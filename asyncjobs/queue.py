@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast, overload
@@ -19,6 +19,7 @@ from .config import Settings
 from .connection import UNREACHABLE, Connection
 from .context import Context, Middleware
 from .errors import ConfigError, EnqueueError, TaskArgumentError
+from .events import Event, Since, follow
 from .inspector import Inspector
 from .job import Job, JobInfo, LogLine, SyncJob, outcome_from_reads, queue_outcome_reads, unwrap_outcome
 from .protocol import (
@@ -544,6 +545,17 @@ class Queue:
         task = self.tasks.get(task_name)
         decoder = task.codec.result_decoder if task is not None else ANY_DECODER
         return unwrap_outcome(job_id, outcome, decoder)
+
+    def events(self, *, job_id: str | None = None, since: Since = None) -> AsyncIterator[Event]:
+        """Follow the queue's events (``Event``: enqueued, started, progress, retrying,
+        completed, failed, dead, cancelled, expired), as they happen, for ever: ``async for
+        event in queue.events(): ...``. ``job_id``: only that job's. ``since``: None for the
+        events to come, an ``Event.position`` for those after it, a Unix time or an aware
+        datetime for those from then on (as far back as the stream holds:
+        ``Settings.events_max_len``). Every subscriber gets every event, in the same order.
+        Needs ``Settings(events=True)`` (the default) where the jobs are enqueued and run."""
+        return follow(self.redis, self.keys.events, job_id=job_id, since=since,
+                      block=self.settings.block_timeout)
 
     async def job_logs(self, job_id: str) -> list[LogLine]:
         """A job's log lines (``Context.log``), oldest first: ``queue.inspect.job_logs``."""

@@ -93,6 +93,13 @@ def bind(
     return ScriptCall(name, source.text, [*keys.values(), *more_keys], [*args.values(), *more_args])
 
 
+def events_args(keys: QueueKeys, settings: Settings) -> dict[str, ScriptArg]:
+    """``events`` (the stream, or '' when events are off) and ``events_max``: the arguments of
+    every script that writes events (``lib/event.lua``)."""
+    return {"events": keys.events if settings.events else "",
+            "events_max": settings.events_max_len}
+
+
 class ProducerCalls:
     """The script calls a producer makes (enqueue, cancel), for one queue: built once here for
     the asyncio and the blocking paths alike."""
@@ -100,6 +107,8 @@ class ProducerCalls:
     def __init__(self, keys: QueueKeys, settings: Settings) -> None:
         self._keys = keys
         self._settings = settings
+        self.events: dict[str, ScriptArg] = events_args(keys, settings)
+        """The arguments of the scripts that write events."""
 
     def enqueue_keys(self) -> list[str]:
         k = self._keys
@@ -114,7 +123,7 @@ class ProducerCalls:
              "due": "" if when.due is None else when.due, "priority": when.priority,
              "expires_at": "" if when.expires_at is None else when.expires_at,
              "unique": when.unique or "", "debounce": "1" if when.debounce else "",
-             "limits": when.limits or "", "enqueued_at": enqueued_at},
+             "limits": when.limits or "", **self.events, "enqueued_at": enqueued_at},
             more_args=payloads,
         )
 
@@ -127,7 +136,7 @@ class ProducerCalls:
              "debounced": k.debounced},
             {"id": job_id, "outcome": outcome, "now": time.time(),
              "result_ttl": _ms(self._settings.result_ttl), "done": k.done, "control": k.control,
-             "unique_prefix": k.unique_prefix},
+             "unique_prefix": k.unique_prefix, **self.events},
         )
 
 
@@ -156,8 +165,10 @@ class Scripts:
         self._calls = ProducerCalls(keys, settings)
         # enqueue.lua for jobs to run now at priority 0 with no expiry: all but the time and the
         # envelopes fixed
-        self._enqueue_lane = self._lane("enqueue", conn.redis, self._calls.enqueue_keys(),
-                                        keys.job_prefix, keys.unique_prefix, "", "0", "", "", "", "")
+        self._events = self._calls.events
+        self._enqueue_lane = self._lane(
+            "enqueue", conn.redis, self._calls.enqueue_keys(), keys.job_prefix,
+            keys.unique_prefix, "", "0", "", "", "", "", *map(str, self._events.values()))
         self._start_lanes: dict[str, Lane] = {}  # by processing list, on the fetch client
         self.on_reserved: Callable[[float], None] | None = None
         """Called with the due time of a job that ``fetch``/``start`` scheduled for later, over
@@ -221,7 +232,8 @@ class Scripts:
         return {"job_prefix": self._keys.job_prefix, "now": time.time(),
                 "record_ttl": _ms(self._settings.job_ttl),
                 "result_ttl": _ms(self._settings.result_ttl), "done": self._keys.done,
-                "unique_prefix": self._keys.unique_prefix, "conc_prefix": self._keys.conc_prefix}
+                "unique_prefix": self._keys.unique_prefix, "conc_prefix": self._keys.conc_prefix,
+                **self._events}
 
     async def fetch(
         self, processing: str, n: int, client: Client | None = None
@@ -289,7 +301,7 @@ class Scripts:
              "pending": k.pending, "failed": k.failed},
             {"done": k.done, "minute_ttl": MINUTE_TTL, "unique_prefix": k.unique_prefix,
              "conc_prefix": k.conc_prefix, "failed_kept": FAILED_KEPT, "job_prefix": k.job_prefix,
-             "logs_prefix": k.logs_prefix},
+             "logs_prefix": k.logs_prefix, **self._events},
             more_keys=records, more_args=per_job,
         )
         return _done(replies)
@@ -302,7 +314,7 @@ class Scripts:
         reply = await self._run(
             "note", {"record": k.job(job_id), "logs": k.logs(job_id)},
             {"progress": "" if progress is None else progress, "message": message,
-             "log_kept": LOG_LINES_KEPT},
+             "log_kept": LOG_LINES_KEPT, **self._events, "id": job_id},
             more_args=lines,
         )
         return bool(reply == Reply.DONE)
@@ -316,7 +328,7 @@ class Scripts:
             {"processing": processing, "schedule": k.scheduled, "record": k.job(job_id),
              "stats": k.stats, "pending": k.pending},
             {"entry": entry, "due": due, "last_error": error, "token": token, "id": job_id,
-             "conc_prefix": k.conc_prefix},
+             "conc_prefix": k.conc_prefix, **self._events},
         )
         return bool(reply == Reply.DONE)
 
@@ -329,6 +341,7 @@ class Scripts:
         job_id: str | None,
         outcome: bytes,
         finished_at: float,
+        reason: str,
     ) -> bool:
         k = self._keys
         s = self._settings
@@ -338,7 +351,7 @@ class Scripts:
             {"entry": entry, "letter": record, "cap": s.max_dead_letters, "outcome": outcome,
              "finished_at": finished_at, "record_ttl": _ms(s.result_ttl), "id": job_id or "",
              "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl), "unique_prefix": k.unique_prefix,
-             "conc_prefix": k.conc_prefix},
+             "conc_prefix": k.conc_prefix, "reason": reason, **self._events},
             more_keys=[k.job(job_id)] if job_id is not None else [],
         )
         return bool(reply == Reply.DONE)
@@ -370,7 +383,7 @@ class Scripts:
              "now": now, "queue": k.name, "reaper": reaper, "cap": s.max_dead_letters,
              "record_ttl": _ms(s.result_ttl), "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl),
              "stagger": SUSPECT_STAGGER, "unique_prefix": k.unique_prefix,
-             "conc_prefix": k.conc_prefix},
+             "conc_prefix": k.conc_prefix, **self._events},
         )
         if reply == Reply.ALIVE:
             return None
@@ -394,7 +407,8 @@ class Scripts:
         k = self._keys
         reply = await self._run(
             "revive", {"dead": k.dead, "pending": k.pending},
-            {"letter": record, "payload": payload, "record_ttl": _ms(self._settings.job_ttl)},
+            {"letter": record, "payload": payload, "record_ttl": _ms(self._settings.job_ttl),
+             **self._events},
             more_keys=[k.job(job_id)] if job_id is not None else [],
         )
         return bool(reply == Reply.DONE)
@@ -407,7 +421,7 @@ class Scripts:
             "rerun",
             {"record": k.job(job_id), "pending": k.pending, "prioritized": k.prioritized,
              "seq": k.seq, "failed": k.failed},
-            {"record_ttl": _ms(self._settings.job_ttl), "id": job_id},
+            {"record_ttl": _ms(self._settings.job_ttl), "id": job_id, **self._events},
         )
         return bool(reply == Reply.DONE)
 
@@ -424,7 +438,7 @@ class Scripts:
             {"name": name, "spec": spec, "slot": slot, "run": "1" if run else "0",
              "missed": missed, "skip_if_running": "1" if skip_if_running else "0",
              "job_prefix": k.job_prefix, "enqueued_at": enqueued_at, "entry": entry,
-             "priority": priority},
+             "priority": priority, **self._events},
         )
         return Reply(int(reply))
 

@@ -9,6 +9,7 @@
 -- otherwise or is unknown (nothing changed).
 --- @include lib/queued_entry
 --- @include lib/unique
+--- @include lib/event
 local queued = KEYS[1]       -- the job's queued entry, if it never started
 local record = KEYS[2]       -- the job's record: made or updated, kept result_ttl
 local stats = KEYS[3]
@@ -20,6 +21,8 @@ local result_ttl = ARGV[4]   -- ms
 local done = ARGV[5]         -- the channel for the notices
 local control = ARGV[6]      -- the workers' channel
 local unique_prefix = ARGV[7]  -- the job's unique key is freed (lib/unique)
+local events = ARGV[8]       -- a `cancelled` event (lib/event)
+local events_max = ARGV[9]
 
 local meta = redis.call('HGET', queued, id)
 local state = redis.call('HGET', record, FIELD_STATE)
@@ -45,6 +48,7 @@ redis.call('PEXPIRE', record, result_ttl)
 release_unique(unique_prefix, unique, id, true, result_ttl)
 redis.call('HINCRBY', stats, STAT_CANCELLED, 1)
 redis.call('PUBLISH', done, id)
+emit(events, events_max, EVENT_CANCELLED, id, '')
 if state == STATE_RUNNING then
   redis.call('PUBLISH', control, CONTROL_CANCEL .. ' ' .. id)
 end

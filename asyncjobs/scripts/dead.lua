@@ -19,6 +19,9 @@ local done = ARGV[8]
 local dead_ttl = ARGV[9]     -- ms, from the list's last entry
 local unique_prefix = ARGV[10]
 local conc_prefix = ARGV[11]
+local reason = ARGV[12]      -- the dead letter's reason, for its event
+local events = ARGV[13]      -- a `dead` event (lib/event)
+local events_max = ARGV[14]
 
 if redis.call('LREM', processing, -1, entry) == 0 then
   redis.call('HINCRBY', stats, STAT_DUPLICATE_COMPLETIONS, 1)
@@ -29,5 +32,5 @@ if record then
 end
 dead_letter({list = dead, cap = cap, list_ttl = dead_ttl, stats = stats, letter = letter,
   record = record, outcome = outcome, at = finished_at, record_ttl = record_ttl, done = done, id = id,
-  unique_prefix = unique_prefix})
+  unique_prefix = unique_prefix, reason = reason, events = events, events_max = events_max})
 return REPLY_DONE

@@ -7,8 +7,10 @@
 -- then replaces the holder's arguments and due time, if the holder has not started.
 -- Returns one reply per job: REPLY_DONE when enqueued, REPLY_TAKEN when a job with its id
 -- already exists (nothing written for it), the id of the job holding its unique key. The
--- writes are one HSET and one LPUSH (or ZADD) for all jobs of the call.
+-- writes are one HSET and one LPUSH (or ZADD) for all jobs of the call, and an `enqueued`
+-- event per job enqueued (lib/event).
 --- @include lib/claim_new
+--- @include lib/event
 --- @include lib/push_prioritized
 --- @include lib/unique
 local pending = KEYS[1]      -- jobs of priority 0 to run now go in at the left, in order
@@ -25,9 +27,11 @@ local expires_at = ARGV[5]   -- Unix seconds, or '': not started by then, never 
 local unique = ARGV[6]       -- '' or the unique key with its window mark (protocol.When.unique)
 local debounce = ARGV[7]     -- '1': a later enqueue with the unique key replaces this job
 local limits = ARGV[8]       -- '' or the concurrency limits (protocol.When.limits, lib/slots)
-local enqueued_at = ARGV[9]
--- ARGV[10..]: encoded envelopes, built and checked by the caller (at most a few thousand)
-local FIRST = 10
+local events = ARGV[9]       -- the event stream, or '' when events are off (lib/event)
+local events_max = ARGV[10]
+local enqueued_at = ARGV[11]
+-- ARGV[12..]: encoded envelopes, built and checked by the caller (at most a few thousand)
+local FIRST = 12
 
 -- the queued entry's head (protocol.QueuedEntry): mark, enqueue time, priority, expiry, unique,
 -- limits
@@ -90,6 +94,10 @@ if #ARGV == FIRST then  -- one job, the common .delay(): the same steps, three c
   else
     push({entry})
   end
+  if events ~= '' then
+    local id, task = job_head(entry)
+    emit(events, events_max, EVENT_ENQUEUED, id, task)
+  end
   return {REPLY_DONE}
 end
 local ids, tasks = {}, {}
@@ -104,7 +112,7 @@ for j, id in ipairs(ids) do
   if metas[j] or seen[id] or redis.call('EXISTS', job_prefix .. id) == 1 then
     replies[j] = REPLY_TAKEN
   else
-    seen[id] = true
+    seen[id] = j
     replies[j] = REPLY_DONE
     fields[#fields + 1] = id
     fields[#fields + 1] = head .. tasks[j]
@@ -114,5 +122,8 @@ end
 if #fields > 0 then
   redis.call('HSET', queued, unpack(fields))
   push(entries)
+  for j = 1, #fields, 2 do
+    emit(events, events_max, EVENT_ENQUEUED, fields[j], tasks[seen[fields[j]]])
+  end
 end
 return replies

@@ -22,13 +22,16 @@ local result_ttl = ARGV[5]   -- ms, of the record of a job found expired
 local done = ARGV[6]         -- the channel for the notices of expired jobs
 local unique_prefix = ARGV[7]
 local conc_prefix = ARGV[8]  -- concurrency slots and wait lists (lib/slots)
+local events = ARGV[9]       -- `started` and `expired` events (lib/event)
+local events_max = ARGV[10]
 
 if redis.call('EXISTS', paused) == 1 then
   return REPLY_PAUSED
 end
 local started = {job_prefix = job_prefix, queued = queued, now = now, record_ttl = record_ttl,
   stats = stats, done = done, result_ttl = result_ttl, unique_prefix = unique_prefix,
-  debounced = debounced, conc_prefix = conc_prefix, scheduled = scheduled}
+  debounced = debounced, conc_prefix = conc_prefix, scheduled = scheduled,
+  events = events, events_max = events_max}
 local out = {}
 local function take(entry)  -- entry was just pushed at the left of processing
   local attempt = mark_started(started, entry)

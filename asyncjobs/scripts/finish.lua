@@ -11,6 +11,7 @@
 --- @include lib/job_head
 --- @include lib/unique
 --- @include lib/slots
+--- @include lib/event
 local processing = KEYS[1]   -- ours; an entry must be there, else we lost ownership of that job
 local stats = KEYS[2]
 local minute = KEYS[3]       -- this minute's counters (throughput history), kept minute_ttl
@@ -24,9 +25,13 @@ local conc_prefix = ARGV[4]  -- its concurrency slots are freed (lib/slots)
 local failed_kept = tonumber(ARGV[5])
 local job_prefix = ARGV[6]   -- a record's key is job_prefix .. its id
 local logs_prefix = ARGV[7]  -- a job's logs key is logs_prefix .. its id
--- ARGV[8..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
+local events = ARGV[8]       -- an event per job stored: completed, failed or cancelled
+local events_max = ARGV[9]
+-- ARGV[10..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
 -- encoded outcome, finished_at, record TTL in ms, the notice to publish, this execution's token
-local FIRST_RECORD, FIRST_JOB, PER_JOB = 6, 8, 7
+local FIRST_RECORD, FIRST_JOB, PER_JOB = 6, 10, 7
+local KIND_OF = {[STATE_COMPLETE] = EVENT_COMPLETED, [STATE_FAILED] = EVENT_FAILED,
+  [STATE_CANCELLED] = EVENT_CANCELLED}
 
 local replies = {}
 for i = FIRST_RECORD, #KEYS do
@@ -76,6 +81,7 @@ for i = FIRST_RECORD, #KEYS do
     redis.call('HINCRBY', stats, state, 1)
     redis.call('HINCRBY', minute, state, 1)
     redis.call('PUBLISH', done, notice)
+    emit(events, events_max, KIND_OF[state], job_id(entry), '')
     reply = REPLY_DONE
   end
   replies[#replies + 1] = reply

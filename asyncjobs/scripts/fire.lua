@@ -21,6 +21,7 @@
 -- REPLY_MISSED (past its grace: STAT_SCHEDULE_MISFIRES) or REPLY_GONE.
 --- @include lib/claim_new
 --- @include lib/push_prioritized
+--- @include lib/event
 local schedules = KEYS[1]    -- name -> encoded ScheduleSpec; read only, to check the caller read this one
 local state = KEYS[2]        -- name -> '<slot handled> <slot run> <its job id>' ('-' for none); written here only
 local pending = KEYS[3]      -- the slot's job goes in at the left, like any new job of priority 0
@@ -38,6 +39,8 @@ local job_prefix = ARGV[7]   -- carries the hash tag: the previous job's record 
 local enqueued_at = ARGV[8]
 local entry = ARGV[9]        -- the slot's encoded envelope, its id cron:<name>:<slot>
 local priority = tonumber(ARGV[10])  -- its task's default priority
+local events = ARGV[11]      -- an `enqueued` event for the slot's job (lib/event)
+local events_max = ARGV[12]
 
 if redis.call('HGET', schedules, name) ~= spec then
   return REPLY_GONE
@@ -83,6 +86,10 @@ else
   end
   ran, last_id = slot, job_id(entry)
   reply = claimed and REPLY_DONE or REPLY_TAKEN
+  if claimed then
+    local _, task = job_head(entry)
+    emit(events, events_max, EVENT_ENQUEUED, last_id, task)
+  end
 end
 redis.call('HSET', state, name, slot .. ' ' .. ran .. ' ' .. last_id)
 return reply

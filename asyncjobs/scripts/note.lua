@@ -3,13 +3,18 @@
 -- the record says it runs: a job that has ended (or whose record expired) keeps what it had,
 -- and no key is made without a TTL. The logs key is in the record's slot: both carry the
 -- queue's hash tag.
+-- New progress is also a `progress` event (lib/event).
 -- Returns REPLY_DONE when written, REPLY_NOT_OURS when the job no longer runs.
+--- @include lib/event
 local record = KEYS[1]       -- the job's record: progress fields, and the LOGGED flag
 local logs = KEYS[2]         -- the job's log lines
 local progress = ARGV[1]     -- 0.0..1.0, or '' for no new progress
 local message = ARGV[2]      -- the progress message, or '' for none
 local log_kept = tonumber(ARGV[3])
--- ARGV[4..]: new log lines (protocol.encode_log_line), oldest first
+local events = ARGV[4]
+local events_max = ARGV[5]
+local id = ARGV[6]           -- the job's
+-- ARGV[7..]: new log lines (protocol.encode_log_line), oldest first
 
 if redis.call('HGET', record, FIELD_STATE) ~= STATE_RUNNING then
   return REPLY_NOT_OURS
@@ -21,9 +26,10 @@ if progress ~= '' then
   else
     redis.call('HDEL', record, FIELD_PROGRESS_MESSAGE)
   end
+  emit(events, events_max, EVENT_PROGRESS, id, progress .. ' ' .. message)
 end
-if #ARGV > 3 then
-  redis.call('RPUSH', logs, unpack(ARGV, 4))
+if #ARGV > 6 then
+  redis.call('RPUSH', logs, unpack(ARGV, 7))
   redis.call('LTRIM', logs, -log_kept, -1)
   local ttl = redis.call('PTTL', record)
   if ttl > 0 then  -- as long as the record (which has no TTL only if made so by hand)

@@ -29,6 +29,8 @@ local dead_ttl = ARGV[10]    -- ms
 local stagger = tonumber(ARGV[11])
 local unique_prefix = ARGV[12]
 local conc_prefix = ARGV[13]  -- the victim's jobs free their concurrency slots (lib/slots)
+local events = ARGV[14]      -- a `dead` event per job dead-lettered (lib/event)
+local events_max = ARGV[15]
 
 if redis.call('EXISTS', heartbeat) == 1 then
   return {REPLY_ALIVE, 0, 0}
@@ -49,7 +51,8 @@ while true do
       dead_letter({list = dead, cap = cap, list_ttl = dead_ttl, stats = stats,
         letter = encode_dead_letter('worker_lost', message, entry, queue, reaper, now, id),
         record = record, outcome = encode_dead_outcome('worker_lost', message), at = now,
-        record_ttl = record_ttl, done = done, id = id, unique_prefix = unique_prefix})
+        record_ttl = record_ttl, done = done, id = id, unique_prefix = unique_prefix,
+        reason = 'worker_lost', events = events, events_max = events_max})
       buried = buried + 1
     elseif recoveries >= 2 then
       suspects = suspects + 1

@@ -6,6 +6,7 @@
 -- job once, and a job that finished otherwise (or whose record expired) is left alone.
 -- Returns REPLY_DONE when re-enqueued, REPLY_GONE when the job is not failed with its payload.
 --- @include lib/push_prioritized
+--- @include lib/event
 local record = KEYS[1]       -- the failed job's record (state, payload, priority)
 local pending = KEYS[2]      -- priority 0 goes in at the left, like a new job
 local prioritized = KEYS[3]  -- priority 1..9
@@ -13,8 +14,10 @@ local seq = KEYS[4]          -- the order counter of prioritized jobs
 local failed = KEYS[5]       -- the index of failed jobs: the id leaves it
 local record_ttl = ARGV[1]   -- ms: kept as long as a started job's record
 local id = ARGV[2]
+local events = ARGV[3]       -- an `enqueued` event (lib/event)
+local events_max = ARGV[4]
 
-local fields = redis.call('HMGET', record, FIELD_STATE, FIELD_PAYLOAD, FIELD_PRIORITY)
+local fields = redis.call('HMGET', record, FIELD_STATE, FIELD_PAYLOAD, FIELD_PRIORITY, FIELD_TASK)
 if fields[1] ~= STATE_FAILED or not fields[2] then
   return REPLY_GONE
 end
@@ -29,4 +32,5 @@ redis.call('HDEL', record, FIELD_OUTCOME, FIELD_FINISHED_AT, FIELD_FINISHED_BY, 
 redis.call('HSET', record, FIELD_STATE, STATE_QUEUED, FIELD_ATTEMPTS, 0)
 redis.call('ZREM', failed, id)
 redis.call('PEXPIRE', record, record_ttl)
+emit(events, events_max, EVENT_ENQUEUED, id, fields[4] or '')
 return REPLY_DONE

@@ -4,6 +4,7 @@
 -- (counted once as a duplicate).
 --- @include lib/count_duplicate
 --- @include lib/slots
+--- @include lib/event
 local processing = KEYS[1]   -- ours; the entry must be there, else we lost ownership
 local schedule = KEYS[2]     -- the entry, scored by its due time (promote.lua moves it on)
 local record = KEYS[3]       -- state scheduled, the last error kept
@@ -15,6 +16,8 @@ local last_error = ARGV[3]   -- "Type: message" of the failure
 local token = ARGV[4]        -- this execution's
 local id = ARGV[5]
 local conc_prefix = ARGV[6]  -- the job's concurrency slots are freed until it runs again
+local events = ARGV[7]       -- a `retrying` event (lib/event)
+local events_max = ARGV[8]
 
 if redis.call('LREM', processing, -1, entry) == 0 then
   count_duplicate(record, stats, token)
@@ -30,4 +33,5 @@ if state then
   redis.call('HSET', record, FIELD_STATE, STATE_SCHEDULED, FIELD_LAST_ERROR, last_error)
 end
 redis.call('HINCRBY', stats, STAT_RETRIED, 1)
+emit(events, events_max, EVENT_RETRYING, id, due .. ' ' .. last_error)
 return REPLY_DONE

@@ -23,6 +23,8 @@ local result_ttl = ARGV[5]   -- ms, of the record of a job found expired
 local done = ARGV[6]         -- the channel for the notices of expired jobs
 local unique_prefix = ARGV[7]
 local conc_prefix = ARGV[8]  -- concurrency slots and wait lists (lib/slots)
+local events = ARGV[9]       -- `started` and `expired` events (lib/event)
+local events_max = ARGV[10]
 
 if redis.call('LPOS', processing, entry) == false then
   return 0
@@ -36,7 +38,8 @@ if redis.call('EXISTS', paused) == 1 then
 end
 local started = {job_prefix = job_prefix, queued = queued, now = now, record_ttl = record_ttl,
   stats = stats, done = done, result_ttl = result_ttl, unique_prefix = unique_prefix,
-  debounced = debounced, conc_prefix = conc_prefix, scheduled = scheduled}
+  debounced = debounced, conc_prefix = conc_prefix, scheduled = scheduled,
+  events = events, events_max = events_max}
 if entry ~= MARK_WAKE then
   local attempt = mark_started(started, entry)
   if attempt == 0 then

@@ -183,6 +183,7 @@ class Executor:
             return functools.partial(
                 self._scripts.dead, self._processing, run.entry, record=ENCODER.encode(record),
                 job_id=run.job_id, outcome=ENCODER.encode(outcome), finished_at=now,
+                reason=disposition.reason,
             )
         task, job_id = run.task, run.job_id
         assert task is not None and job_id is not None  # only poison has neither

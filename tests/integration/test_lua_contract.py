@@ -115,10 +115,11 @@ async def test_every_script_runs_with_the_names_its_source_binds(queue: Queue) -
     await queue.redis.lpush(processing, poison)
     letter = ENCODER.encode(DeadLetter("decode_error", "bad", poison, queue.name, "contract", now))
     assert await scripts.dead(processing, poison, record=letter, job_id=None, outcome=outcome,
-                              finished_at=now)
+                              finished_at=now, reason="decode_error")
     assert await scripts.revive(letter, poison, None)
     assert not await scripts.revive(letter, poison, None), "a dead letter is revived once"
     assert await scripts.reap("contract", reaper="tester", now=now) == (0, 0)
     assert await scripts.enqueue([ENCODER.encode(Envelope(job.id, "x", msgspec.Raw(b"\x90"), now))],
                                  now) == [False], "an id is enqueued once"
     assert await scripts.cancel(job.id, outcome) is False, "a finished job is not cancelled"
+    assert await scripts.note(job.id, 0.5, "", []) is False, "a finished job reports nothing"

@@ -30,7 +30,7 @@ CANARY = "pw-CANARY-7f3"
 ROOT = Path(__file__).resolve().parents[2]
 ACL_RULES = [
     "on", f">{CANARY}", "~aj:*", "&aj:*", "+@list", "+@string", "+@hash", "+@set",
-    "+@sortedset", "+@keyspace", "+@scripting", "+@connection", "+@blocking", "+@pubsub",
+    "+@sortedset", "+@stream", "+@keyspace", "+@scripting", "+@connection", "+@blocking", "+@pubsub",
     "-@dangerous",
 ]
 

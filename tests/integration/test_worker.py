@@ -277,7 +277,9 @@ async def test_every_per_job_key_has_a_ttl_after_a_drain(queue: Queue) -> None:
         assert await queue.redis.pttl(key) > 0, key
     assert await queue.redis.zcard(queue.keys.failed) == 20
     assert set(keys) - set(per_job) - set(minutes) == {
-        queue.keys.stats, queue.keys.dead, queue.keys.failed}
+        queue.keys.stats, queue.keys.dead, queue.keys.failed, queue.keys.events}
+    # bounded by its length, not by a TTL: 200 enqueued, started, finished, and the dead letter
+    assert await queue.redis.xlen(queue.keys.events) == 601
     stats = await queue.inspect.stats()
     assert stats == {"complete": 180, "failed": 20, "dead": 1}
 

@@ -7,7 +7,7 @@ import asyncjobs
 PUBLIC = {
     "AsyncJobsError", "AsyncTask", "BlockingCallError", "Call", "CallNext", "ConfigError",
     "Context",
-    "DeadLetter", "EnqueueError", "Inspector", "Job", "JobCancelled", "JobDeadLettered",
+    "DeadLetter", "EnqueueError", "Event", "EventKind", "Inspector", "Job", "JobCancelled", "JobDeadLettered",
     "JobExpired", "JobFailed", "JobInfo", "JobNotFound", "JobState", "JobStatus", "LogLine",
     "Middleware",
     "PayloadTooLarge", "Queue", "QueueCounts", "RateLimit", "ResultTimeout", "Retry",

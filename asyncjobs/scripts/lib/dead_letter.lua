@@ -1,6 +1,7 @@
 --- @include lib/msgpack_write
 --- @include lib/outcome
 --- @include lib/unique
+--- @include lib/event
 -- protocol.DeadLetter, encoded: [reason, message, payload, queue, worker_id, at, job_id]
 local function encode_dead_letter(reason, message, payload, queue, worker, at, id)
   return '\151' .. mp_str(reason) .. mp_str(message) .. mp_bin(payload) .. mp_str(queue)
@@ -16,7 +17,8 @@ end
 -- d.letter (an encoded DeadLetter) goes in at the left of d.list, capped at d.cap entries, the
 -- list expiring d.list_ttl ms after its last entry; d.stats counts it; when the job's record
 -- d.record is known, it gets d.outcome (kept d.record_ttl ms), the unique key it holds is freed
--- (under d.unique_prefix) and a notice of d.id goes out on d.done for the job's waiters.
+-- (under d.unique_prefix) and a notice of d.id goes out on d.done for the job's waiters; a
+-- `dead` event with d.reason goes to d.events (lib/event; d.id may be '': not readable).
 local function dead_letter(d)
   redis.call('LPUSH', d.list, d.letter)
   redis.call('LTRIM', d.list, 0, tonumber(d.cap) - 1)
@@ -30,4 +32,5 @@ local function dead_letter(d)
       d.record_ttl)
     redis.call('PUBLISH', d.done, d.id)
   end
+  emit(d.events, d.events_max, EVENT_DEAD, d.id or '', d.reason)
 end

@@ -4,6 +4,7 @@
 --- @include lib/unique
 --- @include lib/slots
 --- @include lib/rate
+--- @include lib/event
 -- Marks a job as running in its record and returns its attempt number; or returns 0 when it
 -- must not run now: it was cancelled while it waited; its expiry passed before it started (it
 -- is then finished here as expired: record, counter, notice); its task's rate does not allow
@@ -16,7 +17,8 @@
 -- s: job_prefix (carries the queue's hash tag, so the record is in the caller's slot), queued,
 -- now, record_ttl, stats, done (channel), result_ttl (ms, of an expired job's record),
 -- unique_prefix, debounced (the hash of debounced jobs not yet started), conc_prefix,
--- scheduled (lib/rate; it sets s.reserved_at).
+-- scheduled (lib/rate; it sets s.reserved_at), events and events_max (a `started` or
+-- `expired` event, lib/event).
 -- Why a job with limits may not start now: 'rate' (it waits in the schedule), 'slots' (in a
 -- wait list); nil when it may.
 local function held_back(s, limits, task, id, entry)
@@ -40,7 +42,9 @@ local function mark_started(s, entry)
     end
     if why then return 0 end
     redis.call('HSET', record, FIELD_STATE, STATE_RUNNING, FIELD_STARTED_AT, s.now)
-    return redis.call('HINCRBY', record, FIELD_ATTEMPTS, 1)
+    local attempt = redis.call('HINCRBY', record, FIELD_ATTEMPTS, 1)
+    emit(s.events, s.events_max, EVENT_STARTED, id, attempt)
+    return attempt
   end
   local meta = redis.call('HGET', s.queued, id)
   if not meta then return 1 end
@@ -55,6 +59,7 @@ local function mark_started(s, entry)
     release_unique(s.unique_prefix, unique, id, true, s.result_ttl)
     redis.call('HINCRBY', s.stats, STAT_EXPIRED, 1)
     redis.call('PUBLISH', s.done, id)
+    emit(s.events, s.events_max, EVENT_EXPIRED, id, '')
     return 0
   end
   local why = (limits ~= '') and held_back(s, limits, task, id, entry)
@@ -79,5 +84,6 @@ local function mark_started(s, entry)
     end
   end
   redis.call('PEXPIRE', record, s.record_ttl)
+  emit(s.events, s.events_max, EVENT_STARTED, id, 1)
   return 1
 end
