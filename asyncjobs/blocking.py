@@ -22,13 +22,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import redis
+from redis.exceptions import ResponseError
 
 from .config import Settings
 from .connection import UNREACHABLE, SyncConnection
 from .errors import BlockingCallError, EnqueueError, ResultTimeout
 from .job import JobInfo, outcome_from_reads, queue_outcome_reads
 from .protocol import REGISTRY, Outcome, QueueKeys, check_job_id, decode_notice_body, split_notice
-from .scripts import SyncScripts, enqueued
+from .scripts import SyncScripts, enqueued, refusal
 
 if TYPE_CHECKING:
     from .task import Batch
@@ -101,6 +102,8 @@ class BlockingProducer:
             why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise EnqueueError(f"queue {self.keys.name!r}: Redis did not take the job(s) within "
                                f"{timeout} s (enqueue_timeout): {why}") from exc
+        except ResponseError as exc:
+            raise refusal(exc) from None
 
     def cancel(self, job_id: str) -> bool:
         return self._retrying(lambda: self.scripts.cancel(job_id), self.settings.socket_timeout)

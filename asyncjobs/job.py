@@ -158,6 +158,9 @@ class ResultSource(Protocol):
     """What a ``Job`` handle needs from its queue."""
 
     @property
+    def keys(self) -> QueueKeys: ...
+
+    @property
     def inspect(self) -> _JobReader: ...
 
     async def cancel(self, job_id: str) -> bool: ...
@@ -189,6 +192,11 @@ class Job(Generic[R_co]):
         self._decoder = decoder
         self._hint = hint  # from the result waiter, just before this job was enqueued
 
+    @property
+    def dependency(self) -> str:
+        """How a job that waits for this one names it (``options(after=...)``)."""
+        return f"{self._source.keys.key_base} {self.id}"
+
     async def result(self, timeout: float | None = None) -> R_co:
         """Wait for the job to finish and return its value.
 
@@ -217,6 +225,9 @@ class Job(Generic[R_co]):
 class SyncResultSource(Protocol):
     """What a ``SyncJob`` handle needs from its queue."""
 
+    @property
+    def keys(self) -> QueueKeys: ...
+
     def job_sync(self, job_id: str) -> JobInfo | None: ...
 
     def cancel_sync(self, job_id: str) -> bool: ...
@@ -240,6 +251,11 @@ class SyncJob(Generic[R_co]):
         self.task = task
         self._source = source
         self._decoder = decoder
+
+    @property
+    def dependency(self) -> str:
+        """How a job that waits for this one names it (``options(after=...)``)."""
+        return f"{self._source.keys.key_base} {self.id}"
 
     def result(self, timeout: float | None = None) -> R_co:
         """Block until the job finishes and return its value; raises as ``Job.result``."""

@@ -83,6 +83,31 @@ MINUTE_TTL = 2 * 3600
 """Seconds a queue's per-minute counters are kept: the last hour is always whole."""
 
 
+class Key(StrEnum):
+    """The suffixes of the keys that a script builds for another queue than its own, from that
+    queue's ``QueueKeys.key_base`` (a job's dependents may wait in another queue)."""
+
+    PENDING = "pending"
+    PRIORITIZED = "prioritized"
+    SEQ = "seq"
+    QUEUED = "queued"
+    STATS = "stats"
+    DONE = "done"
+    EVENTS = "events"
+    JOB = "job:"
+    WAITING = "waiting"
+    AFTER = "after"
+    DEPENDENTS = "dependents:"
+
+
+class DependencyFailure(StrEnum):
+    """What becomes of a job when one of its dependencies (``after=``) ends otherwise than
+    complete: it is cancelled (the default), or it runs anyway."""
+
+    CANCEL = "cancel"
+    RUN = "run"
+
+
 class QueueKeys:
     """Key names for one queue.
 
@@ -122,6 +147,12 @@ class QueueKeys:
     ``aj:{q}:events``         stream  the queue's events (``EventKind``), fields ``k`` (kind),
                                       ``j`` (job id), ``d`` (data); capped near
                                       ``Settings.events_max_len`` entries
+    ``aj:{q}:waiting``        hash    job id -> envelope of a job waiting for its dependencies
+                                      (``after=``; its queued entry is marked waiting)
+    ``aj:{q}:after``          hash    job id -> ``<remaining>,<DependencyFailure>,<piped 0/1>``
+                                      of each waiting job: how many dependencies it waits for
+    ``aj:{q}:dependents:<id>`` set    ``<key_base> <id>`` of each job waiting for job ``id``
+                                      (in any queue), until ``id`` ends
     ``aj:{q}:minute:<m>``     hash    jobs finished in minute ``m`` (Unix time // 60) by final
                                       state, kept ``MINUTE_TTL`` seconds
     ``aj:{q}:schedules``      hash    schedule name -> encoded ``ScheduleSpec`` (no TTL)
@@ -139,28 +170,33 @@ class QueueKeys:
     """
 
     __slots__ = (
-        "base", "conc_prefix", "control", "dead", "debounced", "done", "events", "failed",
-        "job_prefix", "logs_prefix", "name", "paused", "pending", "prioritized", "queued",
-        "schedule_state", "scheduled", "schedules", "seq", "stats", "unique_prefix", "workers",
+        "after", "base", "conc_prefix", "control", "dead", "debounced", "done", "events",
+        "failed", "job_prefix", "key_base", "logs_prefix", "name", "paused", "pending",
+        "prioritized", "queued", "schedule_state", "scheduled", "schedules", "seq", "stats",
+        "unique_prefix", "waiting", "workers",
     )
 
     def __init__(self, name: str) -> None:
         self.name: str = check_queue_name(name)
         self.base: str = f"{PREFIX}:{{{name}}}"
-        self.pending: str = f"{self.base}:pending"
-        self.prioritized: str = f"{self.base}:prioritized"
-        self.seq: str = f"{self.base}:seq"
+        self.key_base: str = f"{self.base}:"
+        """What each key name starts with: scripts build another queue's keys from it (``Key``)."""
+        self.pending: str = f"{self.key_base}{Key.PENDING}"
+        self.prioritized: str = f"{self.key_base}{Key.PRIORITIZED}"
+        self.seq: str = f"{self.key_base}{Key.SEQ}"
         self.paused: str = f"{self.base}:paused"
         self.control: str = f"{self.base}:control"
-        self.queued: str = f"{self.base}:queued"
+        self.queued: str = f"{self.key_base}{Key.QUEUED}"
+        self.waiting: str = f"{self.key_base}{Key.WAITING}"
+        self.after: str = f"{self.key_base}{Key.AFTER}"
         self.workers: str = f"{self.base}:workers"
         self.scheduled: str = f"{self.base}:scheduled"
         self.dead: str = f"{self.base}:dead"
         self.failed: str = f"{self.base}:failed"
-        self.stats: str = f"{self.base}:stats"
-        self.done: str = f"{self.base}:done"
-        self.events: str = f"{self.base}:events"
-        self.job_prefix: str = f"{self.base}:job:"
+        self.stats: str = f"{self.key_base}{Key.STATS}"
+        self.done: str = f"{self.key_base}{Key.DONE}"
+        self.events: str = f"{self.key_base}{Key.EVENTS}"
+        self.job_prefix: str = f"{self.key_base}{Key.JOB}"
         self.unique_prefix: str = f"{self.base}:unique:"
         self.logs_prefix: str = f"{self.base}:logs:"
         self.debounced: str = f"{self.base}:debounced"
@@ -170,6 +206,10 @@ class QueueKeys:
 
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{check_job_id(job_id)}"
+
+    def dependents(self, job_id: str) -> str:
+        """The jobs waiting for job ``job_id`` (``after=``)."""
+        return f"{self.key_base}{Key.DEPENDENTS}{check_job_id(job_id)}"
 
     def logs(self, job_id: str) -> str:
         """A job's log lines (``Context.log``)."""
@@ -309,6 +349,8 @@ class JobState(StrEnum):
 
     QUEUED = "queued"
     SCHEDULED = "scheduled"
+    WAITING = "waiting"
+    """Waiting for its dependencies to complete (``after=``)."""
     RUNNING = "running"
     COMPLETE = "complete"
     FAILED = "failed"
@@ -321,15 +363,16 @@ FINAL_STATES = frozenset({JobState.COMPLETE, JobState.FAILED, JobState.DEAD, Job
                           JobState.EXPIRED})
 """States a job never leaves (bar a requeue of its dead letter)."""
 
-_QUEUED_MARKS = {JobState.QUEUED: "q", JobState.SCHEDULED: "s"}
+_QUEUED_MARKS = {JobState.QUEUED: "q", JobState.SCHEDULED: "s", JobState.WAITING: "w"}
 _STATE_OF_MARK = {mark: state for state, mark in _QUEUED_MARKS.items()}
 
 
 class QueuedEntry(NamedTuple):
     """A job that has not started yet: its queued-hash entry,
     ``<mark><enqueued_at>[,<priority>,<expires_at>,<unique>[,<limits>]] <task>`` (mark ``q``
-    queued or ``s`` scheduled; ``unique`` and ``limits`` (three parts) as in ``When``; the head
-    before the space holds no space, a task name may)."""
+    queued, ``s`` scheduled or ``w`` waiting for its dependencies; ``unique`` and ``limits``
+    (three parts) as in ``When``; the head before the space holds no space, a task name
+    may)."""
 
     state: JobState
     enqueued_at: float
@@ -371,6 +414,12 @@ class When(NamedTuple):
     """``<max_concurrency>,<key_concurrency>,<rate>,<concurrency_key>`` (empty parts for
     none; the rate as ``<count>/<period in ms>``): the global slots the job must hold to run,
     and the rate its task's starts keep to."""
+    after: tuple[str, ...] = ()
+    """The jobs it waits for, each as ``<key_base> <id>`` (``QueueKeys.key_base`` of its
+    queue): it starts once all have completed."""
+    on_dependency_failure: DependencyFailure = DependencyFailure.CANCEL
+    piped: bool = False
+    """Its first argument is the return value of its one dependency (a pipeline's step)."""
 
 
 NOW = When()
@@ -566,7 +615,8 @@ def lua_constants() -> dict[str, str | int | float]:
     constants: dict[str, str | int | float] = {}
     for prefix, enum in (
         ("FIELD", Field), ("STATE", JobState), ("STAT", Stat), ("REPLY", Reply),
-        ("ERROR", ErrorKind), ("CONTROL", Control), ("EVENT", EventKind),
+        ("ERROR", ErrorKind), ("CONTROL", Control), ("EVENT", EventKind), ("KEY", Key),
+        ("AFTER", DependencyFailure),
     ):
         for member in enum:
             constants[f"{prefix}_{member.name}"] = member.value

@@ -13,6 +13,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast, overloa
 
 import msgspec
 import redis.asyncio as aredis
+from redis.exceptions import ResponseError
 
 from .blocking import BlockingProducer, refuse_in_event_loop
 from .config import Settings
@@ -40,7 +41,7 @@ from .protocol import (
 )
 from .redact import redact_url
 from .schedule import DEFAULT_MISFIRE_GRACE, ScheduleInfo, describe, make_spec
-from .scripts import Scripts, enqueued
+from .scripts import Scripts, enqueued, refusal
 from .task import (
     AsyncTask,
     Call,
@@ -338,6 +339,8 @@ class Queue:
                 [fresh] = await conn.scripts.enqueue([call.payload], call.enqueued_at, call.when)
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
+        except ResponseError as exc:
+            raise refusal(exc) from None
         if isinstance(fresh, str):  # the job that holds the call's unique key
             return Job(fresh, call.task, self, call.decoder)
         # a job whose id was taken may have finished long ago: its waiter must check the store
@@ -368,6 +371,8 @@ class Queue:
                         replies = [enqueued(reply) for reply in await pipe.execute()]
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
+        except ResponseError as exc:
+            raise refusal(exc) from None
         ids = unique_holders(batches, replies)
         return [Job(ids.get(call.job_id, call.job_id), call.task, self, call.decoder)
                 for call in calls]

@@ -20,7 +20,9 @@ from .job import Job, SyncJob
 from .protocol import (
     MAX_PRIORITY,
     NOW,
+    DependencyFailure,
     Envelope,
+    QueueKeys,
     Unique,
     When,
     check_job_id,
@@ -78,20 +80,23 @@ Batch = tuple[When, list["Call[Any]"]]
 def enqueue_batches(calls: Sequence[Call[Any]]) -> list[Batch]:
     """``calls`` grouped by how they are enqueued (their ``When``), in batches of at most
     ``ENQUEUE_BATCH``: one script call each. A call with a unique key is a batch of its own,
-    in order, so that the first call of a key takes it and the next ones get its holder."""
+    in order, so that the first call of a key takes it and the next ones get its holder; so is
+    a call that waits for others (``after``), in order, so it may wait for one enqueued before
+    it in the same call."""
     when = calls[0].when
     groups: dict[When, list[Call[Any]]]
-    if all(call.when is when for call in calls) and not when.unique:  # the common case
+    if all(call.when is when for call in calls) and not when.unique and not when.after:
         groups = {when: list(calls)}
     else:
         groups = {}
         for call in calls:
-            if not call.when.unique:
+            if not call.when.unique and not call.when.after:
                 groups.setdefault(call.when, []).append(call)
     batches = [(when, group[start:start + ENQUEUE_BATCH])
                for when, group in groups.items()
                for start in range(0, len(group), ENQUEUE_BATCH)]
-    return batches + [(call.when, [call]) for call in calls if call.when.unique]
+    return batches + [(call.when, [call]) for call in calls
+                      if call.when.unique or call.when.after]
 
 
 def unique_holders(batches: Sequence[Batch], replies: Sequence[list[bool | str]]) -> dict[str, str]:
@@ -105,6 +110,9 @@ class Enqueuer(Protocol):
     """What a task needs from its queue (the Queue implements it)."""
 
     name: str
+
+    @property
+    def keys(self) -> QueueKeys: ...
 
     @property
     def max_payload_bytes(self) -> int: ...
@@ -227,6 +235,8 @@ class Task(Generic[P, R]):
         unique: Unique | str | None = None,
         debounce: float | timedelta | None = None,
         concurrency_key: str | None = None,
+        after: Sequence[Job[Any] | SyncJob[Any] | str] | None = None,
+        on_dependency_failure: DependencyFailure | str = DependencyFailure.CANCEL,
     ) -> TaskOptions[P, R]:
         """The same task with options for one enqueue:
 
@@ -243,7 +253,12 @@ class Task(Generic[P, R]):
           after the last enqueue with its key; each later enqueue before it starts replaces its
           arguments and moves its start back, and gets the same handle;
         - ``concurrency_key``: the key whose jobs of this task run at most ``key_concurrency``
-          at once (the task's).
+          at once (the task's);
+        - ``after``: jobs (handles, of any queue on the same server, or ids of this queue's
+          jobs) that must complete first: the job waits (state ``waiting``) and joins the queue
+          in the step that stores the last one's outcome. If one ends otherwise (failed, dead,
+          cancelled, expired), the job is cancelled (``DependencyFailed``), or runs anyway with
+          ``on_dependency_failure="run"``. Every job named must exist (``JobNotFound``).
         """
         if sum(x is not None for x in (delay, at, debounce)) > 1:
             raise ConfigError("give one of delay, at and debounce")
@@ -272,10 +287,38 @@ class Task(Generic[P, R]):
         priority = self.priority if priority is None else check_priority(priority)
         when = When(due, priority, expires_at, held, debounce is not None,
                     self._limits(concurrency_key))
+        if after is not None:
+            when = self._after(when, after, on_dependency_failure)
         # relative times count from each call, not from this one
         relative = (delay is not None, expires is not None and not isinstance(expires, datetime))
         return TaskOptions(self, job_id, NOW if when == NOW else when,
                            Relative(now, *relative) if any(relative) else None)
+
+    def _after(
+        self, when: When, after: Sequence[Job[Any] | SyncJob[Any] | str],
+        on_failure: DependencyFailure | str,
+    ) -> When:
+        """``when`` of a job that waits for the jobs ``after`` names, checked."""
+        if isinstance(after, str | bytes) or not after:
+            raise ConfigError(f"{self.name}: after= takes a non-empty list of jobs or job ids")
+        if when.due is not None or when.unique is not None:
+            raise ConfigError(f"{self.name}: a job with after= starts when its dependencies "
+                              "complete: it takes no delay, at, unique_key or debounce")
+        try:
+            policy = DependencyFailure(on_failure)
+        except ValueError:
+            raise ConfigError(f"{self.name}: on_dependency_failure must be 'cancel' or 'run', "
+                              f"not {on_failure!r}") from None
+        named: dict[str, None] = {}
+        for dependency in after:
+            if isinstance(dependency, str):
+                named[f"{self.queue.keys.key_base} {check_job_id(dependency)}"] = None
+            elif isinstance(dependency, Job | SyncJob):
+                named[dependency.dependency] = None
+            else:
+                raise ConfigError(f"{self.name}: after= takes jobs or job ids, "
+                                  f"not {type(dependency).__name__}")
+        return when._replace(after=tuple(named), on_dependency_failure=policy)
 
     def _limits(self, key: str | None) -> str | None:
         """``When.limits`` of a job of this task with concurrency key ``key``."""

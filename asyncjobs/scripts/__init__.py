@@ -20,6 +20,7 @@ import redis.asyncio as aredis
 
 from ..config import Settings
 from ..connection import Client, Connection, ScriptArg, SyncClient, SyncConnection, lane_arg
+from ..errors import JobNotFound
 from ..lane import Lane
 from ..protocol import (
     ENCODER,
@@ -29,6 +30,7 @@ from ..protocol import (
     NOW,
     ErrorInfo,
     ErrorKind,
+    Key,
     Outcome,
     QueueKeys,
     Reply,
@@ -38,9 +40,23 @@ from .source import ScriptSource, load
 
 _NAMES = (
     "enqueue", "fetch", "start", "finish", "dead", "requeue", "reap", "reconcile", "retry",
-    "promote", "revive", "cancel", "fire", "unschedule", "rerun", "note",
+    "promote", "revive", "cancel", "fire", "unschedule", "rerun", "note", "wait_for",
 )
 SOURCES: dict[str, ScriptSource] = {name: load(name) for name in _NAMES}
+
+NO_DEPENDENCY = "asyncjobs: no job to wait for: "
+"""How ``wait_for.lua``'s error reply names a dependency that does not exist."""
+
+
+def refusal(exc: redis.exceptions.ResponseError) -> Exception:
+    """What an enqueue whose script refused it raises: ``JobNotFound`` for a job that waits
+    for one that does not exist (nothing was written for it), else the reply's error."""
+    _, found, dep = str(exc).partition(NO_DEPENDENCY)
+    if not found:
+        return exc
+    return JobNotFound(f"after= names job {dep!r}, which does not exist (never enqueued, or "
+                       "its record expired): the job waiting for it was not enqueued")
+
 
 SUSPECT_STAGGER = 0.1
 """Seconds between jobs recovered more than once, so that each runs apart from the others."""
@@ -115,7 +131,11 @@ class ProducerCalls:
         return [k.pending, k.prioritized, k.seq, k.scheduled, k.queued, k.debounced]
 
     def enqueue(self, payloads: Sequence[bytes], enqueued_at: float, when: When) -> ScriptCall:
-        """Enqueue encoded envelopes; the reply has one reply per job (``enqueued``)."""
+        """Enqueue encoded envelopes; the reply has one reply per job (``enqueued``). A job
+        that waits for others (``when.after``) is enqueued alone (``wait_for.lua``)."""
+        if when.after:
+            [payload] = payloads
+            return self._wait_for(payload, enqueued_at, when)
         keys = dict(zip(SOURCES["enqueue"].keys, self.enqueue_keys(), strict=True))
         return bind(
             "enqueue", keys,
@@ -125,6 +145,29 @@ class ProducerCalls:
              "unique": when.unique or "", "debounce": "1" if when.debounce else "",
              "limits": when.limits or "", **self.events, "enqueued_at": enqueued_at},
             more_args=payloads,
+        )
+
+    def _wait_for(self, payload: bytes, enqueued_at: float, when: When) -> ScriptCall:
+        k = self._keys
+        s = self._settings
+        dependency_keys: list[str] = []
+        dependency_ids: list[str] = []
+        for dependency in when.after:
+            key_base, _, dep = dependency.partition(" ")
+            dependency_keys += [f"{key_base}{Key.JOB}{dep}", f"{key_base}{Key.QUEUED}",
+                                f"{key_base}{Key.DEPENDENTS}{dep}"]
+            dependency_ids.append(dep)
+        return bind(
+            "wait_for",
+            {"queued": k.queued, "waiting": k.waiting, "after": k.after, "pending": k.pending,
+             "prioritized": k.prioritized, "seq": k.seq, "stats": k.stats},
+            {"job_prefix": k.job_prefix, "key_base": k.key_base, "priority": when.priority,
+             "expires_at": "" if when.expires_at is None else when.expires_at,
+             "limits": when.limits or "", "policy": when.on_dependency_failure.value,
+             "piped": "1" if when.piped else "0", "enqueued_at": enqueued_at,
+             "result_ttl": _ms(s.result_ttl), "wait_ttl": _ms(s.job_ttl), **self.events,
+             "done": k.done, "entry": payload},
+            more_keys=dependency_keys, more_args=dependency_ids,
         )
 
     def cancel(self, job_id: str, outcome: bytes = CANCELLED_OUTCOME) -> ScriptCall:

@@ -10,6 +10,7 @@
 --- @include lib/queued_entry
 --- @include lib/unique
 --- @include lib/event
+--- @include lib/dependents
 local queued = KEYS[1]       -- the job's queued entry, if it never started
 local record = KEYS[2]       -- the job's record: made or updated, kept result_ttl
 local stats = KEYS[3]
@@ -21,7 +22,7 @@ local result_ttl = ARGV[4]   -- ms
 local done = ARGV[5]         -- the channel for the notices
 local control = ARGV[6]      -- the workers' channel
 local unique_prefix = ARGV[7]  -- the job's unique key is freed (lib/unique)
-local events = ARGV[8]       -- a `cancelled` event (lib/event)
+local events = ARGV[8]       -- `cancelled` events (lib/event), its dependents' too
 local events_max = ARGV[9]
 
 local meta = redis.call('HGET', queued, id)
@@ -30,6 +31,9 @@ local unique = redis.call('HGET', record, FIELD_UNIQUE)
 if meta then
   redis.call('HDEL', queued, id)
   redis.call('HDEL', debounced, id)
+  local base = string.sub(record, 1, #record - #id - #KEY_JOB)
+  redis.call('HDEL', base .. KEY_WAITING, id)  -- if it waited for others (lib/dependents)
+  redis.call('HDEL', base .. KEY_AFTER, id)
   local enqueued_at, priority, _, task, queued_unique = queued_entry(meta)
   unique = queued_unique
   redis.call('HSET', record, FIELD_TASK, task, FIELD_ENQUEUED_AT, enqueued_at, FIELD_ATTEMPTS, 0)
@@ -49,6 +53,8 @@ release_unique(unique_prefix, unique, id, true, result_ttl)
 redis.call('HINCRBY', stats, STAT_CANCELLED, 1)
 redis.call('PUBLISH', done, id)
 emit(events, events_max, EVENT_CANCELLED, id, '')
+release_dependents(string.sub(record, 1, #record - #id - #KEY_JOB), id, false, outcome,
+  {now = now, record_ttl = result_ttl, events = events, events_max = events_max})
 if state == STATE_RUNNING then
   redis.call('PUBLISH', control, CONTROL_CANCEL .. ' ' .. id)
 end

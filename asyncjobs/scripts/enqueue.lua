@@ -13,6 +13,7 @@
 --- @include lib/event
 --- @include lib/push_prioritized
 --- @include lib/unique
+--- @include lib/queued_head
 local pending = KEYS[1]      -- jobs of priority 0 to run now go in at the left, in order
 local prioritized = KEYS[2]  -- jobs of priority 1..9 to run now, by priority then order
 local seq = KEYS[3]          -- the order counter of prioritized jobs
@@ -33,17 +34,8 @@ local enqueued_at = ARGV[11]
 -- ARGV[12..]: encoded envelopes, built and checked by the caller (at most a few thousand)
 local FIRST = 12
 
--- the queued entry's head (protocol.QueuedEntry): mark, enqueue time, priority, expiry, unique,
--- limits
-local head = ((due == '') and MARK_QUEUED or MARK_SCHEDULED) .. enqueued_at
-if limits ~= '' then
-  head = head .. ',' .. priority .. ',' .. expires_at .. ',' .. unique .. ',' .. limits
-elseif unique ~= '' or expires_at ~= '' then
-  head = head .. ',' .. priority .. ',' .. expires_at .. ',' .. unique
-elseif priority > 0 then
-  head = head .. ',' .. priority
-end
-head = head .. ' '  -- the task follows
+local head = queued_head((due == '') and MARK_QUEUED or MARK_SCHEDULED, enqueued_at, priority,
+  expires_at, unique, limits)
 local function unreadable(i)
   return redis.error_reply('ERR asyncjobs: envelope ' .. (i - FIRST + 1) .. ' has no readable id and task')
 end

@@ -3,7 +3,9 @@
 -- was in flight). In a record the outcome is set once: the first execution to finish wins (a
 -- cancellation sets it too: the run then only leaves our list). A job that failed also keeps
 -- its entry (its call) in its record and enters the failed index, for `asyncjobs jobs --status
--- failed` and a retry by hand (rerun.lua). A job's unique key and concurrency slots are freed.
+-- failed` and a retry by hand (rerun.lua). A job's unique key and concurrency slots are freed,
+-- its log lines (note.lua) expire with its record, and the jobs waiting for it are freed, or
+-- cancelled when it did not complete (lib/dependents).
 -- Returns one reply per job: REPLY_DONE when stored (or already stored by this same
 -- execution, whose reply was lost), REPLY_NOT_OURS when not ours or already finished by
 -- another execution (counted once as a duplicate).
@@ -12,6 +14,7 @@
 --- @include lib/unique
 --- @include lib/slots
 --- @include lib/event
+--- @include lib/dependents
 local processing = KEYS[1]   -- ours; an entry must be there, else we lost ownership of that job
 local stats = KEYS[2]
 local minute = KEYS[3]       -- this minute's counters (throughput history), kept minute_ttl
@@ -30,6 +33,7 @@ local events_max = ARGV[9]
 -- ARGV[10..]: seven per job: entry, state (STATE_COMPLETE, STATE_FAILED or STATE_CANCELLED),
 -- encoded outcome, finished_at, record TTL in ms, the notice to publish, this execution's token
 local FIRST_RECORD, FIRST_JOB, PER_JOB = 6, 10, 7
+local base = string.sub(job_prefix, 1, #job_prefix - #KEY_JOB)  -- the queue's key_base
 local KIND_OF = {[STATE_COMPLETE] = EVENT_COMPLETED, [STATE_FAILED] = EVENT_FAILED,
   [STATE_CANCELLED] = EVENT_CANCELLED}
 
@@ -82,6 +86,8 @@ for i = FIRST_RECORD, #KEYS do
     redis.call('HINCRBY', minute, state, 1)
     redis.call('PUBLISH', done, notice)
     emit(events, events_max, KIND_OF[state], job_id(entry), '')
+    release_dependents(base, job_id(entry), state == STATE_COMPLETE, outcome,
+      {now = finished_at, record_ttl = record_ttl, events = events, events_max = events_max})
     reply = REPLY_DONE
   end
   replies[#replies + 1] = reply

@@ -2,6 +2,7 @@
 --- @include lib/outcome
 --- @include lib/unique
 --- @include lib/event
+--- @include lib/dependents
 -- protocol.DeadLetter, encoded: [reason, message, payload, queue, worker_id, at, job_id]
 local function encode_dead_letter(reason, message, payload, queue, worker, at, id)
   return '\151' .. mp_str(reason) .. mp_str(message) .. mp_bin(payload) .. mp_str(queue)
@@ -18,7 +19,8 @@ end
 -- list expiring d.list_ttl ms after its last entry; d.stats counts it; when the job's record
 -- d.record is known, it gets d.outcome (kept d.record_ttl ms), the unique key it holds is freed
 -- (under d.unique_prefix) and a notice of d.id goes out on d.done for the job's waiters; a
--- `dead` event with d.reason goes to d.events (lib/event; d.id may be '': not readable).
+-- `dead` event with d.reason goes to d.events (lib/event; d.id may be '': not readable); the
+-- jobs waiting for it are cancelled (lib/dependents).
 local function dead_letter(d)
   redis.call('LPUSH', d.list, d.letter)
   redis.call('LTRIM', d.list, 0, tonumber(d.cap) - 1)
@@ -31,6 +33,9 @@ local function dead_letter(d)
     release_unique(d.unique_prefix, redis.call('HGET', d.record, FIELD_UNIQUE), d.id, true,
       d.record_ttl)
     redis.call('PUBLISH', d.done, d.id)
+    release_dependents(string.sub(d.record, 1, #d.record - #d.id - #KEY_JOB), d.id, false,
+      d.outcome, {now = d.at, record_ttl = d.record_ttl, events = d.events,
+        events_max = d.events_max})
   end
   emit(d.events, d.events_max, EVENT_DEAD, d.id or '', d.reason)
 end

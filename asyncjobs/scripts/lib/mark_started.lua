@@ -5,6 +5,7 @@
 --- @include lib/slots
 --- @include lib/rate
 --- @include lib/event
+--- @include lib/dependents
 -- Marks a job as running in its record and returns its attempt number; or returns 0 when it
 -- must not run now: it was cancelled while it waited; its expiry passed before it started (it
 -- is then finished here as expired: record, counter, notice); its task's rate does not allow
@@ -60,6 +61,9 @@ local function mark_started(s, entry)
     redis.call('HINCRBY', s.stats, STAT_EXPIRED, 1)
     redis.call('PUBLISH', s.done, id)
     emit(s.events, s.events_max, EVENT_EXPIRED, id, '')
+    release_dependents(string.sub(s.job_prefix, 1, #s.job_prefix - #KEY_JOB), id, false,
+      redis.call('HGET', record, FIELD_OUTCOME),
+      {now = s.now, record_ttl = s.result_ttl, events = s.events, events_max = s.events_max})
     return 0
   end
   local why = (limits ~= '') and held_back(s, limits, task, id, entry)

@@ -1,0 +1,180 @@
+"""Jobs that wait for others (``options(after=...)``), across queues, with a real server and a
+real worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+
+from asyncjobs import ConfigError, JobCancelled, JobNotFound, JobState, Queue
+from tests.support.waiting import holds_for
+
+from .conftest import running_worker
+
+pytestmark = pytest.mark.anyio
+
+
+async def _status(queue: Queue, job_id: str) -> JobState | None:
+    info = await queue.inspect.job(job_id)
+    return info.status if info is not None else None
+
+
+async def test_a_diamond_across_two_queues_runs_each_job_after_its_dependencies(
+    make_queue: Callable[..., Queue],
+) -> None:
+    first, second = make_queue(), make_queue()
+    gates = {"a": anyio.Event(), "b": anyio.Event()}
+    order: list[str] = []
+
+    @first.task
+    async def fetch(name: str) -> str:
+        await gates[name].wait()
+        order.append(name)
+        return name
+
+    @second.task
+    async def thumbnail(name: str) -> str:
+        await gates[name].wait()
+        order.append(name)
+        return name
+
+    @first.task
+    async def publish(post: int) -> int:
+        order.append("publish")
+        return post
+
+    @second.task
+    async def announce(post: int) -> str:
+        order.append("announce")
+        return f"post {post} announced"
+
+    try:
+        async with running_worker([first, second]):
+            a = await fetch.delay("a")
+            b = await thumbnail.delay("b")
+            c = await publish.options(after=[a, b]).delay(7)
+            d = await announce.options(after=[c, a]).delay(7)
+            assert await _status(first, c.id) is JobState.WAITING
+            assert await _status(second, d.id) is JobState.WAITING
+            gates["a"].set()
+            assert await a.result(timeout=10) == "a"
+            await holds_for(lambda: _is(first, c.id, JobState.WAITING), 0.3, "c waits for b")
+            gates["b"].set()
+            assert await d.result(timeout=10) == "post 7 announced"
+            assert await c.result(timeout=10) == 7
+        assert order == ["a", "b", "publish", "announce"]
+        for queue in (first, second):
+            assert await queue.redis.hlen(queue.keys.waiting) == 0
+            assert await queue.redis.hlen(queue.keys.after) == 0
+        assert await first.redis.exists(first.keys.dependents(a.id), second.keys.dependents(b.id),
+                                        first.keys.dependents(c.id)) == 0
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def _is(queue: Queue, job_id: str, state: JobState) -> bool:
+    return await _status(queue, job_id) is state
+
+
+async def test_a_failed_dependency_cancels_the_chain_or_lets_it_run(queue: Queue) -> None:
+    @queue.task
+    async def explode() -> None:
+        raise ValueError("boom")
+
+    @queue.task
+    async def step(n: int) -> int:
+        return n
+
+    async with running_worker(queue):
+        bad = await explode.delay()
+        child = await step.options(after=[bad]).delay(1)
+        grandchild = await step.options(after=[child]).delay(2)
+        anyway = await step.options(after=[bad], on_dependency_failure="run").delay(3)
+        with pytest.raises(JobCancelled, match=f"DependencyFailed.*{bad.id}"):
+            await child.result(timeout=10)
+        with pytest.raises(JobCancelled, match=f"DependencyFailed.*{child.id}"):
+            await grandchild.result(timeout=10)
+        assert await anyway.result(timeout=10) == 3
+        # a dependency that already ended is judged at once
+        late = await step.options(after=[bad]).delay(4)
+        with pytest.raises(JobCancelled):
+            await late.result(timeout=10)
+        done = await step.delay(5)
+        assert await done.result(timeout=10) == 5
+        after_done = await step.options(after=[done.id]).delay(6)  # an id of this queue
+        assert await after_done.result(timeout=10) == 6
+    stats = await queue.inspect.stats()
+    assert stats["cancelled"] == 3 and stats["failed"] == 1
+
+
+async def test_a_cancelled_waiting_job_stays_cancelled(queue: Queue) -> None:
+    gate = anyio.Event()
+
+    @queue.task
+    async def slow() -> int:
+        await gate.wait()
+        return 1
+
+    @queue.task
+    async def step(n: int) -> int:
+        return n
+
+    async with running_worker(queue):
+        first = await slow.delay()
+        waiting = await step.options(after=[first]).delay(1)
+        assert await waiting.cancel()
+        gate.set()
+        assert await first.result(timeout=10) == 1
+        with pytest.raises(JobCancelled):
+            await waiting.result(timeout=1)
+        assert await _status(queue, waiting.id) is JobState.CANCELLED
+        assert (await queue.inspect.counts()).pending == 0
+
+
+async def test_enqueue_many_may_wait_for_a_job_of_the_same_call(queue: Queue) -> None:
+    @queue.task
+    async def step(n: int) -> int:
+        return n
+
+    first = step.call(1)
+    second = step.options(after=[first.job_id]).call(2)
+    async with running_worker(queue):
+        jobs = await queue.enqueue_many([second, first][::-1])
+        assert [await j.result(timeout=10) for j in jobs] == [1, 2]
+
+
+async def test_an_unknown_dependency_is_refused_and_nothing_is_written(queue: Queue) -> None:
+    @queue.task
+    async def step(n: int) -> int:
+        return n
+
+    real = await step.delay(1)
+    with pytest.raises(JobNotFound, match="after= names job 'no-such-job', which does not exist"):
+        await step.options(after=[real, "no-such-job"]).delay(2)
+    with pytest.raises(JobNotFound, match="no-such-job"):  # the same from a blocking producer
+        await anyio.to_thread.run_sync(lambda: step.options(after=["no-such-job"]).delay_sync(2))
+    assert await queue.redis.hlen(queue.keys.queued) == 1  # the real one alone
+    assert await queue.redis.exists(queue.keys.dependents(real.id)) == 0
+
+
+async def test_bad_after_options_are_refused(queue: Queue) -> None:
+    @queue.task
+    async def step(n: int) -> int:
+        return n
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"after": "job-1"}, "non-empty list"),
+        ({"after": []}, "non-empty list"),
+        ({"after": [3]}, "takes jobs or job ids, not int"),
+        ({"after": ["bad id"]}, "job id"),
+        ({"after": ["x"], "delay": 5}, "takes no delay"),
+        ({"after": ["x"], "unique_key": "k"}, "takes no delay, at, unique_key"),
+        ({"after": ["x"], "on_dependency_failure": "ignore"}, "must be 'cancel' or 'run'"),
+    ]
+    for options, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            step.options(**options)
