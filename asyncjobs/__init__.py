@@ -27,7 +27,7 @@ from .job import Job, JobInfo, JobStatus, LogLine, SyncJob
 from .protocol import DeadLetter, EventKind, JobState
 from .queue import Queue
 from .schedule import ScheduleInfo
-from .task import AsyncTask, Call, RateLimit, RetryPolicy, SyncTask, Task, TaskOptions
+from .task import AsyncTask, Call, Pipeline, RateLimit, RetryPolicy, SyncTask, Task, TaskOptions
 from .worker import Worker
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -57,6 +57,7 @@ __all__ = [
     "LogLine",
     "Middleware",
     "PayloadTooLarge",
+    "Pipeline",
     "Queue",
     "QueueCounts",
     "RateLimit",

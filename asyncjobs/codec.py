@@ -49,14 +49,29 @@ class TaskCodec:
         self.args_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(
             tuple[arg_types] if arg_types else tuple[()]  # type: ignore[valid-type]
         )
+        # a pipeline step's call: its first argument is filled in later (the step before's
+        # value), so the call is checked without it
+        self._piped_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(
+            tuple[(type(None), *arg_types[1:])]  # type: ignore[misc]
+            if arg_types else tuple[()]
+        )
         return_type = hints.get("return", Any)
         self.result_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(
             type(None) if return_type is None else return_type
         )
 
-    def encode_args(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
-        """Bind, encode and validate a call. Raises ``TaskArgumentError`` naming the argument."""
+    def encode_args(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, piped: bool = False
+    ) -> bytes:
+        """Bind, encode and validate a call. Raises ``TaskArgumentError`` naming the argument.
+        ``piped``: the first argument is left out (a nil stands in for it until the step before
+        gives its value)."""
         where = f"{self.name}.{method}()"
+        if piped:
+            if not self.params or self.params[0].kind is inspect.Parameter.KEYWORD_ONLY:
+                raise TaskArgumentError(f"{where}: {self.name} takes no positional parameter "
+                                        "for the value of the step before")
+            args = (None, *args)
         if self._positional and not kwargs and len(args) == len(self.params):
             values = list(args)
         else:
@@ -71,7 +86,7 @@ class TaskCodec:
         except (TypeError, ValueError, OverflowError) as exc:
             raise TaskArgumentError(f"{where}: {self._culprit(values, exc)}") from None
         try:
-            self.args_decoder.decode(encoded)
+            (self._piped_decoder if piped else self.args_decoder).decode(encoded)
         except msgspec.ValidationError as exc:
             raise TaskArgumentError(f"{where}: {self.explain(exc)}") from None
         return encoded

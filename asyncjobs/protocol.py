@@ -98,6 +98,17 @@ class Key(StrEnum):
     WAITING = "waiting"
     AFTER = "after"
     DEPENDENTS = "dependents:"
+    GATHERED = "gathered:"
+
+
+class Piped(StrEnum):
+    """What a waiting job's first argument is: its own (``NO``); the value of its one
+    dependency (``VALUE``: a pipeline's step); the list of its dependencies' values, in their
+    order (``GATHER``: a group's callback)."""
+
+    NO = "0"
+    VALUE = "1"
+    GATHER = "2"
 
 
 class DependencyFailure(StrEnum):
@@ -149,10 +160,12 @@ class QueueKeys:
                                       ``Settings.events_max_len`` entries
     ``aj:{q}:waiting``        hash    job id -> envelope of a job waiting for its dependencies
                                       (``after=``; its queued entry is marked waiting)
-    ``aj:{q}:after``          hash    job id -> ``<remaining>,<DependencyFailure>,<piped 0/1>``
+    ``aj:{q}:after``          hash    job id -> ``<remaining>,<DependencyFailure>,<Piped>``
                                       of each waiting job: how many dependencies it waits for
-    ``aj:{q}:dependents:<id>`` set    ``<key_base> <id>`` of each job waiting for job ``id``
-                                      (in any queue), until ``id`` ends
+    ``aj:{q}:dependents:<id>`` set    ``<key_base> <id> <n>`` of each job waiting for job
+                                      ``id`` (in any queue) as its ``n``-th dependency
+    ``aj:{q}:gathered:<id>``  hash    ``n`` -> value of its ``n``-th dependency, and ``count``,
+                                      for a group's callback ``id`` (``Piped.GATHER``)
     ``aj:{q}:minute:<m>``     hash    jobs finished in minute ``m`` (Unix time // 60) by final
                                       state, kept ``MINUTE_TTL`` seconds
     ``aj:{q}:schedules``      hash    schedule name -> encoded ``ScheduleSpec`` (no TTL)
@@ -206,6 +219,10 @@ class QueueKeys:
 
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{check_job_id(job_id)}"
+
+    def gathered(self, job_id: str) -> str:
+        """The values gathered so far for group callback ``job_id``."""
+        return f"{self.key_base}{Key.GATHERED}{check_job_id(job_id)}"
 
     def dependents(self, job_id: str) -> str:
         """The jobs waiting for job ``job_id`` (``after=``)."""
@@ -418,8 +435,8 @@ class When(NamedTuple):
     """The jobs it waits for, each as ``<key_base> <id>`` (``QueueKeys.key_base`` of its
     queue): it starts once all have completed."""
     on_dependency_failure: DependencyFailure = DependencyFailure.CANCEL
-    piped: bool = False
-    """Its first argument is the return value of its one dependency (a pipeline's step)."""
+    piped: Piped = Piped.NO
+    """What its first argument is: its own, or what its dependencies return."""
 
 
 NOW = When()
@@ -616,7 +633,7 @@ def lua_constants() -> dict[str, str | int | float]:
     for prefix, enum in (
         ("FIELD", Field), ("STATE", JobState), ("STAT", Stat), ("REPLY", Reply),
         ("ERROR", ErrorKind), ("CONTROL", Control), ("EVENT", EventKind), ("KEY", Key),
-        ("AFTER", DependencyFailure),
+        ("AFTER", DependencyFailure), ("PIPED", Piped),
     ):
         for member in enum:
             constants[f"{prefix}_{member.name}"] = member.value

@@ -19,7 +19,7 @@ from .blocking import BlockingProducer, refuse_in_event_loop
 from .config import Settings
 from .connection import UNREACHABLE, Connection
 from .context import Context, Middleware
-from .errors import ConfigError, EnqueueError, TaskArgumentError
+from .errors import ConfigError, EnqueueError, ResultTimeout, TaskArgumentError
 from .events import Event, Since, follow
 from .inspector import Inspector
 from .job import Job, JobInfo, LogLine, SyncJob, outcome_from_reads, queue_outcome_reads, unwrap_outcome
@@ -32,6 +32,7 @@ from .protocol import (
     Control,
     DeadLetter,
     Outcome,
+    Piped,
     QueueKeys,
     ScheduleSpec,
     check_job_id,
@@ -45,6 +46,7 @@ from .scripts import Scripts, enqueued, refusal
 from .task import (
     AsyncTask,
     Call,
+    Pipeline,
     RateLimit,
     RetryPolicy,
     SyncTask,
@@ -58,6 +60,7 @@ from .waiter import ResultWaiter, WaitHint
 
 P = ParamSpec("P")
 R = TypeVar("R")
+R2 = TypeVar("R2")
 
 _NOT_TAKEN: tuple[type[Exception], ...] = (*UNREACHABLE, TimeoutError)
 """Errors after which an enqueue may not have happened: ``EnqueueError``."""
@@ -327,9 +330,17 @@ class Queue:
 
     # -- producing ----------------------------------------------------------------------------
 
-    async def enqueue(self, call: Call[R]) -> Job[R]:
-        """Enqueue one call made with ``task.call(...)`` (what ``task.delay`` does); returns its
-        handle. Raises ``EnqueueError`` if Redis does not take it within ``enqueue_timeout``."""
+    async def enqueue(self, call: Call[R] | Pipeline[R]) -> Job[R]:
+        """Enqueue one call made with ``task.call(...)`` (what ``task.delay`` does), or a
+        pipeline (``task.call(...).then(...)``); returns its handle (a pipeline's: its last
+        step's). Raises ``EnqueueError`` if Redis does not take it within ``enqueue_timeout``."""
+        if isinstance(call, Pipeline):
+            for step in call.calls:
+                if self.tasks.get(step.task) is None:
+                    raise ConfigError(f"queue {self.name!r} has no task {step.task!r}: a "
+                                      "pipeline is enqueued in the queue of its tasks")
+            jobs = await self.enqueue_many(call.calls)
+            return cast("Job[R]", jobs[-1])
         conn = self.connection()
         hint = conn.waiter.hint()
         try:
@@ -345,6 +356,39 @@ class Queue:
             return Job(fresh, call.task, self, call.decoder)
         # a job whose id was taken may have finished long ago: its waiter must check the store
         return Job(call.job_id, call.task, self, call.decoder, hint if fresh else None)
+
+    async def enqueue_group(self, calls: Sequence[Call[R]], *, then: Task[[list[R]], R2]) -> Job[R2]:
+        """Enqueue ``calls`` (of this queue's tasks) and a callback job of task ``then``, run
+        once after every one of them completed, given the list of their values in order;
+        returns the callback's handle. If one of them ends otherwise, the callback is
+        cancelled (``DependencyFailed``)."""
+        if not calls:
+            raise ConfigError("enqueue_group needs at least one call")
+        for name in (*(call.task for call in calls), then.name):
+            if self.tasks.get(name) is None:
+                raise ConfigError(f"queue {self.name!r} has no task {name!r}: a group is "
+                                  "enqueued in the queue of its tasks")
+        if len({call.job_id for call in calls}) != len(calls):
+            raise ConfigError("enqueue_group: two calls of the group have the same job id")
+        when = then._when._replace(
+            after=tuple(f"{self.keys.key_base} {call.job_id}" for call in calls),
+            piped=Piped.GATHER)
+        callback = then._make_call("enqueue_group", (), {}, when=when, piped=True)
+        jobs = await self.enqueue_many([*calls, callback])
+        return cast("Job[R2]", jobs[-1])
+
+    async def gather(self, jobs: Sequence[Job[R]], timeout: float | None = None) -> list[R]:
+        """The values of ``jobs`` in order, once all have finished; raises the first failure
+        (``JobFailed`` and its kin), or ``ResultTimeout`` after ``timeout`` seconds."""
+        waits = [asyncio.ensure_future(job.result()) for job in jobs]
+        try:
+            async with asyncio.timeout(timeout):
+                return list(await asyncio.gather(*waits))
+        except TimeoutError:
+            raise ResultTimeout(f"{len(jobs)} jobs did not all finish within {timeout} s") from None
+        finally:
+            for wait in waits:  # after a failure, the others are not waited for
+                wait.cancel()
 
     async def enqueue_many(self, calls: Sequence[Call[R]]) -> list[Job[R]]:
         """Enqueue calls made with ``task.call(...)`` in one round trip; returns their handles.

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, NamedTuple, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, Generic, NamedTuple, ParamSpec, Protocol, TypeVar
 
 import msgspec
 
@@ -22,6 +22,7 @@ from .protocol import (
     NOW,
     DependencyFailure,
     Envelope,
+    Piped,
     QueueKeys,
     Unique,
     When,
@@ -31,7 +32,9 @@ from .protocol import (
 )
 
 P = ParamSpec("P")
+P2 = ParamSpec("P2")
 R = TypeVar("R")
+R2 = TypeVar("R2")
 R_co = TypeVar("R_co", covariant=True)
 
 
@@ -67,6 +70,38 @@ class Call(msgspec.Struct, Generic[R_co], frozen=True):
     decoder: msgspec.msgpack.Decoder[Any]
     when: When = NOW
     """When it may start: now or at a due time, its priority, its expiry."""
+
+    def then(
+        self, task: Task[Concatenate[R_co, P2], R2], /, *args: P2.args, **kwargs: P2.kwargs
+    ) -> Pipeline[R2]:
+        """A pipeline: this call, then ``task`` given this call's value as its first argument
+        (and ``args``, ``kwargs``); enqueue it with ``queue.enqueue``."""
+        return Pipeline((self,)).then(task, *args, **kwargs)
+
+
+class Pipeline(Generic[R_co]):
+    """Calls of one queue's tasks run one after the other, each given the value of the one
+    before as its first argument: ``fetch.call(url).then(parse).then(store, table="posts")``.
+    Each step is a job of its own (its retries, timeout and recovery apply to it), enqueued
+    at once and waiting for the step before (``options(after=...)``). ``queue.enqueue`` returns
+    the last step's handle: its result, or the error of the step that failed (the steps after
+    it are cancelled)."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, calls: tuple[Call[Any], ...]) -> None:
+        self.calls = calls
+
+    def then(
+        self, task: Task[Concatenate[R_co, P2], R2], /, *args: P2.args, **kwargs: P2.kwargs
+    ) -> Pipeline[R2]:
+        last = self.calls[-1]
+        if task.queue.tasks.get(last.task) is None:
+            raise ConfigError(f"a pipeline's steps are tasks of one queue: {task.name} is of "
+                              f"queue {task.queue.name!r}, and {last.task} is not")
+        when = task._when._replace(after=(f"{task.queue.keys.key_base} {last.job_id}",),
+                                   piped=Piped.VALUE)
+        return Pipeline((*self.calls, task._make_call("then", args, kwargs, when=when, piped=True)))
 
 
 ENQUEUE_BATCH = 1000
@@ -110,6 +145,7 @@ class Enqueuer(Protocol):
     """What a task needs from its queue (the Queue implements it)."""
 
     name: str
+    tasks: dict[str, Task[Any, Any]]
 
     @property
     def keys(self) -> QueueKeys: ...
@@ -341,10 +377,13 @@ class Task(Generic[P, R]):
         job_id: str | None = None,
         when: When | None = None,
         relative: Relative | None = None,
+        *,
+        piped: bool = False,
     ) -> Call[R]:
         """``relative``: which of ``when``'s times were given relative to the time they were
-        counted from: they are moved to count from now."""
-        encoded_args = self.codec.encode_args(method, args, kwargs)
+        counted from: they are moved to count from now. ``piped``: a pipeline step's call,
+        without its first argument."""
+        encoded_args = self.codec.encode_args(method, args, kwargs, piped=piped)
         job_id = job_id or new_job_id()
         now = time.time()
         if when is not None and relative is not None:

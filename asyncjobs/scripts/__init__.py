@@ -164,7 +164,7 @@ class ProducerCalls:
             {"job_prefix": k.job_prefix, "key_base": k.key_base, "priority": when.priority,
              "expires_at": "" if when.expires_at is None else when.expires_at,
              "limits": when.limits or "", "policy": when.on_dependency_failure.value,
-             "piped": "1" if when.piped else "0", "enqueued_at": enqueued_at,
+             "piped": when.piped.value, "enqueued_at": enqueued_at,
              "result_ttl": _ms(s.result_ttl), "wait_ttl": _ms(s.job_ttl), **self.events,
              "done": k.done, "entry": payload},
             more_keys=dependency_keys, more_args=dependency_ids,

@@ -34,6 +34,7 @@ if meta then
   local base = string.sub(record, 1, #record - #id - #KEY_JOB)
   redis.call('HDEL', base .. KEY_WAITING, id)  -- if it waited for others (lib/dependents)
   redis.call('HDEL', base .. KEY_AFTER, id)
+  redis.call('DEL', base .. KEY_GATHERED .. id)
   local enqueued_at, priority, _, task, queued_unique = queued_entry(meta)
   unique = queued_unique
   redis.call('HSET', record, FIELD_TASK, task, FIELD_ENQUEUED_AT, enqueued_at, FIELD_ATTEMPTS, 0)

@@ -26,7 +26,7 @@ from ..protocol import lua_constants
 _FOLDER = files(__package__)
 _INCLUDE = re.compile(r"^--- @include (\S+)$", re.M)
 _CONSTANT = re.compile(
-    r"\b((?:FIELD|STATE|STAT|REPLY|ERROR|MARK|CONTROL|EVENT|KEY|AFTER|PRIORITY|UNIQUE|RATE)_[A-Z_]+)\b")
+    r"\b((?:FIELD|STATE|STAT|REPLY|ERROR|MARK|CONTROL|EVENT|KEY|AFTER|PIPED|PRIORITY|UNIQUE|RATE)_[A-Z_]+)\b")
 _BINDING = re.compile(r"^local (\w+) = (?:tonumber\()?(KEYS|ARGV)\[(\d+)\]\)?(?! or)", re.M)
 _LUA_STRING = re.compile(r"[A-Za-z0-9_:.\-]*")
 

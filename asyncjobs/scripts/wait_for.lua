@@ -25,7 +25,7 @@ local priority = tonumber(ARGV[3])
 local expires_at = ARGV[4]
 local limits = ARGV[5]
 local policy = ARGV[6]       -- AFTER_CANCEL or AFTER_RUN
-local piped = ARGV[7]        -- '1': its first argument is its one dependency's value
+local piped = ARGV[7]        -- PIPED_...: what its first argument is
 local enqueued_at = ARGV[8]
 local result_ttl = ARGV[9]   -- ms, of its record when it is cancelled here
 local wait_ttl = ARGV[10]    -- ms, of the dependents sets (as long as a started job's record)
@@ -45,10 +45,12 @@ if redis.call('EXISTS', job_prefix .. id) == 1 or redis.call('HEXISTS', queued, 
 end
 local FINAL = {[STATE_COMPLETE] = true, [STATE_FAILED] = true, [STATE_DEAD] = true,
   [STATE_CANCELLED] = true, [STATE_EXPIRED] = true}
+local gathered = job_prefix:sub(1, #job_prefix - #KEY_JOB) .. KEY_GATHERED .. id
 local open, failed, value = {}, nil, nil
 for i = FIRST_ID, #ARGV do
   local dep = ARGV[i]
-  local k = FIRST_KEY + (i - FIRST_ID) * 3
+  local n = i - FIRST_ID + 1  -- its place among the dependencies
+  local k = FIRST_KEY + (n - 1) * 3
   local fields = redis.call('HMGET', KEYS[k], FIELD_STATE, FIELD_OUTCOME)
   local state = fields[1]
   if not state and redis.call('HEXISTS', KEYS[k + 1], dep) == 0 then
@@ -56,16 +58,20 @@ for i = FIRST_ID, #ARGV do
   end
   if state == STATE_COMPLETE then
     value = string.sub(fields[2], 2, -2)  -- of Outcome [value, nil]
+    if piped == PIPED_GATHER then
+      redis.call('HSET', gathered, n, value)
+    end
   elseif FINAL[state] then
     failed = failed or {dep, fields[2]}
   else
-    open[#open + 1] = k + 2
+    open[#open + 1] = {k + 2, n}
   end
 end
 emit(events, events_max, EVENT_ENQUEUED, id, task)
 if failed and policy == AFTER_CANCEL then
+  redis.call('DEL', gathered)
   local record = job_prefix .. id
-  local outcome = (piped == '1') and failed[2] or encode_error_outcome(ERROR_CANCELLED,
+  local outcome = (piped == PIPED_VALUE) and failed[2] or encode_error_outcome(ERROR_CANCELLED,
     'DependencyFailed', 'its dependency ' .. failed[1] .. ' did not complete')
   redis.call('HSET', record, FIELD_STATE, STATE_CANCELLED, FIELD_OUTCOME, outcome,
     FIELD_FINISHED_AT, enqueued_at, FIELD_TASK, task, FIELD_ENQUEUED_AT, enqueued_at,
@@ -76,7 +82,13 @@ if failed and policy == AFTER_CANCEL then
   emit(events, events_max, EVENT_CANCELLED, id, 'dependency_failed')
   return {REPLY_DONE}
 end
-if piped == '1' and value then
+if piped == PIPED_GATHER then
+  redis.call('HSET', gathered, 'count', #ARGV - FIRST_ID + 1)
+  redis.call('PEXPIRE', gathered, wait_ttl)
+  if #open == 0 then
+    entry = with_first_arg(entry, gathered_list(gathered))
+  end
+elseif piped == PIPED_VALUE and value then
   entry = with_first_arg(entry, value)
 end
 local head = queued_head(MARK_WAITING, enqueued_at, priority, expires_at, '', limits)
@@ -88,8 +100,8 @@ if #open == 0 then
 end
 redis.call('HSET', waiting, id, entry)
 redis.call('HSET', after, id, #open .. ',' .. policy .. ',' .. piped)
-for _, k in ipairs(open) do
-  redis.call('SADD', KEYS[k], key_base .. ' ' .. id)
-  redis.call('PEXPIRE', KEYS[k], wait_ttl)
+for _, dependents in ipairs(open) do
+  redis.call('SADD', KEYS[dependents[1]], key_base .. ' ' .. id .. ' ' .. dependents[2])
+  redis.call('PEXPIRE', KEYS[dependents[1]], wait_ttl)
 end
 return {REPLY_DONE}

@@ -9,7 +9,17 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncjobs import ConfigError, JobCancelled, JobNotFound, JobState, Queue
+from asyncjobs import (
+    ConfigError,
+    JobCancelled,
+    Job,
+    JobFailed,
+    JobNotFound,
+    JobState,
+    Queue,
+    ResultTimeout,
+    TaskArgumentError,
+)
 from tests.support.waiting import holds_for
 
 from .conftest import running_worker
@@ -178,3 +188,106 @@ async def test_bad_after_options_are_refused(queue: Queue) -> None:
     for options, message in cases:
         with pytest.raises(ConfigError, match=message):
             step.options(**options)
+
+
+async def test_a_pipeline_passes_each_value_on_and_returns_the_last(queue: Queue) -> None:
+    @queue.task
+    async def fetch(url: str) -> str:
+        return f"<html>{url}</html>"
+
+    @queue.task
+    async def parse(page: str, times: int = 1) -> int:
+        return len(page) * times
+
+    @queue.task
+    def store(size: int, table: str) -> str:
+        return f"{size} in {table}"
+
+    @queue.task
+    async def explode(page: str) -> int:
+        raise ValueError(f"cannot handle {page}")
+
+    async with running_worker(queue):
+        job = await queue.enqueue(fetch.call("a.io").then(parse, times=2).then(store, table="posts"))
+        assert await job.result(timeout=10) == "34 in posts"
+        broken = await queue.enqueue(fetch.call("b.io").then(explode).then(store, "never"))
+        with pytest.raises(JobFailed, match="ValueError: cannot handle <html>b.io</html>") as failure:
+            await broken.result(timeout=10)
+        assert "explode" in failure.value.traceback
+        assert await _status(queue, broken.id) is JobState.CANCELLED
+    stats = await queue.inspect.stats()
+    assert (stats["complete"], stats["failed"], stats["cancelled"]) == (4, 1, 1)
+
+
+async def test_bad_pipelines_are_refused(make_queue: Callable[..., Queue]) -> None:
+    first, second = make_queue(), make_queue()
+
+    @first.task
+    async def fetch(url: str) -> str:
+        return url
+
+    @first.task
+    async def count(page: str, *, times: int) -> int:
+        return len(page) * times
+
+    @first.task
+    async def nothing() -> None:
+        return None
+
+    @second.task
+    async def elsewhere(page: str) -> str:
+        return page
+
+    with pytest.raises(ConfigError, match="tasks of one queue"):
+        fetch.call("x").then(elsewhere)
+    with pytest.raises(TaskArgumentError, match="times"):
+        fetch.call("x").then(count, times="many")  # type: ignore[arg-type]
+    with pytest.raises(TaskArgumentError, match="no positional parameter"):
+        fetch.call("x").then(nothing)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="has no task"):
+        await second.enqueue(fetch.call("x").then(count, times=1))
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_a_group_of_a_thousand_runs_its_callback_once_with_every_value(queue: Queue) -> None:
+    calls_of_callback: list[int] = []
+
+    @queue.task
+    async def square(n: int) -> int:
+        return n * n
+
+    @queue.task
+    async def total(values: list[int]) -> int:
+        calls_of_callback.append(len(values))
+        return sum(values)
+
+    @queue.task
+    async def fail_on(n: int) -> int:
+        if n == 3:
+            raise ValueError("three")
+        return n
+
+    async with running_worker(queue, concurrency=50):
+        members = [square.call(n) for n in range(1000)]
+        job = await queue.enqueue_group(members, then=total)
+        assert await job.result(timeout=60) == sum(n * n for n in range(1000))
+        handles = [Job(c.job_id, c.task, queue, c.decoder) for c in members[:5]]
+        assert await queue.gather(handles, timeout=10) == [0, 1, 4, 9, 16]
+        broken = await queue.enqueue_group([fail_on.call(n) for n in range(5)], then=total)
+        with pytest.raises(JobCancelled, match="DependencyFailed"):
+            await broken.result(timeout=10)
+        with pytest.raises(JobFailed, match="three"):
+            await queue.gather(await queue.enqueue_many([fail_on.call(n) for n in range(5)]))
+    assert calls_of_callback == [1000]
+    assert await queue.redis.exists(queue.keys.gathered(job.id)) == 0
+
+
+async def test_gather_gives_up_after_its_timeout(queue: Queue) -> None:
+    @queue.task
+    async def never() -> None:
+        return None
+
+    job = await never.delay()  # no worker
+    with pytest.raises(ResultTimeout, match="did not all finish within 0.2 s"):
+        await queue.gather([job], timeout=0.2)

@@ -10,7 +10,7 @@ PUBLIC = {
     "DeadLetter", "EnqueueError", "Event", "EventKind", "Inspector", "Job", "JobCancelled", "JobDeadLettered",
     "JobExpired", "JobFailed", "JobInfo", "JobNotFound", "JobState", "JobStatus", "LogLine",
     "Middleware",
-    "PayloadTooLarge", "Queue", "QueueCounts", "RateLimit", "ResultTimeout", "Retry",
+    "PayloadTooLarge", "Pipeline", "Queue", "QueueCounts", "RateLimit", "ResultTimeout", "Retry",
     "RetryPolicy", "ScheduleInfo", "Settings", "SyncJob", "SyncTask", "Task",
     "TaskArgumentError", "TaskOptions", "TaskTimeout", "Worker", "WorkerInfo", "__version__",
 }

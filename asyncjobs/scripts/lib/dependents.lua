@@ -5,8 +5,10 @@
 --- @include lib/event
 -- Jobs that wait for others (after=): a waiting job has its envelope in the `waiting` hash of
 -- its queue, its queued entry marked MARK_WAITING, and its spec in the `after` hash:
--- `<remaining>,<AFTER_CANCEL or AFTER_RUN>,<piped 0/1>`; each job it waits for lists it in its
--- own `dependents:<id>` set as `<key_base> <id>`. A waiting job may be in another queue than
+-- `<remaining>,<AFTER_CANCEL or AFTER_RUN>,<PIPED_...>`; each job it waits for lists it in its
+-- own `dependents:<id>` set as `<key_base> <id> <n>` (it is the job's n-th dependency). A
+-- group's callback (PIPED_GATHER) keeps its dependencies' values in `gathered:<id>` by n, with
+-- their `count`, until the last one is in. A waiting job may be in another queue than
 -- the job it waits for (on one server: such keys are in other cluster slots), so its keys are
 -- built here from its queue's key_base, with the suffixes of protocol.Key.
 
@@ -21,6 +23,25 @@ local function with_first_arg(entry, value)
   local first = (args == 0xdc) and (after_task + 3) or (after_task + 1)
   if string.byte(entry, first) ~= 0xc0 then return entry end  -- not a placeholder: left as is
   return string.sub(entry, 1, first - 1) .. value .. string.sub(entry, first + 1)
+end
+
+-- The msgpack array of a group callback's gathered values, in order (its first argument).
+local function gathered_list(gathered)
+  local count = tonumber(redis.call('HGET', gathered, 'count'))
+  local order = {}
+  for n = 1, count do order[n] = n end
+  local values = redis.call('HMGET', gathered, unpack(order))
+  for n = 1, count do values[n] = values[n] or '\192' end
+  local head
+  if count <= 15 then
+    head = string.char(0x90 + count)
+  elseif count <= 0xffff then
+    head = '\220' .. struct.pack('>I2', count)
+  else
+    head = '\221' .. struct.pack('>I4', count)
+  end
+  redis.call('DEL', gathered)
+  return head .. table.concat(values)
 end
 
 -- A waiting job's dependencies are all met: it joins its queue like a new job.
@@ -44,6 +65,7 @@ end
 local function cancel_waiting(base, id, outcome, d)
   redis.call('HDEL', base .. KEY_WAITING, id)
   redis.call('HDEL', base .. KEY_AFTER, id)
+  redis.call('DEL', base .. KEY_GATHERED .. id)
   local queued = base .. KEY_QUEUED
   local meta = redis.call('HGET', queued, id)
   if not meta then return end
@@ -78,22 +100,27 @@ local function release_dependents(base, id, ok, outcome, d)
     if #members > 0 then
       redis.call('DEL', dependents)
       for _, member in ipairs(members) do
-        local space = string.find(member, ' ', 1, true)
-        local wbase, wid = string.sub(member, 1, space - 1), string.sub(member, space + 1)
+        local wbase, wid, n = string.match(member, '^(%S+) (%S+) (%d+)$')
         local spec = redis.call('HGET', wbase .. KEY_AFTER, wid)
         if spec then
           local remaining, policy, piped = string.match(spec, '^(%d+),(%a+),(%d)$')
           if not ended[3] and policy == AFTER_CANCEL then
-            local why = (piped == '1') and ended[4] or encode_error_outcome(ERROR_CANCELLED,
+            local why = (piped == PIPED_VALUE) and ended[4] or encode_error_outcome(ERROR_CANCELLED,
               'DependencyFailed', 'its dependency ' .. ended[2] .. ' did not complete')
             cancel_waiting(wbase, wid, why, d)
             work[#work + 1] = {wbase, wid, false, why}
           else
             local entry = redis.call('HGET', wbase .. KEY_WAITING, wid)
-            if piped == '1' and ended[3] then
+            local gathered = wbase .. KEY_GATHERED .. wid
+            if piped == PIPED_VALUE and ended[3] then
               entry = with_first_arg(entry, string.sub(ended[4], 2, -2))
+            elseif piped == PIPED_GATHER and ended[3] then
+              redis.call('HSET', gathered, n, string.sub(ended[4], 2, -2))
             end
             if tonumber(remaining) <= 1 then
+              if piped == PIPED_GATHER then
+                entry = with_first_arg(entry, gathered_list(gathered))
+              end
               release_waiting(wbase, wid, entry)
             else
               redis.call('HSET', wbase .. KEY_WAITING, wid, entry)
