@@ -11,8 +11,8 @@ import pytest
 
 from asyncjobs import (
     ConfigError,
-    JobCancelled,
     Job,
+    JobCancelled,
     JobFailed,
     JobNotFound,
     JobState,
@@ -272,7 +272,7 @@ async def test_a_group_of_a_thousand_runs_its_callback_once_with_every_value(que
         members = [square.call(n) for n in range(1000)]
         job = await queue.enqueue_group(members, then=total)
         assert await job.result(timeout=60) == sum(n * n for n in range(1000))
-        handles = [Job(c.job_id, c.task, queue, c.decoder) for c in members[:5]]
+        handles: list[Job[int]] = [Job(c.job_id, c.task, queue, c.decoder) for c in members[:5]]
         assert await queue.gather(handles, timeout=10) == [0, 1, 4, 9, 16]
         broken = await queue.enqueue_group([fail_on.call(n) for n in range(5)], then=total)
         with pytest.raises(JobCancelled, match="DependencyFailed"):
