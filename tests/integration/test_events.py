@@ -4,6 +4,7 @@ any number of subscribers, resumable; with a real server and a real worker."""
 from __future__ import annotations
 
 import datetime
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -76,7 +77,7 @@ async def test_three_subscribers_see_every_change_in_the_same_order(
     try:
         async with anyio.create_task_group() as subscribers:
             for into in seen:
-                subscribers.start_soon(lambda into=into: collect(queue, into, since=start))
+                subscribers.start_soon(functools.partial(collect, queue, into, since=start))
             added = await t["add"].delay(1, 2)
             again = await t["add"].options(job_id=added.id).delay(1, 2)  # taken: no event
             assert again.id == added.id

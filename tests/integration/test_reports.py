@@ -205,4 +205,4 @@ async def test_a_middleware_must_be_async(queue: Queue) -> None:
         return call_next()
 
     with pytest.raises(ConfigError, match="middleware .*plain.* must be an async def"):
-        queue.middleware(plain)  # type: ignore[type-var]
+        queue.middleware(plain)

@@ -24,6 +24,16 @@ async def with_context(ctx: Context, n: int) -> int:
     return n
 
 
+@queue.task
+async def fetch_page(url: str) -> str:
+    return url
+
+
+@queue.task
+async def store_size(size: int, table: str) -> bool:
+    return size > 0
+
+
 async def main() -> None:
     await send_email.delay(1)  # E: arg-type
     await send_email.delay("a")  # E: call-arg
@@ -35,6 +45,11 @@ async def main() -> None:
     resize.call(width=1)  # E: call-arg
     await send_email.options(priority="high").delay("a", "b")  # E: arg-type
     await send_email.options(priority=9).delay(1, "b")  # E: arg-type
+    fetch_page.call("a").then(store_size, table="t")  # E: arg-type
+    fetch_page.call("a").then(resize, width="wide")  # E: arg-type
+    await queue.enqueue_group([resize.call("a", 1)], then=store_size)  # E: arg-type
+    size: str = (await queue.gather([await store_size.delay(1, "t")]))[0]  # E: assignment
+    store_size.options(after=[1])  # E: list-item
 
 
 def produce_without_an_event_loop() -> None:

@@ -6,7 +6,21 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, assert_type
 
-from asyncjobs import AsyncTask, Call, Context, Job, JobInfo, Queue, ScheduleInfo, SyncJob, SyncTask
+from asyncjobs import (
+    AsyncTask,
+    Call,
+    CallNext,
+    Context,
+    Event,
+    Job,
+    JobInfo,
+    LogLine,
+    Pipeline,
+    Queue,
+    ScheduleInfo,
+    SyncJob,
+    SyncTask,
+)
 
 queue = Queue("typing")
 
@@ -23,7 +37,34 @@ def resize(path: str, width: int) -> str:
 
 @queue.task
 async def with_context(ctx: Context, n: int) -> int:
+    await ctx.progress(0.5, "half")
+    ctx.log("halfway")
     return ctx.attempt + n
+
+
+@queue.task
+async def fetch_page(url: str) -> str:
+    return url
+
+
+@queue.task
+def parse_page(page: str, times: int = 1) -> int:
+    return len(page) * times
+
+
+@queue.task
+async def store_size(size: int, table: str) -> bool:
+    return size > 0
+
+
+@queue.task
+async def count_all(paths: list[str]) -> int:
+    return len(paths)
+
+
+@queue.middleware
+async def timed(ctx: Context, call_next: CallNext) -> Any:
+    return await call_next()
 
 
 @queue.cron("*/5 * * * *", tz="Europe/Paris")
@@ -64,6 +105,17 @@ async def main() -> None:
                 ScheduleInfo)
     assert_type(await queue.unschedule("nightly-42"), bool)
     assert_type(await queue.schedules(), list[ScheduleInfo])
+    pipeline = fetch_page.call("a.io").then(parse_page, times=2).then(store_size, table="posts")
+    assert_type(pipeline, Pipeline[bool])
+    assert_type(await queue.enqueue(pipeline), Job[bool])
+    after = await parse_page.options(after=[job, "an-id"], on_dependency_failure="run").delay("x")
+    assert_type(after, Job[int])
+    assert_type(await queue.gather([after], timeout=5), list[int])
+    assert_type(await queue.enqueue_group([resize.call("a.jpg", 1)], then=count_all), Job[int])
+    async for event in queue.events(job_id=job.id):
+        assert_type(event, Event)
+        break
+    assert_type(await queue.job_logs(job.id), list[LogLine])
 
 
 def produce_without_an_event_loop() -> None:
