@@ -127,6 +127,27 @@ async def test_the_progress_example_runs_as_the_readme_says(own_server: RedisSer
     assert worker.returncode == 0, worker_err
 
 
+@pytest.mark.slow
+async def test_the_workflows_example_runs_as_the_readme_says(own_server: RedisServer) -> None:
+    env = {**os.environ, "ASYNCJOBS_REDIS_URL": own_server.url}
+    worker = start("-m", "asyncjobs", "worker", "examples.workflows:queue", "--log-level",
+                   "WARNING", env=env)
+    try:
+        producer = run("-m", "examples.workflows", env=env)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, worker_err = worker.communicate(timeout=30)
+    assert producer.returncode == 0, producer.stderr
+    assert producer.stdout.splitlines() == [
+        "after: post 42 published",
+        "pipeline: stored 17 in pages",
+        "group: album of 2: x.jpg@640, y.jpg@640",
+        "gather: [2, 3]",
+        "events of the publish job: ['enqueued', 'started', 'completed']",
+    ]
+    assert worker.returncode == 0, worker_err
+
+
 def test_tasks_of_a_module_run_with_python_m_are_named_by_its_import_name(tmp_path: Path) -> None:
     (tmp_path / "shop").mkdir()
     (tmp_path / "shop" / "__init__.py").write_text("")
