@@ -108,3 +108,26 @@ async def keyed(ctx: Context, ms: int) -> int:
     await anyio.sleep(ms / 1000)
     ended(ctx)
     return ms
+
+
+@queue.task(name="fetch_step")
+async def fetch_step(ctx: Context, n: int) -> int:
+    started(ctx)
+    ended(ctx)
+    return n + 1
+
+
+@queue.task(name="slow_step")
+async def slow_step(ctx: Context, n: int, ms: int) -> int:
+    """A pipeline's middle step, long enough to be killed in."""
+    started(ctx)
+    await anyio.sleep(ms / 1000)
+    ended(ctx)
+    return n * 10
+
+
+@queue.task(name="last_step")
+async def last_step(ctx: Context, n: int) -> str:
+    started(ctx)
+    ended(ctx)
+    return f"got {n}"
