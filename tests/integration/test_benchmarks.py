@@ -84,3 +84,15 @@ def test_the_flow_control_benchmark_runs() -> None:
     assert 30 <= starts <= 60, proc.stdout  # the limit's order of magnitude, not a benchmark
     rows = [line for line in proc.stdout.splitlines() if line.startswith(("| no limit", "| key_"))]
     assert len(rows) == 2, proc.stdout
+
+
+def test_the_workflows_benchmark_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.workflows", "--runs", "1", "--jobs", "300"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("| W2", "| 3-step",
+                                                                          "| independent",
+                                                                          "| progress"))]
+    assert len(rows) == 5, proc.stdout

@@ -9,9 +9,11 @@ import time
 from typing import Any
 
 import asyncjobs
-from asyncjobs import Job, JobStatus, Queue
+from asyncjobs import Context, Job, JobStatus, Queue, Settings
 
 queue = Queue("bench", os.environ["BENCH_REDIS_URL"])
+quiet = Queue("bench-quiet", os.environ["BENCH_REDIS_URL"], settings=Settings(events=False))
+"""The same tasks with no event stream (``benchmarks.workflows``)."""
 
 
 @queue.task(name="noop")
@@ -28,6 +30,31 @@ async def nap(seconds: float) -> float:
 @queue.task(name="send")
 async def send(to: str, subject: str, n: int) -> None:
     return None
+
+
+@queue.task(name="inc")
+async def inc(n: int) -> int:
+    """A pipeline's step (``benchmarks.workflows``)."""
+    return n + 1
+
+
+@queue.task(name="stamp")
+async def stamp(n: int) -> float:
+    """A pipeline's last step: when it ran."""
+    return time.time()
+
+
+@queue.task(name="report")
+async def report(ctx: Context, n: int) -> float:
+    """Reports its progress ``n`` times: how fast a task can (``benchmarks.workflows``)."""
+    began = time.perf_counter()
+    for i in range(n):
+        ctx.progress(i / n, "working")
+    return n / (time.perf_counter() - began)
+
+
+for task in (noop, nap, send):
+    quiet.task(name=task.name)(task.fn)
 
 
 class System:
