@@ -7,7 +7,8 @@ a README block, which GitHub shows as written, names its sections in the comment
 docs/snippets/ run here, each in a process of its own (``python -m NAME`` from that directory,
 so ``app.py``'s tasks are named ``app.send_email`` as the pages say; ``test_*.py`` under pytest
 with the ``asyncjobs.testing`` plugin); the examples/ files the pages include run in
-test_first_use.py and test_web_examples.py.
+test_first_use.py and test_web_examples.py. The data model page names every key
+``protocol.QueueKeys`` builds.
 """
 
 from __future__ import annotations
@@ -119,3 +120,16 @@ def test_snippet_tests_pass_under_the_plugin() -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{len(tests)} passed" in proc.stdout, proc.stdout
+
+
+def test_the_data_model_page_names_every_key_the_protocol_declares() -> None:
+    from asyncjobs.protocol import REGISTRY, QueueKeys
+
+    page = (ROOT / "docs" / "redis.md").read_text()
+    keys = QueueKeys("q")
+    declared = [getattr(keys, attr) for attr in type(keys).__slots__ if attr not in ("name", "base")]
+    declared += [keys.job("x")[:-1], keys.processing("w")[:-1], keys.heartbeat("w")[:-1],
+                 keys.minute(7)[:-1], REGISTRY]
+    for key in declared:
+        pattern = re.escape(f"`{key}") + ("" if key.endswith(":") else "`")
+        assert re.search(pattern, page), f"docs/redis.md does not describe {key}"
