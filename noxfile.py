@@ -1,9 +1,10 @@
 """Developer sessions: ``nox`` runs tests (the unit and integration tiers), lint and typecheck.
 
 ``nox -s chaos`` (fault injection with real servers and worker processes), ``nox -s soak`` (the
-long chaos run), ``nox -s demo``, ``nox -s screenshots`` (the dashboard's, into
-``docs/screenshots``, with the system's chromium), ``nox -s bench`` (asyncjobs alone) and
-``nox -s bench_peers`` (beside the peers).
+long chaos run), ``nox -s docs`` (the documentation site, ``mkdocs build --strict``),
+``nox -s demo``, ``nox -s screenshots`` (the dashboard's, into ``docs/screenshots``, with the
+system's chromium), ``nox -s bench`` (asyncjobs alone) and ``nox -s bench_peers`` (beside the
+peers).
 """
 
 from __future__ import annotations
@@ -37,13 +38,20 @@ def soak(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "asyncjobs", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run("ruff", "check", "asyncjobs", "tests", "benchmarks", "examples", "docs/snippets",
+                "noxfile.py")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session

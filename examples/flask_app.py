@@ -5,12 +5,14 @@
 
 POST /emails {"to", "subject"} and POST /images {"path", "width"} enqueue a job and answer 202
 with {"job_id", "status_url"} (400 when the arguments do not fit the task); GET /jobs/<id>
-gives its status (and result, once complete). Every thread of every process shares one
-connection pool per process, also under a pre-fork server such as gunicorn.
+gives its status (and result, once complete); GET /stats gives the queue's counts. Every
+thread of every process shares one connection pool per process, also under a pre-fork server
+such as gunicorn.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import Flask, abort, request
@@ -67,3 +69,8 @@ def get_job(job_id: str) -> dict[str, Any]:
     if info.status is JobState.COMPLETE:
         body["result"] = queue.result_sync(job_id, timeout=5)
     return body
+
+
+@app.get("/stats")
+def stats() -> dict[str, Any]:
+    return dataclasses.asdict(queue.counts_sync())

@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("emails", views.post_email),
     path("jobs/<str:job_id>", views.get_job),
+    path("stats", views.stats),
 ]

@@ -1,7 +1,9 @@
-"""Enqueue a job and answer 202 with where to follow it; report a job's status."""
+"""Enqueue a job and answer 202 with where to follow it; report a job's status and the queue's
+counts."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -36,3 +38,8 @@ def get_job(request: HttpRequest, job_id: str) -> JsonResponse:
     if info.status is JobState.COMPLETE:
         body["result"] = queue.result_sync(job_id, timeout=5)
     return JsonResponse(body)
+
+
+@require_GET
+def stats(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(dataclasses.asdict(queue.counts_sync()))

@@ -86,6 +86,7 @@ async def test_many_threads_enqueue_and_wait(make_queue: Callable[..., Queue], r
     assert 1 <= during <= 2 * threads
     counts = await queue.inspect.counts()
     assert counts.complete == threads * per_thread
+    assert await anyio.to_thread.run_sync(queue.counts_sync) == counts
     queue.close_sync()
     assert settles_at(redis_url, queue, 0), "close_sync leaves no connection open"
     await queue.aclose()
@@ -182,6 +183,8 @@ async def test_refused_inside_an_event_loop(queue: Queue) -> None:
         queue.result_sync("x")
     with pytest.raises(BlockingCallError, match=r"options\(\.\.\.\)\.delay\("):
         add.options(priority=1).delay_sync(1, 2)
+    with pytest.raises(BlockingCallError, match=r"await queue\.inspect\.counts\("):
+        queue.counts_sync()
 
 
 FORK_SCRIPT = textwrap.dedent("""

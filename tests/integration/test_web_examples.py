@@ -1,12 +1,16 @@
 """The framework examples, each driven by its own test client against a real server and a real
-worker: FastAPI (``delay``), Flask and Django (``delay_sync``)."""
+worker: FastAPI (``delay``, the dashboard mounted at /admin/queues), Flask and Django
+(``delay_sync``); each one's /stats."""
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from types import ModuleType
 from typing import Any
 
 import anyio
@@ -37,12 +41,26 @@ def poll_job(get: Callable[[str], tuple[int, Any]], status_url: str,
         time.sleep(0.02)
 
 
-async def test_fastapi_app(redis_url: str) -> None:
+@pytest.fixture
+def fastapi_app(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The FastAPI example imported afresh with the test server in its environment: its queue
+    and the dashboard it mounts read ``$ASYNCJOBS_REDIS_URL`` when the module is imported."""
+    monkeypatch.setenv("ASYNCJOBS_REDIS_URL", redis_url)
+    sys.modules.pop("examples.fastapi_app", None)
+    yield importlib.import_module("examples.fastapi_app")
+    sys.modules.pop("examples.fastapi_app", None)
+
+
+def assert_stats(body: dict[str, Any]) -> None:
+    """A /stats body: the queue's counts after two completed jobs, its one worker running."""
+    assert body["complete"] == 2 and body["pending"] == 0 and body["dead"] == 0, body
+    assert body["workers"] == 1 and body["paused"] is False, body
+
+
+async def test_fastapi_app(fastapi_app: ModuleType) -> None:
     from fastapi.testclient import TestClient
 
-    from examples import fastapi_app
-
-    point_at(fastapi_app.queue, redis_url)
+    assert fastapi_app.queue.settings.redis_url == os.environ["ASYNCJOBS_REDIS_URL"]
 
     def drive() -> None:
         with TestClient(fastapi_app.app) as client:
@@ -63,8 +81,13 @@ async def test_fastapi_app(redis_url: str) -> None:
             assert client.post("/images", json={"path": "cat.jpg"}).status_code == 422
             assert client.get("/jobs/no-such-job").status_code == 404
             assert client.get("/jobs/not a valid id").status_code == 404
-            stats = client.get("/stats").json()
-            assert stats["complete"] == 2 and stats["pending"] == 0
+            assert_stats(client.get("/stats").json())
+            board = client.get("/admin/queues/")  # the dashboard's overview, on the same Redis
+            assert board.status_code == 200, board.text
+            assert "web-fastapi" in board.text
+            assert 'href="/admin/queues/' in board.text  # its links follow the mount path
+            page = client.get("/admin/queues/queues/web-fastapi")
+            assert page.status_code == 200 and "web-fastapi" in page.text, page.text
 
     async with running_worker(fastapi_app.queue):
         await anyio.to_thread.run_sync(drive)
@@ -92,6 +115,9 @@ async def test_flask_app(redis_url: str) -> None:
         assert wrong.status_code == 400
         assert "argument 'width'" in wrong.get_json()["error"]
         assert client.get("/jobs/no-such-job").status_code == 404
+        stats = client.get("/stats")
+        assert stats.status_code == 200
+        assert_stats(stats.get_json())
 
     async with running_worker(flask_app.queue):
         await anyio.to_thread.run_sync(drive)
@@ -131,3 +157,7 @@ def test_django_app_and_its_worker_command(django_client: Any) -> None:
     wrong = django_client.post("/emails", {"to": 1}, content_type="application/json")
     assert wrong.status_code == 400
     assert django_client.get("/jobs/no-such-job").status_code == 404
+    stats = django_client.get("/stats")
+    assert stats.status_code == 200
+    body = stats.json()
+    assert body["complete"] == 1 and body["pending"] == 0 and body["workers"] == 0, body

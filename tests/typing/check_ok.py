@@ -17,6 +17,7 @@ from asyncjobs import (
     LogLine,
     Pipeline,
     Queue,
+    QueueCounts,
     ScheduleInfo,
     SyncJob,
     SyncTask,
@@ -130,5 +131,6 @@ def produce_without_an_event_loop() -> None:
     assert_type(queue.enqueue_sync(resize.call("b.jpg", 10)), SyncJob[str])
     assert_type(queue.enqueue_many_sync([resize.call("b.jpg", 10)]), list[SyncJob[str]])
     assert_type(queue.result_sync(job.id, timeout=5), Any)
+    assert_type(queue.counts_sync(), QueueCounts)
     assert_type(queue.job_sync(job.id), JobInfo | None)
     assert_type(queue.cancel_sync(job.id), bool)
