@@ -67,6 +67,8 @@ class QueueSummary:
     pending: int
     scheduled: int
     running: int
+    waiting: int
+    """Jobs waiting for others to complete (``after=``)."""
     complete: int
     failed: int
     dead: int
@@ -248,7 +250,8 @@ class Admin:
         history = await inspect.history(2)
         return QueueSummary(
             name=queue.name, pending=counts.pending, scheduled=counts.scheduled,
-            running=counts.running, complete=counts.complete, failed=counts.failed,
+            running=counts.running, waiting=counts.waiting, complete=counts.complete,
+            failed=counts.failed,
             dead=counts.dead, cancelled=counts.cancelled, expired=counts.expired,
             retried=counts.retried, workers=counts.workers, paused=counts.paused,
             jobs_per_second=per_second(history, time.time()),

@@ -125,8 +125,8 @@ def info(
 
 def _info_table(rows: list[QueueSummary]) -> Table:
     table = _table(title="queues")
-    for name in ("queue", "pending", "", "sched", "run", "done", "failed", "dead", "cancel",
-                 "workers", "jobs/s"):
+    for name in ("queue", "pending", "", "sched", "wait", "run", "done", "failed", "dead",
+                 "cancel", "workers", "jobs/s"):
         table.add_column(name, justify="left" if name in ("queue", "") else "right",
                          no_wrap=True, width=BAR_WIDTH if name == "" else None)
     top = max(row.pending for row in rows)
@@ -136,7 +136,7 @@ def _info_table(rows: list[QueueSummary]) -> Table:
             label += Text(" paused", style="yellow")
         table.add_row(
             label, f"{row.pending:,}", _bar(row.pending, top), _count(row.scheduled, "blue"),
-            _count(row.running, "cyan"), _count(row.complete, "green"), _count(row.failed, "red"),
+            _count(row.waiting, "blue"), _count(row.running, "cyan"), _count(row.complete, "green"), _count(row.failed, "red"),
             _count(row.dead, "magenta"), _count(row.cancelled, "yellow"),
             Text(str(row.workers), style="green" if row.workers else "red"),
             f"{row.jobs_per_second:.1f}",

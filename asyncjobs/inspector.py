@@ -49,6 +49,8 @@ class QueueCounts:
     running: int
     dead: int
     workers: int
+    waiting: int
+    """Jobs waiting for others to complete (``after=``, pipelines, groups)."""
     complete: int
     failed: int
     retried: int
@@ -111,14 +113,15 @@ def count_reads(pipe: AnyPipeline, keys: QueueKeys) -> None:
     pipe.llen(keys.dead)
     pipe.hgetall(keys.stats)
     pipe.exists(keys.paused)
+    pipe.hlen(keys.waiting)
 
 
 def counts_from(replies: list[Any], workers: list[WorkerInfo]) -> QueueCounts:
     """A queue's counts, from the replies of ``count_reads`` and its workers."""
-    *waiting, scheduled, dead, stats, paused = replies
+    *queued, scheduled, dead, stats, paused, waiting = replies
     counters = {key.decode(): int(value) for key, value in stats.items()}
     return QueueCounts(
-        pending=_pending(*waiting), scheduled=int(scheduled), dead=int(dead),
+        pending=_pending(*queued), scheduled=int(scheduled), dead=int(dead), waiting=int(waiting),
         running=sum(w.running for w in workers), workers=sum(w.alive for w in workers),
         paused=bool(paused),
         **{stat.name.lower(): counters.get(stat.value, 0) for stat in Stat if stat is not Stat.DEAD},

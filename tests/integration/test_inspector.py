@@ -27,7 +27,8 @@ async def test_counts_and_pages_of_waiting_jobs(queue: Queue) -> None:
     later = await work.options(delay=60).delay(99)
     inspect = queue.inspect
     counts = await inspect.counts()
-    assert counts == QueueCounts(pending=5, scheduled=1, running=0, dead=0, workers=0, complete=0,
+    assert counts == QueueCounts(pending=5, scheduled=1, running=0, dead=0, workers=0, waiting=0,
+                                 complete=0,
                                  failed=0, retried=0, recovered=0, duplicate_completions=0,
                                  cancelled=0, expired=0, schedule_misfires=0,
                                  schedule_skips=0, paused=False)
