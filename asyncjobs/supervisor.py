@@ -68,7 +68,7 @@ class Supervisor:
         self.processes = processes
         self.grace = grace
         self.problem: str | None = None
-        self.exit_code = 0
+        self.exit_code: int = 0
         self._children: dict[int, Process] = {}
         self._started = 0
         self._stop_signal: signal.Signals | None = None
@@ -94,7 +94,8 @@ class Supervisor:
 
     def _fail(self, problem: str, code: int) -> None:
         if not self.exit_code:
-            self.problem, self.exit_code = problem, code
+            self.problem = problem
+            self.exit_code = code
             self.stop()
 
     async def _keep(self, slot: int) -> None:
