@@ -72,6 +72,7 @@ class Supervisor:
         self._children: dict[int, Process] = {}
         self._started = 0
         self._stop_signal: signal.Signals | None = None
+        self._passed_on: set[int] = set()  # the signals passed on to the children
         self._stopped = anyio.Event()
 
     async def run(self) -> int:
@@ -88,6 +89,7 @@ class Supervisor:
     def stop(self, signum: signal.Signals = signal.SIGTERM) -> None:
         """Pass ``signum`` on to every child and start no new one."""
         self._stop_signal = signum
+        self._passed_on.add(signum)
         self._stopped.set()
         for process in self._children.values():
             _signal(process, signum)
@@ -110,13 +112,12 @@ class Supervisor:
                 _signal(process, self._stop_signal)
             log.info("worker process %d started (pid %d)", slot, process.pid)
             began = time.monotonic()
-            with anyio.CancelScope(shield=True):  # a child is always waited for
-                code = await self._wait(process)
+            code = await self._wait(process)
             del self._children[slot]
             if self._stopped.is_set() or code == 0:
-                # killed by the very signal passed on: it came before the child's handlers
-                # were set, so before its first job
-                if code not in (0, -(self._stop_signal or 0)):
+                # killed by a signal passed on: it came before the child's handlers were
+                # set, so before its first job
+                if code != 0 and -code not in self._passed_on:
                     self._fail(f"worker process {slot} (pid {process.pid}) {_how(code)} "
                                "while stopping", 1)
                 return

@@ -103,9 +103,10 @@ async def test_two_processes_share_a_backlog_each_with_its_own_worker_id(
     assert (await app_queue.inspect.stats()).get("duplicate_completions", 0) == 0
 
 
-async def test_sigterm_to_the_supervisor_lets_every_child_finish_its_jobs(
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_a_signal_to_the_supervisor_lets_every_child_finish_its_jobs(
     app_env: dict[str, str], app_queue: Queue, supervisor: list[subprocess.Popen[str]],
-    tmp_path: Path,
+    tmp_path: Path, signum: signal.Signals,
 ) -> None:
     log = tmp_path / "log"
     proc = start(supervisor, app_env, log, "--processes", "2", "-c", "4", "--grace", "30")
@@ -127,7 +128,7 @@ async def test_sigterm_to_the_supervisor_lets_every_child_finish_its_jobs(
     await wait_until(lambda: sum(map(len, running().values())) == 8, 30, "8 jobs started",
                      log.read_text)
     assert len(running()) == 2
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     code = await anyio.to_thread.run_sync(lambda: proc.wait(timeout=30))
     assert code == 0, log.read_text()
     ends = Counter(job_id for kind, job_id, _ in ledger(app_env) if kind == "E")
@@ -138,7 +139,7 @@ async def test_sigterm_to_the_supervisor_lets_every_child_finish_its_jobs(
     assert await app_queue.inspect.pending_count() == 0
     assert await members(app_queue) == set()
     text = log.read_text()
-    assert text.count("SIGTERM, stopping (grace 30 s)") == 2, text
+    assert text.count(f"{signum.name}, stopping (grace 30 s)") == 2, text  # passed on once
     assert "all 2 worker processes exited" in text
 
 
