@@ -143,6 +143,22 @@ async def test_a_signal_to_the_supervisor_lets_every_child_finish_its_jobs(
     assert "all 2 worker processes exited" in text
 
 
+async def test_burst_children_exit_once_the_queue_is_empty_and_so_does_the_supervisor(
+    app_env: dict[str, str], app_queue: Queue, tmp_path: Path,
+) -> None:
+    square = app_queue.tasks["square"]
+    jobs = await app_queue.enqueue_many([square.call(n) for n in range(100)])
+    proc = await anyio.run_process(
+        [sys.executable, "-m", "asyncjobs", "worker", APP, "--processes", "2", "--burst"],
+        cwd=ROOT, env=app_env, check=False, stdin=subprocess.DEVNULL,
+    )
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 0, stderr
+    assert [await job.result(timeout=1) for job in jobs] == [n * n for n in range(100)]
+    assert "restarting" not in stderr
+    assert "all 2 worker processes exited" in stderr
+
+
 async def test_each_process_serves_metrics_on_its_own_port(
     app_env: dict[str, str], app_queue: Queue, supervisor: list[subprocess.Popen[str]],
     tmp_path: Path,
