@@ -88,8 +88,18 @@ def worker(
     metrics_port: Annotated[int | None, typer.Option(
         min=0, max=65535, metavar="PORT",
         help="Serve Prometheus metrics of this worker on this port (needs the extra "
-        "asyncjobs-redis[metrics]).",
+        "asyncjobs-redis[metrics]); with --processes N, worker process i serves them on "
+        "PORT+i.",
     )] = None,
+    processes: Annotated[int, typer.Option(
+        "--processes", metavar="N",
+        help="Run N worker processes under one supervisor, each with its own worker id, "
+        "heartbeat and lease; a process that dies is restarted.",
+    )] = 1,
+    supervised: Annotated[bool, typer.Option(
+        "--supervised", hidden=True,
+        help="Stop gracefully when stdin, the supervisor's pipe, reaches end-of-file.",
+    )] = False,
 ) -> None:
     """Run jobs of one or more queues until stopped (SIGINT/SIGTERM stop it gracefully)."""
     from .worker import Worker
@@ -101,6 +111,12 @@ def worker(
         raise _fail("--wait-scheduled applies to a --burst worker only")
     if log_format not in LOG_FORMATS:
         raise _fail(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+    if processes < 1:
+        raise _fail(f"--processes must be at least 1, got {processes}")
+    if processes > 1:
+        _supervise(ctx, processes, level=level, log_format=log_format, reload=reload, grace=grace,
+                   worker_id=worker_id, metrics_port=metrics_port)
+        return
     if reload:
         from .reload import run_with_reload
 
@@ -121,7 +137,33 @@ def worker(
             runner.observer = serve_metrics(lambda: runner.running, metrics_port)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    anyio.run(runner.run)
+    if supervised:
+        from .supervisor import stop_when_orphaned
+
+        anyio.run(stop_when_orphaned, runner.run, runner.stop)
+    else:
+        anyio.run(runner.run)
+
+
+def _supervise(ctx: typer.Context, processes: int, *, level: str, log_format: str, reload: bool,
+               grace: float, worker_id: str | None, metrics_port: int | None) -> None:
+    from .reload import child_argv
+    from .supervisor import Supervisor, worker_commands
+
+    if reload:
+        raise _fail("--reload runs one worker process: leave out --processes, or give "
+                    "--processes 1")
+    if metrics_port and metrics_port + processes - 1 > 65535:
+        raise _fail(f"--metrics-port {metrics_port} with --processes {processes} needs ports "
+                    f"up to {metrics_port + processes - 1}, past 65535")
+    configure_logging(level, log_format)
+    argv = child_argv(ctx, skip=("processes", "worker_id", "metrics_port"))
+    commands = worker_commands(argv, worker_id=worker_id, metrics_port=metrics_port)
+    supervisor = Supervisor(commands, processes, grace=grace)
+    code = anyio.run(supervisor.run)
+    if supervisor.problem is not None:
+        typer.echo(f"error: {supervisor.problem}", err=True)
+    raise typer.Exit(code)
 
 
 cli_admin.register(app)  # info, jobs, job, workers, dead, cancel, retry, pause, resume

@@ -12,6 +12,7 @@ import importlib.util
 import math
 import shlex
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,15 @@ from .errors import ConfigError
 MISSING = "--reload needs watchfiles: pip install 'asyncjobs-redis[reload]'"
 
 
-def child_argv(ctx: typer.Context, *, skip: str = "reload") -> list[str]:
-    """The command line of ``ctx``'s command as parsed, without the option ``skip``: options
-    that differ from their defaults, then ``--`` and the arguments."""
+def child_argv(ctx: typer.Context, *, skip: Collection[str] = ("reload",)) -> list[str]:
+    """The command line of ``ctx``'s command as parsed, without the options named in
+    ``skip``: options that differ from their defaults, then ``--`` and the arguments."""
     options: list[str] = []
     arguments: list[str] = []
     params: list[Any] = list(ctx.command.params)
     for param in params:
         value = ctx.params.get(param.name or "")
-        if param.name == skip:
+        if param.name in skip:
             continue
         if param.param_type_name == "argument":
             arguments += [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]

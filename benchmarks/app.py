@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 from asyncjobs import Queue
 
@@ -20,6 +21,15 @@ async def nap(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+@queue.task(name="burn")
+async def burn(ms: float) -> None:
+    """Spend ``ms`` of this thread's CPU time, blocking the loop: a job whose cost is the
+    worker's, not Redis's (``benchmarks.processes``)."""
+    until = time.thread_time() + ms / 1000
+    while time.thread_time() < until:
+        pass
+
+
 @queue.task(name="send")
 async def send(to: str, subject: str, n: int) -> None:
     return None
@@ -29,5 +39,5 @@ async def send(to: str, subject: str, n: int) -> None:
 more = [Queue(f"{queue.name}-{i}") for i in (2, 3)]
 second, third = more
 for extra in more:
-    for task in (noop, nap, send):
+    for task in (noop, nap, burn, send):
         extra.task(name=task.name)(task.fn)

@@ -96,3 +96,18 @@ def test_the_workflows_benchmark_runs() -> None:
                                                                           "| independent",
                                                                           "| progress"))]
     assert len(rows) == 5, proc.stdout
+
+
+def test_the_processes_benchmark_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.processes", "--jobs", "300", "--burn-jobs", "100",
+         "--burn-ms", "0.5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("|") for line in proc.stdout.splitlines()
+            if line.startswith(("| 300 no-op", "| 100 jobs of 0.5 ms"))]
+    assert sorted(int(row[2]) for row in rows) == [1, 1, 2, 2], proc.stdout
+    burns = [float(row[4]) for row in rows if "0.5 ms" in row[1]]
+    assert all(cpu >= 0.25 for cpu in burns), proc.stdout  # 0.5 ms a job, in 10 ms ticks
+    assert proc.stdout.count("--processes 2 drains") == 2, proc.stdout
