@@ -136,7 +136,8 @@ def _info_table(rows: list[QueueSummary]) -> Table:
             label += Text(" paused", style="yellow")
         table.add_row(
             label, f"{row.pending:,}", _bar(row.pending, top), _count(row.scheduled, "blue"),
-            _count(row.waiting, "blue"), _count(row.running, "cyan"), _count(row.complete, "green"), _count(row.failed, "red"),
+            _count(row.waiting, "blue"), _count(row.running, "cyan"), _count(row.complete, "green"),
+            _count(row.failed, "red"),
             _count(row.dead, "magenta"), _count(row.cancelled, "yellow"),
             Text(str(row.workers), style="green" if row.workers else "red"),
             f"{row.jobs_per_second:.1f}",
