@@ -68,83 +68,49 @@ async def test_the_example_app_run_with_python_m_completes_its_jobs(own_server: 
         await queue.aclose()
 
 
-@pytest.mark.slow
-async def test_the_scheduling_example_runs_as_the_readme_says(own_server: RedisServer) -> None:
-    env = {**os.environ, "ASYNCJOBS_REDIS_URL": own_server.url}
-    worker = start("-m", "asyncjobs", "worker", "examples.scheduling:queue", "--concurrency", "1",
-                   "--log-level", "WARNING", env=env)
-    try:
-        producer = run("-m", "examples.scheduling", env=env)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        _, worker_err = worker.communicate(timeout=30)
-    assert producer.returncode == 0, producer.stderr
-    assert producer.stdout.splitlines() == [
+EXAMPLES = {  # module: (the worker's extra options, the producer's last lines of output)
+    "scheduling": (["--concurrency", "1"], [
         "paused: True", "charged order 1", "charged order 2", "charged order 3",
-        "started: orders 3, 2, 1", "order 4 expired before it started: it never ran", "cancelled: True",
-        "report 7 was cancelled while it ran",
-    ]
-    assert worker.returncode == 0, worker_err
-
-
-@pytest.mark.slow
-async def test_the_flow_control_example_runs_as_the_readme_says(own_server: RedisServer) -> None:
-    env = {**os.environ, "ASYNCJOBS_REDIS_URL": own_server.url}
-    worker = start("-m", "asyncjobs", "worker", "examples.flow_control:queue", "--log-level",
-                   "WARNING", env=env)
-    try:
-        producer = run("-m", "examples.flow_control", env=env)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        _, worker_err = worker.communicate(timeout=30)
-    assert producer.returncode == 0, producer.stderr
-    assert producer.stdout.splitlines() == [
+        "started: orders 3, 2, 1", "order 4 expired before it started: it never ran",
+        "cancelled: True", "report 7 was cancelled while it ran",
+    ]),
+    "flow_control": ([], [
         "one invoice job: True invoice 1 sent",
         "one reindex job: True with the last arguments: 2",
         "render: 6 jobs, 2 at a time: True",
         "call_crm: 10 starts at 20/s: True",
-    ]
-    assert worker.returncode == 0, worker_err
-
-
-@pytest.mark.slow
-async def test_the_progress_example_runs_as_the_readme_says(own_server: RedisServer) -> None:
-    env = {**os.environ, "ASYNCJOBS_REDIS_URL": own_server.url}
-    worker = start("-m", "asyncjobs", "worker", "examples.progress:queue", "--log-level",
-                   "WARNING", env=env)
-    try:
-        producer = run("-m", "examples.progress", env=env)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        _, worker_err = worker.communicate(timeout=30)
-    assert producer.returncode == 0, producer.stderr
-    assert producer.stdout.splitlines()[-4:] == [
+    ]),
+    "progress": ([], [
         "encode: video 42 encoded",
         "progress seen while it ran: True",
         "final progress: 1.0 pass 4 of 4",
         "log: pass 1 done | pass 2 done | pass 3 done | pass 4 done | took",
-    ]
-    assert worker.returncode == 0, worker_err
-
-
-@pytest.mark.slow
-async def test_the_workflows_example_runs_as_the_readme_says(own_server: RedisServer) -> None:
-    env = {**os.environ, "ASYNCJOBS_REDIS_URL": own_server.url}
-    worker = start("-m", "asyncjobs", "worker", "examples.workflows:queue", "--log-level",
-                   "WARNING", env=env)
-    try:
-        producer = run("-m", "examples.workflows", env=env)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        _, worker_err = worker.communicate(timeout=30)
-    assert producer.returncode == 0, producer.stderr
-    assert producer.stdout.splitlines() == [
+    ]),
+    "workflows": ([], [
         "after: post 42 published",
         "pipeline: stored 17 in pages",
         "group: album of 2: x.jpg@640, y.jpg@640",
         "gather: [2, 3]",
         "events of the publish job: ['enqueued', 'started', 'completed']",
-    ]
+    ]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_each_example_runs_as_the_readme_says(example: str, own_server: RedisServer) -> None:
+    """A worker on ``examples/<example>.py``, then its producer, as its docstring says."""
+    options, expected = EXAMPLES[example]
+    env = {**os.environ, "ASYNCJOBS_REDIS_URL": own_server.url}
+    worker = start("-m", "asyncjobs", "worker", f"examples.{example}:queue", *options,
+                   "--log-level", "WARNING", env=env)
+    try:
+        producer = run("-m", f"examples.{example}", env=env)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, worker_err = worker.communicate(timeout=30)
+    assert producer.returncode == 0, producer.stderr
+    assert producer.stdout.splitlines()[-len(expected):] == expected
     assert worker.returncode == 0, worker_err
 
 
