@@ -20,9 +20,9 @@ import sys
 import time
 from typing import Any
 
-from asyncjobs.server import RedisServer
 from benchmarks.peers.driver import Worker, flush, results, startup_cpu
 from benchmarks.peers.resp import Redis
+from benchmarks.rounds import in_turn, on_own_server
 
 APP = "benchmarks.flow_app"
 
@@ -121,7 +121,7 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
                   flush=True)
         drains: dict[str, list[dict[str, float]]] = {"noop": [], "keyed": []}
         for run in range(args.runs):
-            for task in ("noop", "keyed") if run % 2 == 0 else ("keyed", "noop"):
+            for task in in_turn(("noop", "keyed"), run):
                 drains[task].append(await drain(system, redis, url, args.jobs, task))
         print("\n| task | drain jobs/s | worker CPU s per 1,000 |\n|---|---|---|")
         for task, runs in drains.items():
@@ -142,12 +142,7 @@ def main() -> None:
     parser.add_argument("--rates", default="50,500,5000")
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    server = RedisServer().start()
-    try:
-        asyncio.run(main_async(args, server.url))
-    finally:
-        server.cleanup()
+    on_own_server(main_async, parser.parse_args())
 
 
 if __name__ == "__main__":

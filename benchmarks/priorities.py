@@ -16,9 +16,9 @@ import statistics
 import time
 from typing import Any
 
-from asyncjobs.server import RedisServer
 from benchmarks.peers.driver import Worker, flush, percentiles, results, startup_cpu
 from benchmarks.peers.resp import Redis
+from benchmarks.rounds import in_turn, on_own_server
 
 CASES = {"priority 0 only": (0,), "priorities 0, 4, 9": (0, 4, 9)}
 
@@ -73,7 +73,7 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
     try:
         for run in range(args.runs):
             cases = list(CASES.items())
-            for name, levels in cases if run % 2 == 0 else cases[::-1]:
+            for name, levels in in_turn(cases, run):
                 measured = await drain(system, redis, url, args.jobs, levels)
                 measured |= await pickup(system, redis, url, args.latency_jobs, max(levels))
                 for key, value in measured.items():
@@ -100,12 +100,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--latency-jobs", type=int, default=300)
-    args = parser.parse_args()
-    server = RedisServer().start()
-    try:
-        asyncio.run(main_async(args, server.url))
-    finally:
-        server.cleanup()
+    on_own_server(main_async, parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -11,15 +11,14 @@ the medians (min-max). Drain is measured from the first job's start to the last 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
 from typing import Any
 
-from asyncjobs.server import RedisServer
 from benchmarks.peers.driver import Worker, flush, results
 from benchmarks.peers.resp import Redis
+from benchmarks.rounds import in_turn, on_own_server
 
 
 class Quiet:
@@ -111,7 +110,7 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
     try:
         for run in range(args.runs):
             cases = list(CASES.items())
-            for name, case in cases if run % 2 == 0 else cases[::-1]:
+            for name, case in in_turn(cases, run):
                 value = await case(system, redis, url, args.jobs)
                 figures.setdefault(name, []).append(value)
                 print(f"round {run + 1}, {name}: {value:,.0f} per s", flush=True)
@@ -130,12 +129,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=20_000)
-    args = parser.parse_args()
-    server = RedisServer().start()
-    try:
-        asyncio.run(main_async(args, server.url))
-    finally:
-        server.cleanup()
+    on_own_server(main_async, parser.parse_args())
 
 
 if __name__ == "__main__":
