@@ -4,7 +4,8 @@
     uvicorn examples.fastapi_app:app                   # the app (pip install uvicorn)
 
 POST /emails {"to", "subject"} and POST /images {"path", "width"} enqueue a job and answer 202
-with {"job_id", "status_url"}; GET /jobs/{id} gives its status (and result, once complete);
+with {"job_id", "status_url"}; GET /jobs/{id} gives its status and progress (and result, once
+complete);
 GET /stats gives the queue's counts; /admin/queues is the dashboard (``asyncjobs.dashboard``,
 the ``dashboard`` extra), on the queue's Redis.
 """
@@ -20,7 +21,7 @@ import anyio
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
-from asyncjobs import ConfigError, JobFailed, JobState, Queue
+from asyncjobs import ConfigError, Context, JobFailed, JobState, Queue
 from asyncjobs.dashboard import create_app
 
 queue = Queue("web-fastapi")  # $ASYNCJOBS_REDIS_URL, else redis://localhost:6379/0
@@ -33,7 +34,8 @@ async def send_email(to: str, subject: str) -> dict[str, str]:
 
 
 @queue.task(name="web.resize", timeout=30)
-def resize(path: str, width: int) -> str:  # a plain def runs in a worker thread
+def resize(ctx: Context, path: str, width: int) -> str:  # a plain def runs in a worker thread
+    ctx.progress(0.5, "decoded")  # seen at /jobs/{id} while it runs
     return path.replace(".jpg", f"-{width}.jpg")
 
 
@@ -86,7 +88,8 @@ async def get_job(job_id: str) -> dict[str, Any]:
     if info is None:
         raise HTTPException(status_code=404, detail="no such job")
     body: dict[str, Any] = {"id": info.id, "task": info.task, "status": info.status.value,
-                            "attempts": info.attempts, "error": info.error}
+                            "attempts": info.attempts, "error": info.error,
+                            "progress": info.progress, "progress_message": info.progress_message}
     if info.status is JobState.COMPLETE:
         try:
             body["result"] = await queue.result(job_id, timeout=5)

@@ -77,7 +77,9 @@ async def test_fastapi_app(fastapi_app: ModuleType) -> None:
             assert done["result"] == {"to": "a@example.com", "subject": "Hi", "status": "sent"}
             image = client.post("/images", json={"path": "cat.jpg", "width": 640})
             assert image.status_code == 202
-            assert poll_job(get, image.json()["status_url"])["result"] == "cat-640.jpg"
+            resized = poll_job(get, image.json()["status_url"])
+            assert resized["result"] == "cat-640.jpg"
+            assert (resized["progress"], resized["progress_message"]) == (0.5, "decoded")
             assert client.post("/images", json={"path": "cat.jpg"}).status_code == 422
             assert client.get("/jobs/no-such-job").status_code == 404
             assert client.get("/jobs/not a valid id").status_code == 404
