@@ -13,6 +13,7 @@ import msgspec
 
 from .blocking import refuse_in_event_loop
 from .codec import TaskCodec, encode_envelope
+from .config import Settings
 from .context import Context
 from .errors import ConfigError
 from .ids import new_job_id
@@ -146,6 +147,7 @@ class Enqueuer(Protocol):
 
     name: str
     tasks: dict[str, Task[Any, Any]]
+    settings: Settings
 
     @property
     def keys(self) -> QueueKeys: ...
@@ -354,6 +356,10 @@ class Task(Generic[P, R]):
             else:
                 raise ConfigError(f"{self.name}: after= takes jobs or job ids, "
                                   f"not {type(dependency).__name__}")
+        own = self.queue.keys.key_base
+        if any(not d.startswith(f"{own} ") for d in named) and _on_a_cluster(self.queue):
+            raise ConfigError(f"{self.name}: on a Redis Cluster a job waits only for jobs of its "
+                              "own queue (another queue's keys are in another slot)")
         return when._replace(after=tuple(named), on_dependency_failure=policy)
 
     def _limits(self, key: str | None) -> str | None:
@@ -447,6 +453,11 @@ class Relative(NamedTuple):
             expires_at=when.expires_at + by if self.expires_at and when.expires_at is not None
             else when.expires_at,
         )
+
+
+def _on_a_cluster(queue: Enqueuer) -> bool:
+    """Whether ``queue`` talks to a Redis Cluster (``redis+cluster://``, ``rediss+cluster://``)."""
+    return queue.settings.redis_url.partition("://")[0].endswith("+cluster")
 
 
 def _check_limit(task: str, name: str, limit: int | None) -> int | None:

@@ -291,3 +291,25 @@ async def test_gather_gives_up_after_its_timeout(queue: Queue) -> None:
     job = await never.delay()  # no worker
     with pytest.raises(ResultTimeout, match="did not all finish within 0.2 s"):
         await queue.gather([job], timeout=0.2)
+
+
+async def test_on_a_cluster_a_job_waits_only_for_its_own_queue(
+    make_queue: Callable[..., Queue],
+) -> None:
+    """Refused before anything is sent: the URL says it is a cluster."""
+    here = Queue("deps-here", "redis+cluster://127.0.0.1:1")
+    there = make_queue()
+
+    @here.task
+    async def step(n: int) -> int:
+        return n
+
+    @there.task
+    async def other(n: int) -> int:
+        return n
+
+    elsewhere = await other.delay(1)
+    with pytest.raises(ConfigError, match="on a Redis Cluster a job waits only for jobs of its own"):
+        step.options(after=[elsewhere])
+    step.options(after=["a-job-of-its-own"])  # fine: the same slot
+    await there.aclose()
