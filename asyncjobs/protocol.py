@@ -193,12 +193,19 @@ class Envelope(msgspec.Struct, array_like=True, frozen=True):
 
     Encoded as a msgpack array whose first two elements are the job id and the task name, so
     the scripts read both without decoding the rest (``scripts/lib/job_head.lua``).
+
+    ``trace`` is optional and last: the trace context of the span that enqueued the call (W3C
+    ``traceparent``, maybe ``tracestate``; see ``asyncjobs.tracing``), so the run's span is its
+    child. ``envelope_bytes`` leaves it out when there is none, so an untraced call is the
+    four elements it was before the field existed, and envelopes without it decode with None.
+    A worker of a version before it ignores it.
     """
 
     id: str
     task: str
     args: msgspec.Raw
     enqueued_at: float
+    trace: dict[str, str] | None = None
 
 
 class ErrorKind(StrEnum):
@@ -239,6 +246,15 @@ class DeadLetter(msgspec.Struct, array_like=True, frozen=True):
 
 
 ENCODER = msgspec.msgpack.Encoder()
+
+
+def envelope_bytes(envelope: Envelope) -> bytes:
+    """An envelope's bytes: four elements when it carries no trace context, five when it does."""
+    if envelope.trace is None:
+        return ENCODER.encode((envelope.id, envelope.task, envelope.args, envelope.enqueued_at))
+    return ENCODER.encode(envelope)
+
+
 ENVELOPE_DECODER = msgspec.msgpack.Decoder(Envelope)
 OUTCOME_DECODER = msgspec.msgpack.Decoder(Outcome)
 DEAD_LETTER_DECODER = msgspec.msgpack.Decoder(DeadLetter)

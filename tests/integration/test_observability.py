@@ -41,11 +41,12 @@ async def app_queue(redis_url: str) -> AsyncIterator[Queue]:
 
 
 @contextmanager
-def worker_process(queue: Queue, *options: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(queue: Queue, *options: str, log: Path, app: str = APP,
+                   **environ: str) -> Iterator[subprocess.Popen[bytes]]:
     env = dict(os.environ, ASYNCJOBS_REDIS_URL=queue.settings.redis_url,
-               ASYNCJOBS_TEST_QUEUE=queue.name)
+               ASYNCJOBS_TEST_QUEUE=queue.name, **environ)
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "asyncjobs", "worker", APP, *options],
+        proc = subprocess.Popen([sys.executable, "-m", "asyncjobs", "worker", app, *options],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         yield proc
