@@ -76,7 +76,7 @@ class QueueSummary:
     workers: int
     paused: bool
     jobs_per_second: float
-    """Jobs finished (complete, failed, cancelled) per second over the last minute."""
+    """Jobs finished (complete, failed, cancelled, dead) per second over the last minute."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,11 +180,10 @@ def per_second(history: list[MinuteCounts], now: float) -> float:
     if not history:
         return 0.0
     *earlier, current = history
-    done: float = current.complete + current.failed + current.cancelled
+    done: float = current.finished
     if earlier:
-        previous = earlier[-1]
         weight = 1.0 - (now - current.at) / 60.0
-        done += (previous.complete + previous.failed + previous.cancelled) * max(weight, 0.0)
+        done += earlier[-1].finished * max(weight, 0.0)
     return round(done / 60.0, 3)
 
 

@@ -65,6 +65,12 @@ class MinuteCounts:
     complete: int
     failed: int
     cancelled: int
+    dead: int = 0
+    """Jobs dead-lettered (undecodable, of an unknown task, lost with their workers too often)."""
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.failed + self.cancelled + self.dead
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,7 +167,8 @@ class Inspector:
         return [
             MinuteCounts(at=minute * 60.0, **{
                 state.value: int(counts.get(state.value.encode(), 0))
-                for state in (JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED)})
+                for state in (JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED,
+                              JobState.DEAD)})
             for minute, counts in zip(span, counters, strict=True)
         ]
 

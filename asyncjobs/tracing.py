@@ -17,14 +17,17 @@ Attributes: ``messaging.system`` (``asyncjobs``), ``messaging.destination.name``
 ``messaging.message.id`` (the job id), ``messaging.batch.message_count`` (a batch),
 ``asyncjobs.task``, ``asyncjobs.attempt`` and ``asyncjobs.worker.id`` (a run).
 
-Costs: without ``opentelemetry`` installed, ``tracer()`` is a global read. Installed but with no
-tracer provider configured (the API's proxy or no-op provider), it also reads the global
-provider and tests its type, and nothing else happens: no span, no context in the job. The
-first time a configured provider is seen, its tracer is kept.
+Costs: without ``opentelemetry`` installed, ``tracer()`` is two global reads. Installed but
+with no tracer provider configured (the API's proxy or no-op provider), it reads the clock,
+and once a second it asks the API for the global provider and tests its type (about 3 µs, too
+much for every job); nothing else happens: no span, no context in the job. So a provider
+configured after the first enqueue or run is seen within a second. The first time a
+configured provider is seen, its tracer is kept.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -48,13 +51,20 @@ else:
     INSTALLED = True
 
 SYSTEM = "asyncjobs"
+RECHECK = 1.0
+"""Seconds between two looks for a configured tracer provider while there is none."""
 _tracer: Tracer | None = None
+_next_look = 0.0
 
 
 def tracer() -> Tracer | None:
     """asyncjobs' tracer when a tracer provider is configured, else None (then trace nothing)."""
-    global _tracer
-    if _tracer is None and INSTALLED:
+    global _tracer, _next_look
+    if _tracer is not None or not INSTALLED:
+        return _tracer
+    now = time.monotonic()
+    if now >= _next_look:
+        _next_look = now + RECHECK
         provider = trace.get_tracer_provider()
         if not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider):
             _tracer = provider.get_tracer(SYSTEM, __version__)

@@ -189,3 +189,21 @@ def test_without_opentelemetry_installed_tracing_is_off(tmp_path: Path) -> None:
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) > 0
+
+
+def test_a_provider_configured_after_the_first_look_is_seen_at_the_next() -> None:
+    code = """if True:
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from asyncjobs import tracing
+        assert tracing.tracer() is None
+        trace.set_tracer_provider(TracerProvider())
+        tracing._next_look += 3600  # the next look is far off: until then, nothing
+        assert tracing.tracer() is None
+        tracing._next_look = 0.0  # its time has come
+        assert tracing.tracer() is not None
+        print("ok")
+    """
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.stdout.strip() == "ok", proc.stderr
