@@ -17,38 +17,28 @@ Attributes: ``messaging.system`` (``asyncjobs``), ``messaging.destination.name``
 ``messaging.message.id`` (the job id), ``messaging.batch.message_count`` (a batch),
 ``asyncjobs.task``, ``asyncjobs.attempt`` and ``asyncjobs.worker.id`` (a run).
 
-Costs: without ``opentelemetry`` installed, ``tracer()`` is two global reads. Installed but
-with no tracer provider configured (the API's proxy or no-op provider), it reads the clock,
-and once a second it asks the API for the global provider and tests its type (about 3 µs, too
-much for every job); nothing else happens: no span, no context in the job. So a provider
-configured after the first enqueue or run is seen within a second. The first time a
-configured provider is seen, its tracer is kept.
+asyncjobs never imports ``opentelemetry`` itself: an application that traces has imported it
+to configure its tracer provider. Until a configured provider is seen, ``tracer()`` reads the
+clock, and once a second looks: is ``opentelemetry.trace`` imported, and is its global provider
+a real one, not the API's proxy or no-op provider (asking the API costs about 3 µs: too much
+for every job)? Nothing else happens: no span, no context in the job. So tracing costs the
+same whether ``opentelemetry`` is installed or not, and a provider configured after the first
+enqueue or run is seen within a second. The first configured provider seen is kept.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .protocol import Envelope, ErrorKind, Outcome
 
-try:
-    from opentelemetry import propagate, trace
-    from opentelemetry.trace import (
-        NoOpTracerProvider,
-        ProxyTracerProvider,
-        Span,
-        SpanKind,
-        Status,
-        StatusCode,
-        Tracer,
-    )
-except ImportError:  # the extra is not installed: every hook is off
-    INSTALLED = False
-else:
-    INSTALLED = True
+if TYPE_CHECKING:  # the optional extra: imported at run time only once the application has
+    from opentelemetry.trace import Span, Tracer
 
 SYSTEM = "asyncjobs"
 RECHECK = 1.0
@@ -60,14 +50,20 @@ _next_look = 0.0
 def tracer() -> Tracer | None:
     """asyncjobs' tracer when a tracer provider is configured, else None (then trace nothing)."""
     global _tracer, _next_look
-    if _tracer is not None or not INSTALLED:
+    if _tracer is not None:
         return _tracer
     now = time.monotonic()
-    if now >= _next_look:
-        _next_look = now + RECHECK
-        provider = trace.get_tracer_provider()
-        if not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider):
-            _tracer = provider.get_tracer(SYSTEM, __version__)
+    if now < _next_look:
+        return None
+    _next_look = now + RECHECK
+    if "opentelemetry.trace" not in sys.modules:  # not imported: no provider configured
+        return None
+    from opentelemetry import trace
+    from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider):
+        _tracer = provider.get_tracer(SYSTEM, __version__)
     return _tracer
 
 
@@ -82,18 +78,22 @@ def producing(
 ) -> Iterator[Span]:
     """A PRODUCER span ``<operation> <queue>`` (``send`` or ``create``), current in the block;
     an exception leaving the block is recorded and sets the status to ERROR."""
+    from opentelemetry.trace import SpanKind, use_span
+
     attributes = _attributes(operation, queue)
     if task is not None:
         attributes["asyncjobs.task"] = task
     if count is not None:
         attributes["messaging.batch.message_count"] = count
     span = tracer.start_span(f"{operation} {queue}", kind=SpanKind.PRODUCER, attributes=attributes)
-    with trace.use_span(span, end_on_exit=True):
+    with use_span(span, end_on_exit=True):
         yield span
 
 
 def carrier(span: Span) -> dict[str, str]:
     """The trace context of ``span``, for ``Envelope.trace``."""
+    from opentelemetry import propagate, trace
+
     context: dict[str, str] = {}
     propagate.inject(context, context=trace.set_span_in_context(span))
     return context
@@ -109,6 +109,9 @@ def running(
 ) -> Iterator[Span]:
     """The CONSUMER span ``process <queue>`` of one run, the child of the context its envelope
     carries (a root span when it carries none), current in the block; ended on leaving it."""
+    from opentelemetry import propagate
+    from opentelemetry.trace import SpanKind, use_span
+
     attributes = _attributes("process", queue)
     attributes.update({"messaging.message.id": envelope.id, "asyncjobs.task": envelope.task,
                        "asyncjobs.attempt": attempt, "asyncjobs.worker.id": worker_id})
@@ -116,14 +119,15 @@ def running(
     span = tracer.start_span(f"process {queue}", context=parent, kind=SpanKind.CONSUMER,
                              attributes=attributes)
     # a cancellation (shutdown, fence) ends the span with no status: the job runs again
-    with trace.use_span(span, end_on_exit=True, record_exception=False,
-                        set_status_on_exception=False):
+    with use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
         yield span
 
 
 def ended(span: Span, outcome: Outcome, exc: BaseException | None) -> None:
     """Record how a run ended on its span: an error sets the status to ERROR, with the
     exception the task raised (or an ``exception`` event built from the outcome)."""
+    from opentelemetry.trace import Status, StatusCode
+
     error = outcome.error
     if error is None:
         return

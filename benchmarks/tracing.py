@@ -11,6 +11,7 @@ between rounds. Prints the medians and the ratio (installed / not installed).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 
 import anyio
@@ -31,7 +32,7 @@ async def drain(url: str, n: int, installed: bool) -> tuple[float, float]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    if not tracing.INSTALLED or tracing.tracer() is not None:
+    if importlib.util.find_spec("opentelemetry") is None or tracing.tracer() is not None:
         raise SystemExit("needs opentelemetry-api installed and no tracer provider configured")
     server = RedisServer().start()
     try:

@@ -147,6 +147,71 @@ async def test_cancel_a_running_job_from_its_page(server_url: str, queue: Queue)
         assert await page.inner_text("#job-status") == "cancelled"
 
 @in_browser
+async def test_retry_a_failed_job_from_the_failed_list_and_from_its_page(
+    server_url: str, queue: Queue
+) -> None:
+    runs: dict[str, int] = {}
+
+    @queue.task(name="flaky")
+    async def flaky(key: str) -> str:
+        runs[key] = runs.get(key, 0) + 1
+        if runs[key] == 1:
+            raise RuntimeError(f"first run of {key}")
+        return f"{key} on run {runs[key]}"
+
+    async with serving(create_app(server_url)) as dash, chromium() as page, running_worker(queue):
+        listed, opened = await flaky.delay("listed"), await flaky.delay("opened")
+        for job in (listed, opened):
+            await wait_until(lambda job=job: _status(queue, job.id, JobState.FAILED), 10,
+                             "the job to fail")
+        # the failed jobs' list: each with its arguments and a Retry button, no Cancel
+        await page.goto(f"{dash.url}/queues/{queue.name}")
+        await page.click("nav.tabs >> text=failed")
+        row = page.locator(f'tr[data-job="{listed.id}"]')
+        await expect(row.locator("code.args")).to_have_text("['listed']")
+        assert await page.locator("table.jobs a.button", has_text="Cancel").count() == 0
+        await row.locator("a.button", has_text="Retry").click()
+        await confirm(page)
+        assert "enqueued again" in await page.inner_text(".notice")
+        await wait_until(lambda: _status(queue, listed.id, JobState.COMPLETE), 10, "the rerun")
+        assert await queue.result(listed.id, timeout=5) == "listed on run 2"
+        # a failed job's page: its arguments, a Retry button, no Cancel
+        await page.goto(f"{dash.url}/queues/{queue.name}/jobs/{opened.id}")
+        assert await page.inner_text("#job-args") == "['opened']"
+        assert await page.locator("text=Cancel job").count() == 0
+        await page.click("a.button >> text=Retry job")
+        await confirm(page)  # back on the job's page
+        await wait_until(lambda: _status(queue, opened.id, JobState.COMPLETE), 10, "the rerun")
+        assert await queue.result(opened.id, timeout=5) == "opened on run 2"
+        await page.reload()
+        assert await page.inner_text("#job-status") == "complete"
+        assert await page.locator("a.button >> text=Retry job").count() == 0
+        response = await page.goto(f"{dash.url}/queues/{queue.name}/jobs/{opened.id}/retry")
+        assert response is not None and response.status == 400, "only a failed job is retried"
+        assert "only a failed job is retried" in await page.inner_text("main")
+    assert runs == {"listed": 2, "opened": 2}
+
+
+async def test_a_job_retried_since_its_confirmation_page_is_not_retried_twice(
+    server_url: str, queue: Queue
+) -> None:
+    t = tasks(queue)
+    failed = await t["explode"].delay("twice")
+    async with running_worker(queue):
+        await wait_until(lambda: _status(queue, failed.id, JobState.FAILED), 10, "the job to fail")
+    async with serving(create_app(server_url)) as dash, httpx.AsyncClient(base_url=dash.url) as client:
+        action = f"/queues/{queue.name}/jobs/{failed.id}/retry"
+        page = await client.get(action)
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        assert page.status_code == 200 and csrf is not None
+        assert await _status(queue, failed.id, JobState.FAILED), "GET only asks"
+        assert await queue.connection().scripts.rerun(failed.id)  # retried meanwhile
+        late = await client.post(action, data={"csrf": csrf[1]})
+        assert late.status_code == 400 and "is queued: only a failed job is retried" in late.text
+    assert await queue.inspect.pending_count() == 1, "enqueued once"
+
+
+@in_browser
 async def test_pause_and_resume_from_the_overview(server_url: str, queue: Queue) -> None:
     t = tasks(queue)
     async with serving(create_app(server_url)) as dash, chromium() as page, running_worker(queue):
@@ -271,11 +336,15 @@ async def test_token_protects_every_page(server_url: str, queue: Queue) -> None:
 @in_browser
 async def test_read_only_hides_and_refuses_actions(server_url: str, queue: Queue) -> None:
     t = tasks(queue)
+    failed = await t["explode"].delay("read-only")
+    async with running_worker(queue):
+        await wait_until(lambda: _status(queue, failed.id, JobState.FAILED), 10, "the job to fail")
     job = await t["add"].delay(1, 1)
     async with serving(create_app(server_url, read_only=True)) as dash, chromium() as page:
-        for path in ("/", f"/queues/{queue.name}", f"/queues/{queue.name}/jobs/{job.id}", "/dead"):
+        for path in ("/", f"/queues/{queue.name}", f"/queues/{queue.name}/jobs/{job.id}", "/dead",
+                     f"/queues/{queue.name}?state=failed", f"/queues/{queue.name}/jobs/{failed.id}"):
             await page.goto(dash.url + path)
-            for label in ("Pause", "Cancel", "Requeue all", "Purge all"):
+            for label in ("Pause", "Cancel", "Retry", "Requeue all", "Purge all"):
                 assert await page.locator(f"a.button >> text={label}").count() == 0, (path, label)
         assert "read-only" in await page.inner_text("header")
         response = await page.goto(f"{dash.url}/queues/{queue.name}/pause")
@@ -283,8 +352,11 @@ async def test_read_only_hides_and_refuses_actions(server_url: str, queue: Queue
         async with httpx.AsyncClient(base_url=dash.url) as client:
             refused = await client.post(f"/queues/{queue.name}/jobs/{job.id}/cancel")
             assert refused.status_code == 403
+            refused = await client.post(f"/queues/{queue.name}/jobs/{failed.id}/retry")
+            assert refused.status_code == 403
     assert not await queue.is_paused()
     assert (await queue.inspect.job(job.id)) is not None
+    assert await _status(queue, failed.id, JobState.FAILED)
 
 async def test_actions_need_the_csrf_token_and_a_post(server_url: str, queue: Queue) -> None:
     t = tasks(queue)
