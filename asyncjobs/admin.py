@@ -162,6 +162,12 @@ class WorkerRow:
     running: int
     last_beat: float
     """Unix time of its last heartbeat."""
+    host: str | None
+    pid: int | None
+    started: float | None
+    """Unix time it started; host, pid and started are None once its heartbeat is gone."""
+    queues: list[str]
+    """Every queue it serves."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -377,7 +383,8 @@ class Admin:
         for queue_name in names:
             queue = await self.queue(queue_name)
             rows += [WorkerRow(queue=queue_name, id=w.id, alive=w.alive, running=w.running,
-                               last_beat=w.last_beat)
+                               last_beat=w.last_beat, host=w.host, pid=w.pid, started=w.started,
+                               queues=list(w.queues))
                      for w in await Inspector(queue, self.redis).workers()]
         return rows
 

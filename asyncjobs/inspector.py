@@ -20,9 +20,11 @@ from .protocol import (
     MINUTE_TTL,
     REGISTRY,
     WAKE,
+    WORKER_CARD_DECODER,
     DeadLetter,
     JobState,
     Stat,
+    WorkerCard,
     check_job_id,
 )
 
@@ -77,18 +79,33 @@ class MinuteCounts:
 class WorkerInfo:
     """A registered worker: its id, when it last beat (Unix time), whether its heartbeat is
     current (a worker that is not alive has its jobs recovered by the others), and how many
-    jobs it holds."""
+    jobs it holds; while it is alive, its host, process id, start time (Unix time) and the
+    queues it serves (None and empty once its heartbeat is gone)."""
 
     id: str
     last_beat: float
     alive: bool
     running: int
+    host: str | None = None
+    pid: int | None = None
+    started: float | None = None
+    queues: tuple[str, ...] = ()
 
 
 LISTED_STATES = (JobState.QUEUED, JobState.SCHEDULED, JobState.RUNNING, JobState.FAILED)
 _WAKE_SEARCH = 100
 """How far from its oldest end the pending list is searched for the WAKE marker, which is
 there or nowhere (see ``QueueKeys``)."""
+
+
+def _card(heartbeat: bytes | None) -> WorkerCard | None:
+    """A heartbeat's worker card; None for none, or a heartbeat of a version before cards."""
+    if heartbeat is None:
+        return None
+    try:
+        return WORKER_CARD_DECODER.decode(heartbeat)
+    except (msgspec.DecodeError, ValueError):
+        return None
 
 
 def _pending(listed: int, prioritized: int, wake: int | None) -> int:
@@ -182,14 +199,19 @@ class Inspector:
         ids = [raw.decode() for raw, _ in registered]
         async with self._redis.pipeline(transaction=False) as pipe:
             for worker in ids:
-                pipe.exists(keys.heartbeat(worker))
+                pipe.get(keys.heartbeat(worker))
                 pipe.llen(keys.processing(worker))
             replies = await pipe.execute()
-        return [
-            WorkerInfo(id=worker, last_beat=beat, alive=bool(replies[2 * i]),
-                       running=int(replies[2 * i + 1]))
-            for i, (worker, (_, beat)) in enumerate(zip(ids, registered, strict=True))
-        ]
+        infos = []
+        for i, (worker, (_, beat)) in enumerate(zip(ids, registered, strict=True)):
+            heartbeat = cast("bytes | None", replies[2 * i])
+            card = _card(heartbeat)
+            infos.append(WorkerInfo(
+                id=worker, last_beat=beat, alive=heartbeat is not None,
+                running=int(replies[2 * i + 1]), host=card.host if card else None,
+                pid=card.pid if card else None, started=card.started if card else None,
+                queues=tuple(card.queues) if card else ()))
+        return infos
 
     async def counts(self) -> QueueCounts:
         """How many jobs are in each state, in one round trip plus one per 1,000 workers."""

@@ -92,7 +92,7 @@ class QueueKeys:
     ``aj:{q}:seq``            string  the counter that orders jobs within a priority
     ``aj:{q}:paused``         string  present while the queue is paused
     ``aj:{q}:processing:<w>`` list    jobs worker ``w`` has taken and not finished
-    ``aj:{q}:hb:<w>``         string  worker ``w``'s heartbeat, with a TTL
+    ``aj:{q}:hb:<w>``         string  worker ``w``'s heartbeat, with a TTL: its ``WorkerCard``
     ``aj:{q}:workers``        zset    worker ids by last heartbeat time
     ``aj:{q}:queued``         hash    job id -> queued entry (``encode_queued``) of each job not
                                       yet started (its record is made when it first starts)
@@ -245,6 +245,16 @@ class DeadLetter(msgspec.Struct, array_like=True, frozen=True):
     job_id: str | None = None
 
 
+class WorkerCard(msgspec.Struct, array_like=True, frozen=True):
+    """Who a worker is, the value of its heartbeat keys (``asyncjobs workers``): its host, its
+    process id, when it started (Unix time) and the queues it serves."""
+
+    host: str
+    pid: int
+    started: float
+    queues: list[str]
+
+
 ENCODER = msgspec.msgpack.Encoder()
 
 
@@ -258,6 +268,7 @@ def envelope_bytes(envelope: Envelope) -> bytes:
 ENVELOPE_DECODER = msgspec.msgpack.Decoder(Envelope)
 OUTCOME_DECODER = msgspec.msgpack.Decoder(Outcome)
 DEAD_LETTER_DECODER = msgspec.msgpack.Decoder(DeadLetter)
+WORKER_CARD_DECODER = msgspec.msgpack.Decoder(WorkerCard)
 ANY_DECODER: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder()
 
 

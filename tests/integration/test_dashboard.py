@@ -4,9 +4,12 @@ headless Chromium clicking through every page and action."""
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -16,6 +19,7 @@ import anyio
 import httpx
 import pytest
 from playwright.async_api import expect
+from prometheus_client.parser import text_string_to_metric_families
 
 from asyncjobs import JobCancelled, JobState, Queue
 from asyncjobs.dashboard import create_app
@@ -274,7 +278,8 @@ async def test_workers_and_schedules_pages(server_url: str, queue: Queue) -> Non
         await wait_until(lambda: _workers(queue), 10, "the worker to register")
         await page.goto(dash.url + "/workers")
         row = page.locator('tr[data-worker="web-worker-1"]')
-        assert "alive" in await row.inner_text()
+        text = await row.inner_text()
+        assert "alive" in text and socket.gethostname() in text and str(os.getpid()) in text
         await page.click("text=Schedules")
         await page.wait_for_selector("table.schedules")
         text = await page.inner_text("table.schedules")
@@ -379,13 +384,25 @@ async def test_metrics_in_prometheus_text(server_url: str, queue: Queue) -> None
     t = tasks(queue)
     await t["add"].delay(1, 1)
     await t["add"].options(delay=60).delay(1, 1)
-    async with serving(create_app(server_url)) as dash, httpx.AsyncClient(base_url=dash.url) as client:
-        response = await client.get("/metrics")
+    enqueued = time.time()
+    async with running_worker(queue, worker_id="metrics-worker"):
+        await queue.pause()  # the worker registers, and runs nothing
+        await wait_until(lambda: _workers(queue), 10, "the worker to register")
+        async with serving(create_app(server_url)) as dash, \
+                httpx.AsyncClient(base_url=dash.url) as client:
+            response = await client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    text = response.text
-    assert f'asyncjobs_jobs{{queue="{queue.name}",state="pending"}} 1.0' in text
-    assert f'asyncjobs_jobs{{queue="{queue.name}",state="scheduled"}} 1.0' in text
-    assert f'asyncjobs_oldest_pending_age_seconds{{queue="{queue.name}"}}' in text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(response.text) for s in family.samples}
+
+    def value(name: str, **labels: str) -> float:
+        return samples[name, tuple(sorted({"queue": queue.name, **labels}.items()))]
+
+    assert value("asyncjobs_jobs", state="pending") == 1
+    assert value("asyncjobs_jobs", state="scheduled") == 1
+    assert value("asyncjobs_jobs", state="running") == 0 and value("asyncjobs_jobs", state="dead") == 0
+    assert value("asyncjobs_workers") == 1 and value("asyncjobs_paused") == 1
+    assert 0 <= value("asyncjobs_oldest_pending_age_seconds") <= time.time() - enqueued + 5
 
 @in_browser
 async def test_a_password_in_the_url_never_reaches_a_page_or_the_log(
