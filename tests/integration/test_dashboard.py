@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -107,6 +108,47 @@ async def test_overview_counts_move_live_and_the_failed_job_shows_its_traceback(
 async def _status(queue: Queue, job_id: str, state: JobState) -> bool:
     info = await queue.inspect.job(job_id)
     return info is not None and info.status is state
+
+@in_browser
+async def test_every_page_loads_only_its_own_assets_without_errors_and_is_photographed(
+    server_url: str, queue: Queue, tmp_path: Path
+) -> None:
+    """Each page in turn: a 200, nothing fetched from anywhere but the dashboard (it works
+    offline), no error in the browser's console (scripts and styles pass the page's
+    Content-Security-Policy), and a screenshot saved (in ``$ASYNCJOBS_TEST_SCREENSHOTS`` when
+    set, for CI to keep; the docs' screenshots come from ``asyncjobs.dashboard.screenshots``)."""
+    t = tasks(queue)
+    await queue.schedule("hourly", t["add"].call(1, 2), every=3600.0)
+    async with running_worker(queue):
+        failed = await t["explode"].delay("on camera")
+        await wait_until(lambda: _status(queue, failed.id, JobState.FAILED), 10, "the job to fail")
+    pages = {
+        "overview": "/", "queue": f"/queues/{queue.name}",
+        "failed-jobs": f"/queues/{queue.name}?state=failed",
+        "job": f"/queues/{queue.name}/jobs/{failed.id}", "workers": "/workers",
+        "dead-letters": "/dead", "schedules": "/schedules",
+        "confirm": f"/queues/{queue.name}/jobs/{failed.id}/retry",
+    }
+    out = anyio.Path(os.environ.get("ASYNCJOBS_TEST_SCREENSHOTS") or tmp_path)
+    await out.mkdir(parents=True, exist_ok=True)
+    async with serving(create_app(server_url)) as dash, chromium() as page:
+        requested: list[str] = []
+        problems: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: problems.append(message.text)
+                if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        for name, path in pages.items():
+            response = await page.goto(dash.url + path)
+            assert response is not None and response.status == 200, path
+            await page.wait_for_load_state("networkidle")
+            shot = out / f"{name}.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            assert (await shot.stat()).st_size > 1000, name
+    assert requested and all(url.startswith(dash.url + "/") for url in requested), requested
+    assert any(url.endswith(".css") for url in requested) and any(url.endswith(".js") for url in requested)
+    assert problems == []
+
 
 @in_browser
 async def test_queue_page_lists_filters_and_pages_jobs_with_their_arguments(
