@@ -9,8 +9,8 @@
   default).
 - **Worker**: each run is a ``process <queue>`` span (kind CONSUMER), the child of that context,
   and the current span while the task runs (spans the task makes are its children). A failed
-  attempt (an exception, a timeout, a dead letter) records the exception and sets the status
-  to ERROR.
+  attempt (an exception, a timeout; retried or not) records the exception and sets the status
+  to ERROR. Input that cannot run (undecodable, of an unknown task) is dead-lettered untraced.
 
 Attributes: ``messaging.system`` (``asyncjobs``), ``messaging.destination.name`` (the queue),
 ``messaging.operation.type`` / ``.name`` (``send``, ``create``, ``process``),
