@@ -145,6 +145,7 @@ async def test_every_page_loads_only_its_own_assets_without_errors_and_is_photog
             shot = out / f"{name}.png"
             await page.screenshot(path=str(shot), full_page=True)
             assert (await shot.stat()).st_size > 1000, name
+    await queue.unschedule("hourly")  # the schedules page of the other tests lists theirs alone
     assert requested and all(url.startswith(dash.url + "/") for url in requested), requested
     assert any(url.endswith(".css") for url in requested) and any(url.endswith(".js") for url in requested)
     assert problems == []
