@@ -59,6 +59,45 @@ class NotAllowed(AsyncJobsError):
     complete one)."""
 
 
+async def dead_letter_of(queue: Queue, job_id: str) -> tuple[bytes, DeadLetter] | None:
+    """The newest dead letter of ``job_id`` (its exact bytes, decoded), read a page at a time
+    through the capped list."""
+    for start in range(0, queue.settings.max_dead_letters, DEAD_PAGE):
+        raw = cast("list[bytes]", await queue.redis.lrange(
+            queue.keys.dead, start, start + DEAD_PAGE - 1))
+        for item in raw:
+            letter = DEAD_LETTER_DECODER.decode(item)
+            if letter.job_id == job_id:
+                return item, letter
+        if len(raw) < DEAD_PAGE:
+            break
+    return None
+
+
+async def retry_job(queue: Queue, job_id: str) -> None:
+    """Enqueue a failed job (``rerun.lua``) or a dead-lettered one (``revive.lua``) again with
+    its original call; its attempts start from 0 (what ``asyncjobs retry`` and the dashboard's
+    retry do). Raises ``NotFound`` for an unknown job, ``NotAllowed`` for one in another
+    state (or retried by someone else just before), ``ConfigError`` for a malformed id."""
+    check_job_id(job_id)
+    info = await queue.inspect.job(job_id)
+    if info is not None and info.status is JobState.FAILED:
+        if not await queue.connection().scripts.rerun(job_id):
+            raise NotAllowed(f"job {job_id!r} is no longer failed; not retried")
+    elif info is None or info.status is JobState.DEAD:
+        letter = await dead_letter_of(queue, job_id)
+        if letter is None:
+            if info is None:
+                raise NotFound(f"queue {queue.name!r} has no job {job_id!r} (never enqueued, "
+                               "or expired) and no dead letter of it")
+            raise NotAllowed(f"job {job_id!r} is dead but its dead letter is gone; not retried")
+        if not await queue.connection().scripts.revive(letter[0], letter[1].payload, job_id):
+            raise NotAllowed(f"the dead letter of job {job_id!r} was just taken; not retried")
+    else:
+        raise NotAllowed(f"job {job_id!r} is {info.status.value}: only failed and dead jobs "
+                         "are retried")
+
+
 @dataclass(frozen=True, kw_only=True)
 class QueueSummary:
     """One line of ``asyncjobs info``."""
@@ -78,7 +117,7 @@ class QueueSummary:
     workers: int
     paused: bool
     jobs_per_second: float
-    """Jobs finished (complete, failed, cancelled) per second over the last minute."""
+    """Jobs finished (complete, failed, cancelled, dead) per second over the last minute."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +169,12 @@ class WorkerRow:
     running: int
     last_beat: float
     """Unix time of its last heartbeat."""
+    host: str | None
+    pid: int | None
+    started: float | None
+    """Unix time it started; host, pid and started are None once its heartbeat is gone."""
+    queues: list[str]
+    """Every queue it serves."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,11 +232,10 @@ def per_second(history: list[MinuteCounts], now: float) -> float:
     if not history:
         return 0.0
     *earlier, current = history
-    done: float = current.complete + current.failed + current.cancelled
+    done: float = current.finished
     if earlier:
-        previous = earlier[-1]
         weight = 1.0 - (now - current.at) / 60.0
-        done += (previous.complete + previous.failed + previous.cancelled) * max(weight, 0.0)
+        done += earlier[-1].finished * max(weight, 0.0)
     return round(done / 60.0, 3)
 
 
@@ -298,7 +342,7 @@ class Admin:
             queue.keys.job(job_id), [Field.OUTCOME.value, Field.PAYLOAD.value]))
         outcome_raw, payload = record
         if payload is None and info.status is JobState.DEAD:
-            letter = await self._dead_letter(queue, job_id)
+            letter = await dead_letter_of(queue, job_id)
             payload = letter[1].payload if letter is not None else None
         elif payload is None and info.status is JobState.RUNNING:
             payload = await self._running_entry(queue, job_id)
@@ -328,19 +372,6 @@ class Admin:
             progress_message=info.progress_message, logs=await queue.inspect.job_logs(job_id),
         )
 
-    async def _dead_letter(self, queue: Queue, job_id: str) -> tuple[bytes, DeadLetter] | None:
-        """The newest dead letter of ``job_id`` (its exact bytes, decoded), read a page at a
-        time through the capped list."""
-        for start in range(0, queue.settings.max_dead_letters, DEAD_PAGE):
-            raw = cast("list[bytes]", await self.redis.lrange(
-                queue.keys.dead, start, start + DEAD_PAGE - 1))
-            for item in raw:
-                letter = DEAD_LETTER_DECODER.decode(item)
-                if letter.job_id == job_id:
-                    return item, letter
-            if len(raw) < DEAD_PAGE:
-                break
-        return None
 
     async def _running_entry(self, queue: Queue, job_id: str) -> bytes | None:
         for worker in await Inspector(queue, self.redis).workers():
@@ -361,7 +392,8 @@ class Admin:
         for queue_name in names:
             queue = await self.queue(queue_name)
             rows += [WorkerRow(queue=queue_name, id=w.id, alive=w.alive, running=w.running,
-                               last_beat=w.last_beat)
+                               last_beat=w.last_beat, host=w.host, pid=w.pid, started=w.started,
+                               queues=list(w.queues))
                      for w in await Inspector(queue, self.redis).workers()]
         return rows
 
@@ -390,26 +422,9 @@ class Admin:
         return _summary(await queue.inspect.job(job_id) or info)
 
     async def retry(self, name: str, job_id: str) -> JobSummary:
-        """Enqueue a failed or dead-lettered job again with its original call; its attempts
-        start from 0. Raises ``NotAllowed`` for a job in another state."""
+        """Enqueue a failed or dead-lettered job again with its original call (``retry_job``)."""
         queue = await self.queue(name)
-        check_job_id(job_id)
-        info = await queue.inspect.job(job_id)
-        if info is not None and info.status is JobState.FAILED:
-            if not await queue.connection().scripts.rerun(job_id):
-                raise NotAllowed(f"job {job_id!r} is no longer failed; not retried")
-        elif info is None or info.status is JobState.DEAD:
-            letter = await self._dead_letter(queue, job_id)
-            if letter is None:
-                if info is None:
-                    raise NotFound(f"queue {name!r} has no job {job_id!r} (never enqueued, or "
-                                   "expired) and no dead letter of it")
-                raise NotAllowed(f"job {job_id!r} is dead but its dead letter is gone; not retried")
-            if not await queue.connection().scripts.revive(letter[0], letter[1].payload, job_id):
-                raise NotAllowed(f"the dead letter of job {job_id!r} was just taken; not retried")
-        else:
-            raise NotAllowed(f"job {job_id!r} is {info.status.value}: only failed and dead jobs "
-                             "are retried")
+        await retry_job(queue, job_id)
         after = await queue.inspect.job(job_id)
         return _summary(after) if after is not None else JobSummary(
             id=job_id, task="", status=JobState.QUEUED.value, attempts=0, priority=0,

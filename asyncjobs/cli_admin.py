@@ -227,17 +227,21 @@ def workers(
     url: Url = None,
     json: Json = False,
 ) -> None:
-    """The registered workers: id, alive, jobs running, last heartbeat."""
+    """The registered workers: id, host, pid, queues, alive, jobs running, started, last
+    heartbeat."""
     rows = run_admin(url, lambda admin: admin.workers(queue))
     if json:
         _print_json({"workers": rows})
         return
     table = _table(title=f"workers ({len(rows)})")
-    for name in ("queue", "id", "alive", "running", "last heartbeat"):
-        table.add_column(name, justify="right" if name == "running" else "left")
+    for name in ("queue", "id", "host", "pid", "queues", "alive", "running", "started",
+                 "last heartbeat"):
+        table.add_column(name, justify="right" if name in ("pid", "running") else "left")
     for row in rows:
-        table.add_row(row.queue, row.id, Text("yes", style="green") if row.alive
-                      else Text("no", style="red"), str(row.running), _ago(row.last_beat))
+        table.add_row(row.queue, row.id, row.host or "-", str(row.pid or "-"),
+                      ", ".join(row.queues) or "-",
+                      Text("yes", style="green") if row.alive else Text("no", style="red"),
+                      str(row.running), _when(row.started, short=True), _ago(row.last_beat))
     Console().print(table)
 
 

@@ -12,7 +12,7 @@ import msgspec
 
 from .context import Context
 from .errors import ConfigError, PayloadTooLarge, TaskArgumentError
-from .protocol import ENCODER, Envelope
+from .protocol import ENCODER, Envelope, envelope_bytes
 
 
 class TaskCodec:
@@ -126,7 +126,7 @@ class TaskCodec:
 
 
 def encode_envelope(envelope: Envelope, *, task: str, limit: int) -> bytes:
-    payload = ENCODER.encode(envelope)
+    payload = envelope_bytes(envelope)
     if len(payload) > limit:
         raise PayloadTooLarge(task, len(payload), limit)
     return payload

@@ -21,9 +21,11 @@ from .protocol import (
     MINUTE_TTL,
     REGISTRY,
     WAKE,
+    WORKER_CARD_DECODER,
     DeadLetter,
     JobState,
     Stat,
+    WorkerCard,
     check_job_id,
     decode_log_line,
 )
@@ -73,24 +75,45 @@ class MinuteCounts:
     complete: int
     failed: int
     cancelled: int
+    dead: int = 0
+    """Jobs dead-lettered (undecodable, of an unknown task, lost with their workers too often)."""
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.failed + self.cancelled + self.dead
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkerInfo:
     """A registered worker: its id, when it last beat (Unix time), whether its heartbeat is
     current (a worker that is not alive has its jobs recovered by the others), and how many
-    jobs it holds."""
+    jobs it holds; while it is alive, its host, process id, start time (Unix time) and the
+    queues it serves (None and empty once its heartbeat is gone)."""
 
     id: str
     last_beat: float
     alive: bool
     running: int
+    host: str | None = None
+    pid: int | None = None
+    started: float | None = None
+    queues: tuple[str, ...] = ()
 
 
 LISTED_STATES = (JobState.QUEUED, JobState.SCHEDULED, JobState.RUNNING, JobState.FAILED)
 _WAKE_SEARCH = 100
 """How far from its oldest end the pending list is searched for the WAKE marker, which is
 there or nowhere (see ``QueueKeys``)."""
+
+
+def _card(heartbeat: bytes | None) -> WorkerCard | None:
+    """A heartbeat's worker card; None for none, or a heartbeat of a version before cards."""
+    if heartbeat is None:
+        return None
+    try:
+        return WORKER_CARD_DECODER.decode(heartbeat)
+    except (msgspec.DecodeError, ValueError):
+        return None
 
 
 def _pending(listed: int, prioritized: int, wake: int | None) -> int:
@@ -133,17 +156,22 @@ def worker_reads(pipe: AnyPipeline, keys: QueueKeys, registered: list[tuple[byte
     of the ``keys.workers`` set (read most recent first, with their scores)."""
     for raw, _ in registered:
         worker = raw.decode()
-        pipe.exists(keys.heartbeat(worker))
+        pipe.get(keys.heartbeat(worker))
         pipe.llen(keys.processing(worker))
 
 
 def workers_from(registered: list[tuple[bytes, float]], replies: list[Any]) -> list[WorkerInfo]:
     """The workers of the ``keys.workers`` set, from the replies of ``worker_reads``."""
-    return [
-        WorkerInfo(id=raw.decode(), last_beat=beat, alive=bool(replies[2 * i]),
-                   running=int(replies[2 * i + 1]))
-        for i, (raw, beat) in enumerate(registered)
-    ]
+    infos = []
+    for i, (raw, beat) in enumerate(registered):
+        heartbeat = cast("bytes | None", replies[2 * i])
+        card = _card(heartbeat)
+        infos.append(WorkerInfo(
+            id=raw.decode(), last_beat=beat, alive=heartbeat is not None,
+            running=int(replies[2 * i + 1]), host=card.host if card else None,
+            pid=card.pid if card else None, started=card.started if card else None,
+            queues=tuple(card.queues) if card else ()))
+    return infos
 
 
 class Inspector:
@@ -217,7 +245,8 @@ class Inspector:
         return [
             MinuteCounts(at=minute * 60.0, **{
                 state.value: int(counts.get(state.value.encode(), 0))
-                for state in (JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED)})
+                for state in (JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED,
+                              JobState.DEAD)})
             for minute, counts in zip(span, counters, strict=True)
         ]
 

@@ -132,7 +132,7 @@ class QueueKeys:
     ``aj:{q}:seq``            string  the counter that orders jobs within a priority
     ``aj:{q}:paused``         string  present while the queue is paused
     ``aj:{q}:processing:<w>`` list    jobs worker ``w`` has taken and not finished
-    ``aj:{q}:hb:<w>``         string  worker ``w``'s heartbeat, with a TTL
+    ``aj:{q}:hb:<w>``         string  worker ``w``'s heartbeat, with a TTL: its ``WorkerCard``
     ``aj:{q}:workers``        zset    worker ids by last heartbeat time
     ``aj:{q}:queued``         hash    job id -> queued entry (``encode_queued``) of each job not
                                       yet started (its record is made when it first starts)
@@ -265,12 +265,19 @@ class Envelope(msgspec.Struct, array_like=True, frozen=True):
 
     Encoded as a msgpack array whose first two elements are the job id and the task name, so
     the scripts read both without decoding the rest (``scripts/lib/job_head.lua``).
+
+    ``trace`` is optional and last: the trace context of the span that enqueued the call (W3C
+    ``traceparent``, maybe ``tracestate``; see ``asyncjobs.tracing``), so the run's span is its
+    child. ``envelope_bytes`` leaves it out when there is none, so an untraced call is the
+    four elements it was before the field existed, and envelopes without it decode with None.
+    A worker of a version before it ignores it.
     """
 
     id: str
     task: str
     args: msgspec.Raw
     enqueued_at: float
+    trace: dict[str, str] | None = None
 
 
 class ErrorKind(StrEnum):
@@ -310,10 +317,30 @@ class DeadLetter(msgspec.Struct, array_like=True, frozen=True):
     job_id: str | None = None
 
 
+class WorkerCard(msgspec.Struct, array_like=True, frozen=True):
+    """Who a worker is, the value of its heartbeat keys (``asyncjobs workers``): its host, its
+    process id, when it started (Unix time) and the queues it serves."""
+
+    host: str
+    pid: int
+    started: float
+    queues: list[str]
+
+
 ENCODER = msgspec.msgpack.Encoder()
+
+
+def envelope_bytes(envelope: Envelope) -> bytes:
+    """An envelope's bytes: four elements when it carries no trace context, five when it does."""
+    if envelope.trace is None:
+        return ENCODER.encode((envelope.id, envelope.task, envelope.args, envelope.enqueued_at))
+    return ENCODER.encode(envelope)
+
+
 ENVELOPE_DECODER = msgspec.msgpack.Decoder(Envelope)
 OUTCOME_DECODER = msgspec.msgpack.Decoder(Outcome)
 DEAD_LETTER_DECODER = msgspec.msgpack.Decoder(DeadLetter)
+WORKER_CARD_DECODER = msgspec.msgpack.Decoder(WorkerCard)
 ANY_DECODER: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder()
 
 

@@ -15,6 +15,7 @@ import msgspec
 import redis.asyncio as aredis
 from redis.exceptions import ResponseError
 
+from . import tracing
 from .blocking import BlockingProducer, refuse_in_event_loop
 from .config import Settings
 from .connection import UNREACHABLE, Connection
@@ -397,6 +398,13 @@ class Queue:
         """
         if not calls:
             return []
+        tracer = tracing.tracer()
+        if tracer is None:
+            return await self._enqueue_many(calls)
+        with tracing.producing(tracer, "send", self.name, count=len(calls)):
+            return await self._enqueue_many(calls)
+
+    async def _enqueue_many(self, calls: Sequence[Call[R]]) -> list[Job[R]]:
         conn = self.connection()
         try:
             async with asyncio.timeout(self.settings.enqueue_timeout):
@@ -445,6 +453,14 @@ class Queue:
         producer = self._blocking("queue.enqueue_many_sync", "queue.enqueue_many")
         if not calls:
             return []
+        tracer = tracing.tracer()
+        if tracer is None:
+            return self._enqueue_many_sync(producer, calls)
+        with tracing.producing(tracer, "send", self.name, count=len(calls)):
+            return self._enqueue_many_sync(producer, calls)
+
+    def _enqueue_many_sync(self, producer: BlockingProducer,
+                           calls: Sequence[Call[R]]) -> list[SyncJob[R]]:
         batches = enqueue_batches(calls)
         ids = unique_holders(batches, producer.enqueue(batches, calls[0].enqueued_at))
         return [SyncJob(ids.get(call.job_id, call.job_id), call.task, self, call.decoder)

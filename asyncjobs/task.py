@@ -11,6 +11,7 @@ from typing import Any, Concatenate, Generic, NamedTuple, ParamSpec, Protocol, T
 
 import msgspec
 
+from . import tracing
 from .blocking import refuse_in_event_loop
 from .codec import TaskCodec, encode_envelope
 from .config import Settings
@@ -245,21 +246,62 @@ class Task(Generic[P, R]):
 
     def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[R]:
         """Validate and encode a call without any Redis I/O."""
-        return self._make_call("call", args, kwargs)
+        return self._call("call", args, kwargs)
 
     async def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Enqueue a call and return its job handle as soon as the job is in Redis.
 
         Raises ``TaskArgumentError`` (a ``TypeError``) or ``PayloadTooLarge`` before any I/O.
         """
-        return await self.queue.enqueue(self._make_call("delay", args, kwargs))
+        return await self._delay("delay", args, kwargs)
 
     def delay_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
         """Enqueue a call from code with no event loop (a WSGI view, a script, a thread) and
         return its blocking handle; otherwise as ``delay``. Inside a running event loop it
         raises ``BlockingCallError``: use ``await task.delay(...)`` there."""
         refuse_in_event_loop(f"{self.name}.delay_sync", f"{self.name}.delay")
-        return self.queue.enqueue_sync(self._make_call("delay_sync", args, kwargs))
+        return self._delay_sync("delay_sync", args, kwargs)
+
+    def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+              job_id: str | None = None, when: When | None = None,
+              relative: Relative | None = None) -> Call[R]:
+        """``call``: with a tracer, in a ``create`` span whose context the job carries."""
+        tracer = tracing.tracer()
+        if tracer is None:
+            return self._make_call(method, args, kwargs, job_id, when, relative)
+        with tracing.producing(tracer, "create", self.queue.name, self.name) as span:
+            call = self._make_call(method, args, kwargs, job_id, when, relative,
+                                   tracing.carrier(span))
+            tracing.identify(span, call.job_id)
+            return call
+
+    async def _delay(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     job_id: str | None = None, when: When | None = None,
+                     relative: Relative | None = None) -> Job[R]:
+        """``delay``: with a tracer, in a ``send`` span whose context the job carries."""
+        tracer = tracing.tracer()
+        if tracer is None:
+            return await self.queue.enqueue(
+                self._make_call(method, args, kwargs, job_id, when, relative))
+        with tracing.producing(tracer, "send", self.queue.name, self.name) as span:
+            job = await self.queue.enqueue(self._make_call(
+                method, args, kwargs, job_id, when, relative, tracing.carrier(span)))
+            tracing.identify(span, job.id)
+            return job
+
+    def _delay_sync(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                    job_id: str | None = None, when: When | None = None,
+                    relative: Relative | None = None) -> SyncJob[R]:
+        """``delay_sync``: as ``_delay``."""
+        tracer = tracing.tracer()
+        if tracer is None:
+            return self.queue.enqueue_sync(
+                self._make_call(method, args, kwargs, job_id, when, relative))
+        with tracing.producing(tracer, "send", self.queue.name, self.name) as span:
+            job = self.queue.enqueue_sync(self._make_call(
+                method, args, kwargs, job_id, when, relative, tracing.carrier(span)))
+            tracing.identify(span, job.id)
+            return job
 
     def options(
         self,
@@ -383,18 +425,20 @@ class Task(Generic[P, R]):
         job_id: str | None = None,
         when: When | None = None,
         relative: Relative | None = None,
+        trace: dict[str, str] | None = None,
         *,
         piped: bool = False,
     ) -> Call[R]:
         """``relative``: which of ``when``'s times were given relative to the time they were
-        counted from: they are moved to count from now. ``piped``: a pipeline step's call,
-        without its first argument."""
+        counted from: they are moved to count from now. ``trace``: the trace context the job
+        carries (``asyncjobs.tracing``). ``piped``: a pipeline step's call, without its first
+        argument."""
         encoded_args = self.codec.encode_args(method, args, kwargs, piped=piped)
         job_id = job_id or new_job_id()
         now = time.time()
         if when is not None and relative is not None:
             when = relative.moved(when, now)
-        envelope = Envelope(job_id, self.name, msgspec.Raw(encoded_args), now)
+        envelope = Envelope(job_id, self.name, msgspec.Raw(encoded_args), now, trace)
         payload = encode_envelope(envelope, task=self.name, limit=self.queue.max_payload_bytes)
         return Call(job_id, self.name, payload, now, self.codec.result_decoder, when or self._when)
 
@@ -423,19 +467,17 @@ class TaskOptions(Generic[P, R]):
         self._relative = relative
 
     def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[R]:
-        return self._task._make_call("call", args, kwargs, self._job_id, self._when,
-                                     self._relative)
+        return self._task._call("call", args, kwargs, self._job_id, self._when, self._relative)
 
     async def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
-        call = self._task._make_call("delay", args, kwargs, self._job_id, self._when,
-                                     self._relative)
-        return await self._task.queue.enqueue(call)
+        return await self._task._delay("delay", args, kwargs, self._job_id, self._when,
+                                       self._relative)
 
     def delay_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
         name = self._task.name
         refuse_in_event_loop(f"{name}.options(...).delay_sync", f"{name}.options(...).delay")
-        call = self._task._make_call("delay_sync", args, kwargs, self._job_id, self._when)
-        return self._task.queue.enqueue_sync(call)
+        return self._task._delay_sync("delay_sync", args, kwargs, self._job_id, self._when,
+                                      self._relative)
 
 
 class Relative(NamedTuple):

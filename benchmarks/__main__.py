@@ -43,10 +43,11 @@ def bench_queue(url: str) -> Queue:
     return queue
 
 
-def start_worker(url: str, queue: Queue, *args: str) -> subprocess.Popen[bytes]:
+def start_worker(url: str, queue: Queue, *args: str, cli: str = "asyncjobs") -> subprocess.Popen[bytes]:
+    """A worker process of ``benchmarks.app`` run by ``python -m <cli>``."""
     env = {**os.environ, "ASYNCJOBS_REDIS_URL": url, "ASYNCJOBS_BENCH_QUEUE": queue.name}
     return subprocess.Popen(
-        [sys.executable, "-m", "asyncjobs", "worker", "benchmarks.app:queue", "--log-level",
+        [sys.executable, "-m", cli, "worker", "benchmarks.app:queue", "--log-level",
          "WARNING", *args], cwd=ROOT, env=env,
     )
 
@@ -88,15 +89,17 @@ async def redis_cpu(queue: Queue) -> float:
 
 
 async def burst(url: str, queue: Queue, task: str, args: list[tuple[Any, ...]],
-                concurrency: int, worker_args: tuple[str, ...] = ()) -> dict[str, float]:
+                concurrency: int, worker_args: tuple[str, ...] = (),
+                cli: str = "asyncjobs") -> dict[str, float]:
     """Enqueue the calls, drain them with one ``--burst`` worker process (given
-    ``worker_args`` too); time and CPU."""
+    ``worker_args`` too, run by ``python -m <cli>``); time and CPU."""
     t = queue.tasks[task]
     jobs = []
     for base in range(0, len(args), 1000):
         jobs += await queue.enqueue_many([t.call(*a) for a in args[base:base + 1000]])
     redis_before = await redis_cpu(queue)
-    proc = start_worker(url, queue, "--burst", "--concurrency", str(concurrency), *worker_args)
+    proc = start_worker(url, queue, "--burst", "--concurrency", str(concurrency), *worker_args,
+                        cli=cli)
     _, status, usage = await anyio.to_thread.run_sync(os.wait4, proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     redis_seconds = await redis_cpu(queue) - redis_before

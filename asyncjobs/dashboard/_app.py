@@ -27,7 +27,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..admin import NotAllowed, retry_job
 from ..protocol import JobState
+from ..queue import Queue
 from ..redact import redact_url
 from ._charts import history_svg
 from ._reads import BadInput, Board, NotFound, QueueSummary
@@ -39,12 +41,15 @@ HERE = Path(__file__).parent
 PER_PAGE = 50
 MAX_FORM_BYTES = 8192
 POLL_MS = 1000
-LISTED = {state.value: state for state in (JobState.QUEUED, JobState.SCHEDULED, JobState.RUNNING)}
+LISTED = {state.value: state
+          for state in (JobState.QUEUED, JobState.SCHEDULED, JobState.RUNNING, JobState.FAILED)}
 NOTICES = {
     "paused": "The queue is paused: workers start none of its jobs until it is resumed.",
     "resumed": "The queue is resumed.",
     "cancelled": "The job is cancelled.",
     "not-cancelled": "The job had already finished: nothing changed.",
+    "retried": "The job is enqueued again with its original call.",
+    "not-retried": "The job was no longer failed (retried already?): nothing changed.",
     "requeued": "The dead letters are back on the queue.",
     "purged": "The dead letters are deleted.",
 }
@@ -270,9 +275,12 @@ class Dashboard:
         if job_id is not None:
             detail = await self.board.job(queue, job_id)
             back = f"{back}/jobs/{quote(job_id, safe='')}"
-            if detail.final:
-                raise BadInput(f"job {job_id!r} has finished ({detail.info.status.value}): "
+            status = detail.info.status
+            if what == "cancel" and detail.final:
+                raise BadInput(f"job {job_id!r} has finished ({status.value}): "
                                "it cannot be cancelled")
+            if what == "retry" and status is not JobState.FAILED:
+                raise BadInput(f"job {job_id!r} is {status.value}: only a failed job is retried")
         elif what in ("requeue", "purge"):
             back = f"{base}/dead"
         questions = {
@@ -280,6 +288,8 @@ class Dashboard:
                      "running jobs finish.",
             "resume": f"Resume queue {queue.name}?",
             "cancel": f"Cancel job {job_id}? A waiting job never starts; a running one is stopped.",
+            "retry": f"Retry job {job_id}? It is enqueued again with its original call, its "
+                     "attempts counted from 0.",
             "requeue": f"Put every dead letter of queue {queue.name} back on the queue?",
             "purge": f"Delete every dead letter of queue {queue.name}? This cannot be undone.",
         }
@@ -287,23 +297,32 @@ class Dashboard:
             return self.render(request, "confirm.html", question=questions[what], action=request.url.path,
                                back=back, what=what, page="confirm")
         await self.form(request)
-        if what == "pause":
-            await queue.pause()
-            notice = "paused"
-        elif what == "resume":
-            await queue.resume()
-            notice = "resumed"
-        elif what == "cancel":
-            assert job_id is not None
-            notice = "cancelled" if await queue.cancel(job_id) else "not-cancelled"
-        elif what == "requeue":
-            await queue.inspect.requeue_dead_letters()
-            notice = "requeued"
-        else:
-            await queue.inspect.purge_dead_letters()
-            notice = "purged"
+        notice = await self._do(what, queue, job_id)
         logger.info("dashboard: %s on queue %s%s", what, queue.name, f" job {job_id}" if job_id else "")
         return RedirectResponse(f"{back}?notice={notice}", 303)
+
+    async def _do(self, what: str, queue: Queue, job_id: str | None) -> str:
+        """Carry out a confirmed action; returns the notice to show (``NOTICES``)."""
+        if what == "pause":
+            await queue.pause()
+            return "paused"
+        if what == "resume":
+            await queue.resume()
+            return "resumed"
+        if what == "requeue":
+            await queue.inspect.requeue_dead_letters()
+            return "requeued"
+        if what == "purge":
+            await queue.inspect.purge_dead_letters()
+            return "purged"
+        assert job_id is not None
+        if what == "cancel":
+            return "cancelled" if await queue.cancel(job_id) else "not-cancelled"
+        try:
+            await retry_job(queue, job_id)
+        except NotAllowed:  # retried (or expired) since the confirmation page
+            return "not-retried"
+        return "retried"
 
 
 def _summary_json(s: QueueSummary, chart: bool) -> dict[str, Any]:
@@ -348,6 +367,7 @@ def build(redis_url: str, *, read_only: bool, token: str | None) -> Starlette:
         Route("/queues/{name}", g(dash.queue)),
         Route("/queues/{name}/jobs/{job_id}", g(dash.job)),
         Route("/queues/{name}/jobs/{job_id}/cancel", g(dash.action("cancel")), methods=["GET", "POST"]),
+        Route("/queues/{name}/jobs/{job_id}/retry", g(dash.action("retry")), methods=["GET", "POST"]),
         Route("/queues/{name}/pause", g(dash.action("pause")), methods=["GET", "POST"]),
         Route("/queues/{name}/resume", g(dash.action("resume")), methods=["GET", "POST"]),
         Route("/queues/{name}/dead/requeue", g(dash.action("requeue")), methods=["GET", "POST"]),

@@ -1,5 +1,5 @@
 """The overview's chart, drawn server-side as inline SVG: the jobs a queue finished in each
-minute of the last hour (``inspect.history``), complete and failed stacked. Only numbers go
+minute of the last hour (``inspect.history``), by final state, stacked. Only numbers go
 into the markup."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ HEIGHT = 48
 
 
 def history_svg(history: list[MinuteCounts]) -> str:
-    """One bar per minute, oldest at the left: complete (green) under failed (red) and
-    cancelled (grey); the tallest minute fills the height."""
-    top = max((m.complete + m.failed + m.cancelled for m in history), default=0) or 1
+    """One bar per minute, oldest at the left: complete (green) under failed (red), dead
+    (dark red) and cancelled (grey); the tallest minute fills the height."""
+    top = max((m.finished for m in history), default=0) or 1
     step = WIDTH / max(len(history), 1)
     bar = max(step - 1, 1)
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
@@ -22,7 +22,8 @@ def history_svg(history: list[MinuteCounts]) -> str:
     for i, minute in enumerate(history):
         x = i * step
         y = float(HEIGHT)
-        for value, kind in ((minute.complete, "ok"), (minute.failed, "bad"), (minute.cancelled, "off")):
+        for value, kind in ((minute.complete, "ok"), (minute.failed, "bad"), (minute.dead, "dead"),
+                            (minute.cancelled, "off")):
             if value:
                 h = value / top * (HEIGHT - 2)
                 y -= h

@@ -83,7 +83,8 @@ class QueueSummary:
 
 @dataclass(frozen=True, kw_only=True)
 class JobRow:
-    """A job of a page of waiting or running jobs, with its arguments when they are at hand."""
+    """A job of a page of waiting, running or failed jobs, with its arguments when they are at
+    hand."""
 
     info: JobInfo
     args: str | None
@@ -178,7 +179,9 @@ class Board:
             infos = [info for info in window if info.task == task][page * per_page:]
         more = len(infos) > per_page
         infos = infos[:per_page]
-        envelopes = await self._envelopes(queue, {info.id for info in infos})
+        ids = {info.id for info in infos}
+        envelopes = (await self._failed_calls(queue, ids) if state is JobState.FAILED
+                     else await self._envelopes(queue, ids))
         rows = [JobRow(info=info, args=decode_args(envelopes[info.id]) if info.id in envelopes else None)
                 for info in infos]
         return rows, more
@@ -206,6 +209,9 @@ class Board:
         if info.status not in FINAL_STATES:
             envelope = (await self._envelopes(queue, {job_id})).get(job_id)
             args = decode_args(envelope) if envelope is not None else None
+        elif info.status is JobState.FAILED:
+            envelope = (await self._failed_calls(queue, {job_id})).get(job_id)
+            args = decode_args(envelope) if envelope is not None else None
         elif info.status is JobState.DEAD:
             args = await self._dead_args(queue, job_id)
         return JobDetail(info=info, args=args, result=result, error=error)
@@ -218,6 +224,22 @@ class Board:
                 except msgspec.DecodeError:
                     return "(a payload that is not a valid job)"
         return None
+
+    async def _failed_calls(self, queue: Queue, ids: set[str]) -> dict[str, Envelope]:
+        """The calls that failed jobs keep in their records (``Field.PAYLOAD``), by id."""
+        order = sorted(ids)
+        async with queue.redis.pipeline(transaction=False) as pipe:
+            for job_id in order:
+                pipe.hget(queue.keys.job(job_id), Field.PAYLOAD.value)
+            payloads = cast("list[bytes | None]", await pipe.execute())
+        found: dict[str, Envelope] = {}
+        for job_id, payload in zip(order, payloads, strict=True):
+            if payload is not None:
+                try:
+                    found[job_id] = ENVELOPE_DECODER.decode(payload)
+                except msgspec.DecodeError:
+                    continue
+        return found
 
     async def _envelopes(self, queue: Queue, ids: set[str]) -> dict[str, Envelope]:
         """The envelopes of ``ids`` among the first ``SEARCH_DEPTH`` entries of each list a

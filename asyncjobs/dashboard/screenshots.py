@@ -1,18 +1,24 @@
-"""Screenshots of every dashboard page, for the docs: ``python -m asyncjobs.dashboard.screenshots``
-(or ``nox -s screenshots``) writes ``docs/screenshots/*.png``.
+"""Screenshots of every dashboard page and of the CLI, for the docs:
+``python -m asyncjobs.dashboard.screenshots`` (or ``nox -s screenshots``) writes
+``docs/screenshots/*.png``.
 
 It starts a throwaway server, runs a worker over two sample queues with jobs that complete,
 fail, wait and die, serves the dashboard on a free loopback port and photographs each page in
 headless Chromium (the system's ``chromium``, driven by Playwright: nothing is downloaded). The
-hour of history before this run is filled with sample counts so the charts have a shape.
+hour of history before this run is filled with sample counts so the charts have a shape. Then
+it runs ``asyncjobs info`` and ``asyncjobs jobs`` against the same server, in color, and
+photographs their output as a terminal shows it (``cli.png``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import os
 import random
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,11 +31,34 @@ from ..worker import Worker
 PAGES: dict[str, str | None] = {
     "overview": "/",
     "queue": "/queues/emails?state=running",
+    "failed-jobs": "/queues/emails?state=failed",
     "job": None,  # the failed job's page, found at run time
     "workers": "/workers",
     "dead-letters": "/dead",
     "schedules": "/schedules",
 }
+CLI_COMMANDS = (("info",), ("jobs", "emails", "--status", "failed"))
+"""The commands of ``cli.png``, run against the sample server."""
+CLI_COLUMNS = 112
+
+
+async def _cli_html(url: str) -> str:
+    """The CLI commands' output, in color, as the HTML page of a terminal."""
+    from rich.console import Console
+    from rich.terminal_theme import MONOKAI
+    from rich.text import Text
+
+    console = Console(record=True, width=CLI_COLUMNS, file=io.StringIO(), force_terminal=True)
+    env = {**os.environ, "FORCE_COLOR": "1", "COLUMNS": str(CLI_COLUMNS),
+           "ASYNCJOBS_REDIS_URL": url}
+    for args in CLI_COMMANDS:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "asyncjobs", *args, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await proc.communicate()
+        console.print(Text("$ asyncjobs " + " ".join(args), style="bold"))
+        console.print(Text.from_ansi(out.decode()))
+    return console.export_html(theme=MONOKAI, inline_styles=True)
 
 
 def _sample_queues(url: str) -> tuple[Queue, Queue, Queue]:
@@ -69,7 +98,7 @@ async def _history(queue: Queue, seed: int) -> None:
         for minute in range(now - 59, now):
             pipe.hset(queue.keys.minute(minute), mapping={
                 "complete": rng.randint(20, 60) + (minute % 7) * 5, "failed": rng.choice([0, 0, 1, 2, 4]),
-                "cancelled": rng.choice([0, 0, 0, 1])})
+                "cancelled": rng.choice([0, 0, 0, 1]), "dead": rng.choice([0, 0, 0, 0, 0, 1])})
             pipe.expire(queue.keys.minute(minute), MINUTE_TTL)
         await pipe.execute()
 
@@ -106,7 +135,8 @@ async def _settle(emails: Queue) -> None:
     await digest.options(delay=600).delay(99)
 
 
-async def _photograph(base: str, out: Path, failed_id: str, chromium: str) -> list[Path]:
+async def _photograph(base: str, out: Path, failed_id: str, chromium: str,
+                      cli_html: str) -> list[Path]:
     from playwright.async_api import async_playwright
 
     written = []
@@ -119,6 +149,12 @@ async def _photograph(base: str, out: Path, failed_id: str, chromium: str) -> li
             target = out / f"{name}.png"
             await page.screenshot(path=str(target), full_page=True)
             written.append(target)
+        # a page of its own: the dashboard's Content-Security-Policy refuses inline styles
+        page = await browser.new_page(viewport={"width": 1000, "height": 200})
+        await page.set_content(cli_html)
+        target = out / "cli.png"
+        await page.screenshot(path=str(target), full_page=True)
+        written.append(target)
         await browser.close()
     return written
 
@@ -143,7 +179,9 @@ async def _run(out: Path, chromium: str) -> list[Path]:
                 break
             await asyncio.sleep(0.05)
         try:
-            return await _photograph(f"http://127.0.0.1:{port}", out, failed_id, chromium)
+            cli_html = await _cli_html(server.url)
+            return await _photograph(f"http://127.0.0.1:{port}", out, failed_id, chromium,
+                                     cli_html)
         finally:
             web.should_exit = True
             thread.join(15)

@@ -390,11 +390,13 @@ class Scripts:
         s = self._settings
         reply = await self._run(
             "dead",
-            {"processing": processing, "dead": k.dead, "stats": k.stats, "pending": k.pending},
+            {"processing": processing, "dead": k.dead, "stats": k.stats, "pending": k.pending,
+             "minute": k.minute(int(finished_at) // 60)},
             {"entry": entry, "letter": record, "cap": s.max_dead_letters, "outcome": outcome,
              "finished_at": finished_at, "record_ttl": _ms(s.result_ttl), "id": job_id or "",
              "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl), "unique_prefix": k.unique_prefix,
-             "conc_prefix": k.conc_prefix, "reason": reason, **self._events},
+             "conc_prefix": k.conc_prefix, "minute_ttl": MINUTE_TTL, "reason": reason,
+             **self._events},
             more_keys=[k.job(job_id)] if job_id is not None else [],
         )
         return bool(reply == Reply.DONE)
@@ -421,12 +423,12 @@ class Scripts:
             "reap",
             {"heartbeat": k.heartbeat(victim), "processing": k.processing(victim),
              "pending": k.pending, "workers": k.workers, "dead": k.dead, "stats": k.stats,
-             "schedule": k.scheduled},
+             "schedule": k.scheduled, "minute": k.minute(int(now) // 60)},
             {"victim": victim, "job_prefix": k.job_prefix, "max_recoveries": s.max_recoveries,
              "now": now, "queue": k.name, "reaper": reaper, "cap": s.max_dead_letters,
              "record_ttl": _ms(s.result_ttl), "done": k.done, "dead_ttl": _ms(s.dead_letter_ttl),
              "stagger": SUSPECT_STAGGER, "unique_prefix": k.unique_prefix,
-             "conc_prefix": k.conc_prefix, **self._events},
+             "conc_prefix": k.conc_prefix, "minute_ttl": MINUTE_TTL, **self._events},
         )
         if reply == Reply.ALIVE:
             return None

@@ -16,6 +16,7 @@ local workers = KEYS[4]      -- the victim leaves the registry
 local dead = KEYS[5]         -- capped dead-letter list, with a TTL
 local stats = KEYS[6]
 local schedule = KEYS[7]     -- suspects, staggered
+local minute = KEYS[8]       -- this minute's counters (throughput history): count dead letters
 local victim = ARGV[1]
 local job_prefix = ARGV[2]
 local max_recoveries = tonumber(ARGV[3])
@@ -29,8 +30,9 @@ local dead_ttl = ARGV[10]    -- ms
 local stagger = tonumber(ARGV[11])
 local unique_prefix = ARGV[12]
 local conc_prefix = ARGV[13]  -- the victim's jobs free their concurrency slots (lib/slots)
-local events = ARGV[14]      -- a `dead` event per job dead-lettered (lib/event)
-local events_max = ARGV[15]
+local minute_ttl = ARGV[14]  -- seconds
+local events = ARGV[15]      -- a `dead` event per job dead-lettered (lib/event)
+local events_max = ARGV[16]
 
 if redis.call('EXISTS', heartbeat) == 1 then
   return {REPLY_ALIVE, 0, 0}
@@ -49,6 +51,7 @@ while true do
     if recoveries >= max_recoveries then
       local message = 'the job was running on a worker that died, ' .. recoveries .. ' times'
       dead_letter({list = dead, cap = cap, list_ttl = dead_ttl, stats = stats,
+        minute = minute, minute_ttl = minute_ttl,
         letter = encode_dead_letter('worker_lost', message, entry, queue, reaper, now, id),
         record = record, outcome = encode_dead_outcome('worker_lost', message), at = now,
         record_ttl = record_ttl, done = done, id = id, unique_prefix = unique_prefix,

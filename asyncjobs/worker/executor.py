@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from .. import tracing
 from ..connection import UNREACHABLE, Backoff
 from ..context import CallNext, Context
 from ..errors import ConfigError
@@ -142,30 +143,49 @@ class Executor:
         if self._observer is not None:
             self._observer.job_started(self._queue.name, task.name,
                                        time.time() - envelope.enqueued_at if attempt == 1 else None)
+        tracer = tracing.tracer()
+        if tracer is None:
+            await self._execute(run, task, args, kwargs, ctx)
+            return
+        with tracing.running(tracer, self._queue.name, envelope, attempt, self._worker_id) as span:
+            ended = await self._execute(run, task, args, kwargs, ctx)
+            if ended is not None:
+                tracing.ended(span, *ended)
+
+    async def _execute(
+        self, run: _Run, task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any],
+        ctx: Context | None,
+    ) -> tuple[Outcome, Exception | None] | None:
+        """Run a decoded job under its timeout and record its outcome; returns the outcome and
+        the exception the task raised, or None when the fence stopped it (it runs again)."""
+        job_id = run.job_id
+        assert job_id is not None
         with self._lease.scope(task.timeout) as scope:
             if task.is_async:
-                self._stoppable[envelope.id] = scope
+                self._stoppable[job_id] = scope
             try:
                 outcome, exc = await self._call(task, args, kwargs, ctx)
             finally:
                 if task.is_async:
-                    del self._stoppable[envelope.id]
+                    del self._stoppable[job_id]
                 if ctx is not None and ctx.notes is not None:
                     # its last reports, before its outcome; bounded, even when stopping
                     with anyio.move_on_after(_LAST_REPORTS_FOR, shield=True):
                         await self._journal.close(ctx.notes)
         if scope.fenced:
-            log.debug("job %s: cancelled by the fence; it will run again", envelope.id)
+            log.debug("job %s: cancelled by the fence; it will run again", job_id)
             if self._observer is not None:
                 self._observer.job_finished(self._queue.name, task.name, "fenced",
                                             time.perf_counter() - run.started)
-            return
+            return None
         if scope.cancelled:
             outcome, exc = _error(ErrorKind.CANCELLED, "JobCancelled", "cancelled"), None
         elif scope.timed_out:
             message = f"{task.name} ran over its timeout of {task.timeout} s"
             outcome, exc = _error(ErrorKind.TIMEOUT, "TaskTimeout", message), None
-        await self._finish(run, self.step(run, decide(task.retry, attempt, outcome, exc), outcome))
+        decision = decide(task.retry, run.attempt, outcome, exc)
+        await self._finish(run, self.step(run, decision, outcome))
+        return outcome, exc
 
     def step(self, run: _Run, disposition: Disposition, outcome: Outcome) -> Step:
         """The script call that carries out a run's disposition (each one atomic and fenced: it

@@ -6,12 +6,15 @@ the time it was sent to ``on_beat`` (the worker's ``Lease``, which judges what i
 heartbeat is also the worker's probe of Redis: it alone reports an outage (``OutageLog``).
 
 A worker serving several queues has one heartbeat: each beat refreshes every queue's heartbeat
-key (with that queue's TTL) and registry entry, in one pipeline.
+key (with that queue's TTL) and registry entry, in one pipeline. The heartbeat keys hold the
+worker's ``WorkerCard`` (host, pid, start time, queues) for ``asyncjobs workers``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +22,7 @@ from collections.abc import Callable, Sequence
 import redis
 from redis.exceptions import RedisError
 
-from ..protocol import REGISTRY, QueueKeys
+from ..protocol import ENCODER, REGISTRY, QueueKeys, WorkerCard
 from .outage import OutageLog
 
 log: logging.Logger = logging.getLogger(__name__)
@@ -41,6 +44,8 @@ class Heartbeat:
         self._beats = [(keys.heartbeat(worker_id), keys.workers, int(ttl * 1000))
                        for keys, ttl in queues]
         self._names = [keys.name for keys, _ in queues]
+        self._card = ENCODER.encode(WorkerCard(socket.gethostname(), os.getpid(), time.time(),
+                                               self._names))
         self._worker_id = worker_id
         self._interval = interval
         self._on_beat = on_beat
@@ -57,7 +62,7 @@ class Heartbeat:
             with self._client.pipeline(transaction=False) as pipe:
                 now = time.time()
                 for heartbeat, workers, ttl_ms in self._beats:
-                    pipe.set(heartbeat, now, px=ttl_ms)
+                    pipe.set(heartbeat, self._card, px=ttl_ms)
                     pipe.zadd(workers, {self._worker_id: now})
                 pipe.sadd(REGISTRY, *self._names)  # the queues are known (asyncjobs info)
                 pipe.execute()

@@ -186,7 +186,9 @@ async def test_burst_worker_waits_for_scheduled_jobs_only_when_asked(
     app_env: dict[str, str], app_queue: Queue
 ) -> None:
     square = app_queue.tasks["square"]
-    soon = await square.options(delay=5.0).delay(3)  # due after the plain --burst run ends
+    # due after the plain --burst worker below has started and left (a process start takes
+    # over a second on a busy machine)
+    soon = await square.options(delay=5.0).delay(3)
     later = await square.options(delay=3600).delay(4)
     proc = cli("worker", APP, "--burst", env=app_env)
     _, err = proc.communicate(timeout=60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -45,10 +46,18 @@ async def test_info_jobs_and_job_as_json_and_tables(queue: Queue, redis_url: str
         ctx.log(f"about to fail on {n}")
         raise ValueError(f"bad {n}")
 
-    async with running_worker(queue):
+    async with running_worker(queue, worker_id="cli-worker"):
         job = await boom.delay(3)
         with pytest.raises(JobFailed):
             await job.result(timeout=10)
+        proc = run("workers", queue.name, "--json", url=redis_url)
+        [worker] = json.loads(proc.stdout)["workers"]
+        assert worker == {"queue": queue.name, "id": "cli-worker", "alive": True, "running": 0,
+                          "last_beat": worker["last_beat"], "host": socket.gethostname(),
+                          "pid": os.getpid(), "started": worker["started"], "queues": [queue.name]}
+        assert worker["started"] <= worker["last_beat"]
+        table = run("workers", queue.name, url=redis_url).stdout
+        assert all(text in table for text in ("cli-worker", socket.gethostname(), str(os.getpid())))
     proc = run("info", queue.name, "--json", url=redis_url)
     assert proc.returncode == 0, proc.stderr
     [row] = json.loads(proc.stdout)["queues"]

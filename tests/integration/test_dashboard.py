@@ -4,18 +4,23 @@ headless Chromium clicking through every page and action."""
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 from playwright.async_api import expect
+from prometheus_client.parser import text_string_to_metric_families
 
 from asyncjobs import JobCancelled, JobState, Queue
 from asyncjobs.dashboard import create_app
@@ -105,6 +110,48 @@ async def _status(queue: Queue, job_id: str, state: JobState) -> bool:
     return info is not None and info.status is state
 
 @in_browser
+async def test_every_page_loads_only_its_own_assets_without_errors_and_is_photographed(
+    server_url: str, queue: Queue, tmp_path: Path
+) -> None:
+    """Each page in turn: a 200, nothing fetched from anywhere but the dashboard (it works
+    offline), no error in the browser's console (scripts and styles pass the page's
+    Content-Security-Policy), and a screenshot saved (in ``$ASYNCJOBS_TEST_SCREENSHOTS`` when
+    set, for CI to keep; the docs' screenshots come from ``asyncjobs.dashboard.screenshots``)."""
+    t = tasks(queue)
+    await queue.schedule("hourly", t["add"].call(1, 2), every=3600.0)
+    async with running_worker(queue):
+        failed = await t["explode"].delay("on camera")
+        await wait_until(lambda: _status(queue, failed.id, JobState.FAILED), 10, "the job to fail")
+    pages = {
+        "overview": "/", "queue": f"/queues/{queue.name}",
+        "failed-jobs": f"/queues/{queue.name}?state=failed",
+        "job": f"/queues/{queue.name}/jobs/{failed.id}", "workers": "/workers",
+        "dead-letters": "/dead", "schedules": "/schedules",
+        "confirm": f"/queues/{queue.name}/jobs/{failed.id}/retry",
+    }
+    out = anyio.Path(os.environ.get("ASYNCJOBS_TEST_SCREENSHOTS") or tmp_path)
+    await out.mkdir(parents=True, exist_ok=True)
+    async with serving(create_app(server_url)) as dash, chromium() as page:
+        requested: list[str] = []
+        problems: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: problems.append(message.text)
+                if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        for name, path in pages.items():
+            response = await page.goto(dash.url + path)
+            assert response is not None and response.status == 200, path
+            await page.wait_for_load_state("networkidle")
+            shot = out / f"{name}.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            assert (await shot.stat()).st_size > 1000, name
+    await queue.unschedule("hourly")  # the schedules page of the other tests lists theirs alone
+    assert requested and all(url.startswith(dash.url + "/") for url in requested), requested
+    assert any(url.endswith(".css") for url in requested) and any(url.endswith(".js") for url in requested)
+    assert problems == []
+
+
+@in_browser
 async def test_queue_page_lists_filters_and_pages_jobs_with_their_arguments(
     server_url: str, queue: Queue
 ) -> None:
@@ -145,6 +192,71 @@ async def test_cancel_a_running_job_from_its_page(server_url: str, queue: Queue)
             await job.result(timeout=10)
         await page.reload()
         assert await page.inner_text("#job-status") == "cancelled"
+
+@in_browser
+async def test_retry_a_failed_job_from_the_failed_list_and_from_its_page(
+    server_url: str, queue: Queue
+) -> None:
+    runs: dict[str, int] = {}
+
+    @queue.task(name="flaky")
+    async def flaky(key: str) -> str:
+        runs[key] = runs.get(key, 0) + 1
+        if runs[key] == 1:
+            raise RuntimeError(f"first run of {key}")
+        return f"{key} on run {runs[key]}"
+
+    async with serving(create_app(server_url)) as dash, chromium() as page, running_worker(queue):
+        listed, opened = await flaky.delay("listed"), await flaky.delay("opened")
+        for job in (listed, opened):
+            await wait_until(lambda job=job: _status(queue, job.id, JobState.FAILED), 10,
+                             "the job to fail")
+        # the failed jobs' list: each with its arguments and a Retry button, no Cancel
+        await page.goto(f"{dash.url}/queues/{queue.name}")
+        await page.click("nav.tabs >> text=failed")
+        row = page.locator(f'tr[data-job="{listed.id}"]')
+        await expect(row.locator("code.args")).to_have_text("['listed']")
+        assert await page.locator("table.jobs a.button", has_text="Cancel").count() == 0
+        await row.locator("a.button", has_text="Retry").click()
+        await confirm(page)
+        assert "enqueued again" in await page.inner_text(".notice")
+        await wait_until(lambda: _status(queue, listed.id, JobState.COMPLETE), 10, "the rerun")
+        assert await queue.result(listed.id, timeout=5) == "listed on run 2"
+        # a failed job's page: its arguments, a Retry button, no Cancel
+        await page.goto(f"{dash.url}/queues/{queue.name}/jobs/{opened.id}")
+        assert await page.inner_text("#job-args") == "['opened']"
+        assert await page.locator("text=Cancel job").count() == 0
+        await page.click("a.button >> text=Retry job")
+        await confirm(page)  # back on the job's page
+        await wait_until(lambda: _status(queue, opened.id, JobState.COMPLETE), 10, "the rerun")
+        assert await queue.result(opened.id, timeout=5) == "opened on run 2"
+        await page.reload()
+        assert await page.inner_text("#job-status") == "complete"
+        assert await page.locator("a.button >> text=Retry job").count() == 0
+        response = await page.goto(f"{dash.url}/queues/{queue.name}/jobs/{opened.id}/retry")
+        assert response is not None and response.status == 400, "only a failed job is retried"
+        assert "only a failed job is retried" in await page.inner_text("main")
+    assert runs == {"listed": 2, "opened": 2}
+
+
+async def test_a_job_retried_since_its_confirmation_page_is_not_retried_twice(
+    server_url: str, queue: Queue
+) -> None:
+    t = tasks(queue)
+    failed = await t["explode"].delay("twice")
+    async with running_worker(queue):
+        await wait_until(lambda: _status(queue, failed.id, JobState.FAILED), 10, "the job to fail")
+    async with serving(create_app(server_url)) as dash, httpx.AsyncClient(base_url=dash.url) as client:
+        action = f"/queues/{queue.name}/jobs/{failed.id}/retry"
+        page = await client.get(action)
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        assert page.status_code == 200 and csrf is not None
+        assert await _status(queue, failed.id, JobState.FAILED), "GET only asks"
+        assert await queue.connection().scripts.rerun(failed.id)  # retried meanwhile
+        late = await client.post(action, data={"csrf": csrf[1]})
+        assert late.status_code == 400 and "is queued: only a failed job is retried" in late.text
+    assert await queue.inspect.pending_count() == 1, "enqueued once"
+
 
 @in_browser
 async def test_pause_and_resume_from_the_overview(server_url: str, queue: Queue) -> None:
@@ -209,7 +321,8 @@ async def test_workers_and_schedules_pages(server_url: str, queue: Queue) -> Non
         await wait_until(lambda: _workers(queue), 10, "the worker to register")
         await page.goto(dash.url + "/workers")
         row = page.locator('tr[data-worker="web-worker-1"]')
-        assert "alive" in await row.inner_text()
+        text = await row.inner_text()
+        assert "alive" in text and socket.gethostname() in text and str(os.getpid()) in text
         await page.click("text=Schedules")
         await page.wait_for_selector("table.schedules")
         text = await page.inner_text("table.schedules")
@@ -271,11 +384,15 @@ async def test_token_protects_every_page(server_url: str, queue: Queue) -> None:
 @in_browser
 async def test_read_only_hides_and_refuses_actions(server_url: str, queue: Queue) -> None:
     t = tasks(queue)
+    failed = await t["explode"].delay("read-only")
+    async with running_worker(queue):
+        await wait_until(lambda: _status(queue, failed.id, JobState.FAILED), 10, "the job to fail")
     job = await t["add"].delay(1, 1)
     async with serving(create_app(server_url, read_only=True)) as dash, chromium() as page:
-        for path in ("/", f"/queues/{queue.name}", f"/queues/{queue.name}/jobs/{job.id}", "/dead"):
+        for path in ("/", f"/queues/{queue.name}", f"/queues/{queue.name}/jobs/{job.id}", "/dead",
+                     f"/queues/{queue.name}?state=failed", f"/queues/{queue.name}/jobs/{failed.id}"):
             await page.goto(dash.url + path)
-            for label in ("Pause", "Cancel", "Requeue all", "Purge all"):
+            for label in ("Pause", "Cancel", "Retry", "Requeue all", "Purge all"):
                 assert await page.locator(f"a.button >> text={label}").count() == 0, (path, label)
         assert "read-only" in await page.inner_text("header")
         response = await page.goto(f"{dash.url}/queues/{queue.name}/pause")
@@ -283,8 +400,11 @@ async def test_read_only_hides_and_refuses_actions(server_url: str, queue: Queue
         async with httpx.AsyncClient(base_url=dash.url) as client:
             refused = await client.post(f"/queues/{queue.name}/jobs/{job.id}/cancel")
             assert refused.status_code == 403
+            refused = await client.post(f"/queues/{queue.name}/jobs/{failed.id}/retry")
+            assert refused.status_code == 403
     assert not await queue.is_paused()
     assert (await queue.inspect.job(job.id)) is not None
+    assert await _status(queue, failed.id, JobState.FAILED)
 
 async def test_actions_need_the_csrf_token_and_a_post(server_url: str, queue: Queue) -> None:
     t = tasks(queue)
@@ -307,13 +427,25 @@ async def test_metrics_in_prometheus_text(server_url: str, queue: Queue) -> None
     t = tasks(queue)
     await t["add"].delay(1, 1)
     await t["add"].options(delay=60).delay(1, 1)
-    async with serving(create_app(server_url)) as dash, httpx.AsyncClient(base_url=dash.url) as client:
-        response = await client.get("/metrics")
+    enqueued = time.time()
+    async with running_worker(queue, worker_id="metrics-worker"):
+        await queue.pause()  # the worker registers, and runs nothing
+        await wait_until(lambda: _workers(queue), 10, "the worker to register")
+        async with serving(create_app(server_url)) as dash, \
+                httpx.AsyncClient(base_url=dash.url) as client:
+            response = await client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    text = response.text
-    assert f'asyncjobs_jobs{{queue="{queue.name}",state="pending"}} 1.0' in text
-    assert f'asyncjobs_jobs{{queue="{queue.name}",state="scheduled"}} 1.0' in text
-    assert f'asyncjobs_oldest_pending_age_seconds{{queue="{queue.name}"}}' in text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(response.text) for s in family.samples}
+
+    def value(name: str, **labels: str) -> float:
+        return samples[name, tuple(sorted({"queue": queue.name, **labels}.items()))]
+
+    assert value("asyncjobs_jobs", state="pending") == 1
+    assert value("asyncjobs_jobs", state="scheduled") == 1
+    assert value("asyncjobs_jobs", state="running") == 0 and value("asyncjobs_jobs", state="dead") == 0
+    assert value("asyncjobs_workers") == 1 and value("asyncjobs_paused") == 1
+    assert 0 <= value("asyncjobs_oldest_pending_age_seconds") <= time.time() - enqueued + 5
 
 @in_browser
 async def test_a_password_in_the_url_never_reaches_a_page_or_the_log(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 
@@ -63,6 +65,17 @@ async def test_running_jobs_and_workers_are_listed(queue: Queue) -> None:
         [info] = await queue.inspect.workers()
         assert (info.id, info.alive, info.running) == (worker.id, True, 3)
         assert info.last_beat <= time.time()
+        assert (info.host, info.pid, info.queues) == (socket.gethostname(), os.getpid(),
+                                                      (queue.name,))
+        assert info.started is not None and info.started <= info.last_beat
+        # a worker of a version before the worker card: alive, nothing more known
+        await queue.redis.zadd(queue.keys.workers, {"older": time.time() - 60})
+        await queue.redis.set(queue.keys.heartbeat("older"), 1, px=10_000)
+        older = (await queue.inspect.workers())[1]
+        assert (older.id, older.alive, older.host, older.pid, older.queues) == (
+            "older", True, None, None, ())
+        await queue.redis.delete(queue.keys.heartbeat("older"))
+        await queue.redis.zrem(queue.keys.workers, "older")
         counts = await queue.inspect.counts()
         assert (counts.running, counts.workers) == (3, 1)
         release.set()

@@ -41,11 +41,12 @@ async def app_queue(redis_url: str) -> AsyncIterator[Queue]:
 
 
 @contextmanager
-def worker_process(queue: Queue, *options: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(queue: Queue, *options: str, log: Path, app: str = APP,
+                   **environ: str) -> Iterator[subprocess.Popen[bytes]]:
     env = dict(os.environ, ASYNCJOBS_REDIS_URL=queue.settings.redis_url,
-               ASYNCJOBS_TEST_QUEUE=queue.name)
+               ASYNCJOBS_TEST_QUEUE=queue.name, **environ)
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "asyncjobs", "worker", APP, *options],
+        proc = subprocess.Popen([sys.executable, "-m", "asyncjobs", "worker", app, *options],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         yield proc
@@ -147,3 +148,15 @@ async def test_json_logs_carry_the_job_fields(app_queue: Queue, tmp_path: Path) 
     assert [line["outcome"] for line in every if line.get("job_id") == retried] == [
         "retried", "complete"]
     assert any("concurrency" in str(line["message"]) for line in every), "the worker's own lines"
+
+
+async def test_the_apps_own_logging_configuration_wins(app_queue: Queue, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with worker_process(app_queue, "--log-format", "json", log=log,
+                        app="tests.apps.own_logging:queue"):
+        job = await app_queue.tasks["double"].delay(4)
+        assert await job.result(timeout=20) == 8
+        line = f"own-format INFO asyncjobs.worker.executor: job {job.id} (double) complete in"
+        await wait_until(lambda: line in log.read_text(), 20, "the job's line in the app's format",
+                         dump=log.read_text)
+    assert not any(text.startswith("{") for text in log.read_text().splitlines()), "no JSON"

@@ -18,6 +18,7 @@ from asyncjobs import (
     TaskTimeout,
     Worker,
 )
+from asyncjobs.protocol import MINUTE_TTL
 from tests.support.waiting import wait_until
 
 from .conftest import running_worker
@@ -227,6 +228,10 @@ async def test_a_job_that_keeps_killing_workers_is_dead_lettered(queue: Queue) -
     assert letter.reason == "worker_lost" and letter.job_id == job.id
     assert letter.worker_id == "tester" and letter.queue == queue.name
     assert await queue.inspect.pending_count() == 0
+    [minute] = [m for m in await queue.inspect.history(minutes=2) if m.dead]
+    assert (minute.dead, minute.finished) == (1, 1), "counted by minute as it is dead-lettered"
+    ttl = await queue.redis.ttl(queue.keys.minute(int(minute.at) // 60))
+    assert 0 < ttl <= MINUTE_TTL
 
 
 async def test_reap_does_nothing_while_the_heartbeat_is_current(queue: Queue) -> None:

@@ -322,6 +322,10 @@ async def test_poison_input_goes_to_dead_letters_and_worker_goes_on(queue: Queue
     with pytest.raises(JobDeadLettered) as caught:
         await queue.result("skew", timeout=5)
     assert caught.value.exc_type == "invalid_args"
+    # counted by minute in the step that dead-lettered them: the chart and jobs/s show them
+    history = await queue.inspect.history(minutes=2)
+    assert sum(m.dead for m in history) == len(poison)
+    assert sum(m.finished for m in history) == len(poison) + 1
     assert "argument 'name': Expected `str`, got `int`" in caught.value.message
 
 

@@ -29,6 +29,8 @@ def test_jobs_per_second_weighs_the_previous_minute_by_its_part_in_the_last_60_s
     assert per_second([previous, current], now=150.0) == round((36 + 60 * 0.5) / 60, 3)
     assert per_second([previous, current], now=120.0) == round((36 + 60) / 60, 3)
     assert per_second([], now=0.0) == 0.0
+    dead = MinuteCounts(at=120.0, complete=0, failed=0, cancelled=3, dead=3)
+    assert per_second([dead], now=150.0) == 0.1, "dead letters and cancellations count"
 
 
 def test_json_lines_carry_the_standard_and_the_job_fields() -> None:

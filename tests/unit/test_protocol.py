@@ -10,6 +10,8 @@ import pytest
 
 from asyncjobs.protocol import (
     ENCODER,
+    ENVELOPE_DECODER,
+    Envelope,
     Field,
     JobState,
     Outcome,
@@ -18,6 +20,7 @@ from asyncjobs.protocol import (
     decode_notice_body,
     decode_queued,
     encode_notice,
+    envelope_bytes,
     lua_constants,
     split_notice,
 )
@@ -89,3 +92,18 @@ def test_queued_entries_and_notices_round_trip() -> None:
     task, decoded = decode_notice_body(body)
     assert (job_id, task, decoded.error) == ("abc", "t" * 300, None)
     assert split_notice(encode_notice("abc", "t", b"x" * 5000)) == ("abc", b"")
+
+
+def test_envelopes_without_a_trace_context_keep_their_four_elements_and_still_decode() -> None:
+    args = msgspec.Raw(ENCODER.encode([1, "x"]))
+    old = ENCODER.encode(["job-1", "tasks.add", args, 12.5])  # as written before the trace field
+    assert ENVELOPE_DECODER.decode(old) == Envelope("job-1", "tasks.add", args, 12.5, None)
+    assert envelope_bytes(Envelope("job-1", "tasks.add", args, 12.5)) == old
+    carrier = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    traced = envelope_bytes(Envelope("job-1", "tasks.add", args, 12.5, carrier))
+    assert traced[0] == 0x95 and traced.startswith(b"\x95" + old[1:])
+    assert ENVELOPE_DECODER.decode(traced).trace == carrier
+    # a worker that predates the field reads the first four elements and ignores the rest
+    before = msgspec.defstruct("Before", [("id", str), ("task", str), ("args", msgspec.Raw),
+                                          ("enqueued_at", float)], array_like=True)
+    assert msgspec.msgpack.decode(traced, type=before).id == "job-1"

@@ -16,16 +16,19 @@ end
 
 -- Dead-letters a job whose entry the caller has already taken out of its list:
 -- d.letter (an encoded DeadLetter) goes in at the left of d.list, capped at d.cap entries, the
--- list expiring d.list_ttl ms after its last entry; d.stats counts it; when the job's record
--- d.record is known, it gets d.outcome (kept d.record_ttl ms), the unique key it holds is freed
--- (under d.unique_prefix) and a notice of d.id goes out on d.done for the job's waiters; a
--- `dead` event with d.reason goes to d.events (lib/event; d.id may be '': not readable); the
--- jobs waiting for it are cancelled (lib/dependents).
+-- list expiring d.list_ttl ms after its last entry; d.stats counts it, and so does the hash of
+-- this minute's counters d.minute (kept d.minute_ttl seconds, as finish.lua keeps it); when
+-- the job's record d.record is known, it gets d.outcome (kept d.record_ttl ms), the unique key
+-- it holds is freed (under d.unique_prefix) and a notice of d.id goes out on d.done for the
+-- job's waiters; a `dead` event with d.reason goes to d.events (lib/event; d.id may be '': not
+-- readable); the jobs waiting for it are cancelled (lib/dependents).
 local function dead_letter(d)
   redis.call('LPUSH', d.list, d.letter)
   redis.call('LTRIM', d.list, 0, tonumber(d.cap) - 1)
   redis.call('PEXPIRE', d.list, d.list_ttl)
   redis.call('HINCRBY', d.stats, STAT_DEAD, 1)
+  redis.call('HINCRBY', d.minute, STATE_DEAD, 1)
+  redis.call('EXPIRE', d.minute, d.minute_ttl)
   if d.record then
     redis.call('HSET', d.record, FIELD_OUTCOME, d.outcome, FIELD_STATE, STATE_DEAD,
       FIELD_FINISHED_AT, d.at)
