@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import pprint
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import msgspec
@@ -14,7 +14,7 @@ import redis.asyncio as aredis
 
 from ..errors import ConfigError
 from ..inspector import MinuteCounts, QueueCounts, WorkerInfo, known_queues
-from ..job import JobInfo
+from ..job import JobInfo, LogLine
 from ..protocol import (
     ANY_DECODER,
     ENVELOPE_DECODER,
@@ -98,6 +98,10 @@ class JobDetail:
     a finished job keeps its outcome, not its call."""
     result: str | None
     error: ErrorInfo | None
+    logs: list[LogLine] = field(default_factory=list)
+    """Its log lines (``Context.log``), oldest first."""
+    waiting_for: int | None = None
+    """While it waits for others (``after=``): how many have yet to complete."""
 
     @property
     def final(self) -> bool:
@@ -214,7 +218,12 @@ class Board:
             args = decode_args(envelope) if envelope is not None else None
         elif info.status is JobState.DEAD:
             args = await self._dead_args(queue, job_id)
-        return JobDetail(info=info, args=args, result=result, error=error)
+        waiting_for: int | None = None
+        if info.status is JobState.WAITING:
+            spec = cast("bytes | None", await queue.redis.hget(queue.keys.after, job_id))
+            waiting_for = int(spec.split(b",")[0]) if spec else None
+        return JobDetail(info=info, args=args, result=result, error=error,
+                         logs=await queue.inspect.job_logs(job_id), waiting_for=waiting_for)
 
     async def _dead_args(self, queue: Queue, job_id: str) -> str | None:
         for letter in await queue.inspect.dead_letters(SEARCH_DEPTH):

@@ -22,7 +22,7 @@ import pytest
 from playwright.async_api import expect
 from prometheus_client.parser import text_string_to_metric_families
 
-from asyncjobs import JobCancelled, JobState, Queue
+from asyncjobs import Context, JobCancelled, JobState, Queue
 from asyncjobs.dashboard import create_app
 from asyncjobs.server import RedisServer, free_port
 from tests.support.dashboard import chromium, needs_chromium, serving
@@ -508,3 +508,35 @@ def test_cli_says_it_binds_to_loopback_only(server_url: str) -> None:
     assert f"http://127.0.0.1:{port}/" in line and "loopback only" in line
     assert "hunter2" not in line and "someone:***@" in line
 
+
+
+@in_browser
+async def test_a_job_page_shows_its_progress_logs_and_what_it_waits_for(
+    server_url: str, queue: Queue
+) -> None:
+    gate = anyio.Event()
+
+    @queue.task(name="encode")
+    async def encode(ctx: Context, video: int) -> int:
+        await ctx.progress(0.5, "first pass done")
+        ctx.log(f"bitrate of {video}: 4200 kb/s")
+        await gate.wait()
+        return video
+
+    async with serving(create_app(server_url)) as dash, chromium() as page, running_worker(queue):
+        job = await encode.delay(7)
+        after = await encode.options(after=[job]).delay(8)
+        await wait_until(lambda: _logged(queue, job.id), 10, "the job's first report")
+        await page.goto(f"{dash.url}/queues/{queue.name}/jobs/{job.id}")
+        assert "50%" in await page.inner_text("#job-progress")
+        assert "first pass done" in await page.inner_text("#job-progress")
+        assert "bitrate of 7: 4200 kb/s" in await page.inner_text("#job-logs")
+        await page.goto(f"{dash.url}/queues/{queue.name}/jobs/{after.id}")
+        assert await page.inner_text("#job-status") == "waiting"
+        assert await page.inner_text("#job-waiting") == "1 job to complete"
+        gate.set()
+        assert await after.result(timeout=10) == 8
+
+
+async def _logged(queue: Queue, job_id: str) -> bool:
+    return bool(await queue.inspect.job_logs(job_id))
