@@ -31,7 +31,8 @@ _READ_AT_MOST = 1000
 class Event:
     """One event of a queue: what happened (``kind``) to which job, when (Unix time, by the
     Redis server's clock), with its ``data`` (see ``EventKind``). ``position`` is its place in
-    the stream: pass it as ``since=`` to go on after it."""
+    the stream (``<entry id>``, or ``<entry id>.<n>`` for the n-th of the events one step wrote
+    together): pass it as ``since=`` to go on after it."""
 
     position: str
     job_id: str
@@ -46,15 +47,17 @@ Since = str | float | datetime.datetime | None
 from that time on (of those the stream still holds); ``0`` for every event it holds."""
 
 
-def start_position(since: Since) -> str | None:
-    """The stream id to read after, for ``since``; None for "the last event now"."""
+def start_position(since: Since) -> tuple[str, int] | None:
+    """The stream entry to read after, for ``since``, and how many of that entry's events were
+    already seen (-1: the whole entry); None for "the last event now"."""
     if since is None:
         return None
     if isinstance(since, str):
-        millis, dash, seq = since.partition("-")
-        if not (millis.isdigit() and (not dash or seq.isdigit())):
+        entry, dot, index = since.partition(".")
+        millis, dash, seq = entry.partition("-")
+        if not (millis.isdigit() and (not dash or seq.isdigit()) and (not dot or index.isdigit())):
             raise ConfigError(f"since={since!r} is not an event position such as '1700000000000-0'")
-        return since
+        return entry, int(index) if dot else -1
     if isinstance(since, datetime.datetime):
         if since.tzinfo is None:
             raise ConfigError("since= must be an aware datetime (with a tzinfo)")
@@ -62,7 +65,7 @@ def start_position(since: Since) -> str | None:
     if isinstance(since, bool) or not isinstance(since, int | float) or since < 0:
         raise ConfigError(f"since= must be a position, a Unix time or a datetime, not {since!r}")
     ms = int(since * 1000)
-    return "0-0" if ms == 0 else f"{ms - 1}-{_LAST_SEQ}"
+    return ("0-0" if ms == 0 else f"{ms - 1}-{_LAST_SEQ}"), -1
 
 
 async def follow(
@@ -72,7 +75,8 @@ async def follow(
     waits ``block`` seconds at most per read, so a cancellation is never held up long."""
     if job_id is not None:
         check_job_id(job_id)
-    position = start_position(since)
+    start = start_position(since)
+    position, seen = start if start is not None else (None, -1)
     backoff = Backoff()
     while True:
         try:
@@ -80,26 +84,42 @@ async def follow(
                 newest = cast("list[tuple[bytes, dict[bytes, bytes]]]",
                               await redis.xrevrange(stream, count=1))
                 position = newest[0][0].decode() if newest else "0-0"
-            reply = cast("list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None",
-                         await redis.xread({stream: position}, count=_READ_AT_MOST,
-                                           block=int(block * 1000)))
+            entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+            if seen >= 0:  # the rest of a part-seen entry first
+                entries = cast("list[tuple[bytes, dict[bytes, bytes]]]",
+                               await redis.xrange(stream, position, position, count=1))
+            else:
+                reply = cast("list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None",
+                             await redis.xread({stream: position}, count=_READ_AT_MOST,
+                                               block=int(block * 1000)))
+                entries = [entry for _, read in reply or () for entry in read]
         except UNREACHABLE as exc:
             log.warning("event stream %s: %s; reading again", stream, exc)
             await backoff.wait()
             continue
         backoff.reset()
-        for _, entries in reply or ():
-            for raw_id, fields in entries:
-                position = raw_id.decode()
-                event = _event(position, fields)
-                if event is not None and (job_id is None or event.job_id == job_id):
+        skip, seen = seen, -1  # a part-seen entry is read once (if still there), then on
+        for raw_id, fields in entries:
+            position = raw_id.decode()
+            for event in _events(position, fields)[skip + 1:]:
+                if job_id is None or event.job_id == job_id:
                     yield event
+            skip = -1
 
 
-def _event(position: str, fields: dict[bytes, bytes]) -> Event | None:
+def _events(position: str, fields: dict[bytes, bytes]) -> list[Event]:
+    """The events of one stream entry, in order."""
     try:
         kind = EventKind(fields[b"k"].decode())
     except (KeyError, ValueError):
-        return None  # not an event of ours
-    return Event(position=position, job_id=fields.get(b"j", b"").decode(), kind=kind,
-                 at=int(position.partition("-")[0]) / 1000, data=fields.get(b"d", b"").decode())
+        return []  # not an event of ours
+    at = int(position.partition("-")[0]) / 1000
+    ids, data = fields.get(b"j", b"").decode(), fields.get(b"d", b"").decode()
+    if b"n" not in fields:
+        return [Event(position=position, job_id=ids, kind=kind, at=at, data=data)]
+    lines = ids.split("\n")
+    values = data.split("\n")
+    if len(values) != len(lines):  # a data line held a newline: not to be split up
+        values = [""] * len(lines)
+    return [Event(position=f"{position}.{i}", job_id=job, kind=kind, at=at, data=value)
+            for i, (job, value) in enumerate(zip(lines, values, strict=True))]

@@ -44,21 +44,25 @@ async def _enqueue(queue: Any, calls: list[Any]) -> list[Any]:
     return handles
 
 
-async def drain(system: Any, redis: Redis, url: str, n: int, events: bool) -> float:
+async def drain(system: Any, redis: Redis, url: str, n: int, events: bool) -> dict[str, float]:
+    """W2: ``n`` no-op jobs drained by one worker; the rate from the first start to the last
+    end, and the Redis CPU the whole run (enqueue and run) cost per 1,000 jobs."""
     from benchmarks.peers.systems import asyncjobs_app as app
 
     queue = app.queue if events else app.quiet
     await flush(system, redis)
+    before = redis.cpu_seconds()
     handles = await _enqueue(queue, [queue.tasks["noop"].call() for _ in range(n)])
     worker = Worker(system if events else Quiet(system), url, 100)
     try:
         stamps = [await h.result(timeout=120) for h in handles]
     finally:
         worker.stop()
-    return n / (max(stamps) - min(stamps))
+    return {"jobs/s": n / (max(stamps) - min(stamps)),
+            "Redis CPU s per 1,000": (redis.cpu_seconds() - before) * 1000 / n}
 
 
-async def steps(system: Any, redis: Redis, url: str, n: int, piped: bool) -> float:
+async def steps(system: Any, redis: Redis, url: str, n: int, piped: bool) -> dict[str, float]:
     """Jobs per second through ``n`` jobs: n/3 three-step pipelines, or n independent jobs;
     from the first job's start to the last one's end."""
     from benchmarks.peers.systems.asyncjobs_app import inc, queue, stamp
@@ -75,18 +79,18 @@ async def steps(system: Any, redis: Redis, url: str, n: int, piped: bool) -> flo
     finally:
         worker.stop()
     if not piped:
-        return n / (max(ends) - min(ends))
+        return {"jobs/s": n / (max(ends) - min(ends))}
     first = await queue.inspect.job(pipelines[0].calls[0].job_id)  # FIFO: it started first
-    return n / (max(ends) - first.started_at)
+    return {"jobs/s": n / (max(ends) - first.started_at)}
 
 
-async def progress(system: Any, redis: Redis, url: str, n: int) -> float:
+async def progress(system: Any, redis: Redis, url: str, n: int) -> dict[str, float]:
     from benchmarks.peers.systems.asyncjobs_app import report
 
     await flush(system, redis)
     worker = Worker(system, url, 100)
     try:
-        return float(await (await report.delay(n)).result(timeout=120))
+        return {"reports/s": float(await (await report.delay(n)).result(timeout=120))}
     finally:
         worker.stop()
 
@@ -106,22 +110,24 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
 
     system = System()
     redis = Redis(url)
-    figures: dict[str, list[float]] = {}
+    figures: dict[tuple[str, str], list[float]] = {}
     try:
         for run in range(args.runs):
             cases = list(CASES.items())
             for name, case in in_turn(cases, run):
-                value = await case(system, redis, url, args.jobs)
-                figures.setdefault(name, []).append(value)
-                print(f"round {run + 1}, {name}: {value:,.0f} per s", flush=True)
+                measured = await case(system, redis, url, args.jobs)
+                for key, value in measured.items():
+                    figures.setdefault((name, key), []).append(value)
+                print(f"round {run + 1}, {name}: " + ", ".join(
+                    f"{key} {value:,.3g}" for key, value in measured.items()), flush=True)
     finally:
         await system.close()
         redis("FLUSHALL")
         redis.close()
-    print("\n| case | jobs (or reports) per s |\n|---|---|")
-    for name, values in figures.items():
-        print(f"| {name} | {statistics.median(values):,.0f} "
-              f"({min(values):,.0f}-{max(values):,.0f}) |")
+    print("\n| case | figure | median (min-max) |\n|---|---|---|")
+    for (name, key), values in figures.items():
+        print(f"| {name} | {key} | {statistics.median(values):,.3g} "
+              f"({min(values):,.3g}-{max(values):,.3g}) |")
 
 
 def main() -> None:

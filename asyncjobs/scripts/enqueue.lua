@@ -114,8 +114,10 @@ end
 if #fields > 0 then
   redis.call('HSET', queued, unpack(fields))
   push(entries)
+  local fresh, names = {}, {}
   for j = 1, #fields, 2 do
-    emit(events, events_max, EVENT_ENQUEUED, fields[j], tasks[seen[fields[j]]])
+    fresh[#fresh + 1], names[#names + 1] = fields[j], tasks[seen[fields[j]]]
   end
+  emit_all(events, events_max, EVENT_ENQUEUED, fresh, names)
 end
 return replies

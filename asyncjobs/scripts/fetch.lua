@@ -31,7 +31,7 @@ end
 local started = {job_prefix = job_prefix, queued = queued, now = now, record_ttl = record_ttl,
   stats = stats, done = done, result_ttl = result_ttl, unique_prefix = unique_prefix,
   debounced = debounced, conc_prefix = conc_prefix, scheduled = scheduled,
-  events = events, events_max = events_max}
+  events = events, events_max = events_max, started = {ids = {}, data = {}}}
 local out = {}
 local function take(entry)  -- entry was just pushed at the left of processing
   local attempt = mark_started(started, entry)
@@ -56,6 +56,7 @@ for _ = #best / 2 + 1, n do
     take(entry)
   end
 end
+emit_all(events, events_max, EVENT_STARTED, started.started.ids, started.started.data)
 if started.reserved_at then  -- a job over its rate went to the schedule: when it is due
   out[#out + 1] = string.format('%.3f', started.reserved_at / 1000)
 end

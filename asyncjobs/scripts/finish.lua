@@ -38,6 +38,7 @@ local KIND_OF = {[STATE_COMPLETE] = EVENT_COMPLETED, [STATE_FAILED] = EVENT_FAIL
   [STATE_CANCELLED] = EVENT_CANCELLED}
 
 local replies = {}
+local ended = {}  -- by event kind: the ids of the jobs stored, for one entry each (lib/event)
 for i = FIRST_RECORD, #KEYS do
   local record = KEYS[i]
   local a = FIRST_JOB + (i - FIRST_RECORD) * PER_JOB
@@ -85,12 +86,18 @@ for i = FIRST_RECORD, #KEYS do
     redis.call('HINCRBY', stats, state, 1)
     redis.call('HINCRBY', minute, state, 1)
     redis.call('PUBLISH', done, notice)
-    emit(events, events_max, KIND_OF[state], job_id(entry), '')
+    local kind = KIND_OF[state]
+    ended[kind] = ended[kind] or {ids = {}, data = {}}
+    ended[kind].ids[#ended[kind].ids + 1] = job_id(entry)
+    ended[kind].data[#ended[kind].data + 1] = ''
     release_dependents(base, job_id(entry), state == STATE_COMPLETE, outcome,
       {now = finished_at, record_ttl = record_ttl, events = events, events_max = events_max})
     reply = REPLY_DONE
   end
   replies[#replies + 1] = reply
+end
+for kind, jobs in pairs(ended) do
+  emit_all(events, events_max, kind, jobs.ids, jobs.data)
 end
 redis.call('EXPIRE', minute, minute_ttl)
 return replies

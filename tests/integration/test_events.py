@@ -121,8 +121,15 @@ async def test_three_subscribers_see_every_change_in_the_same_order(
     assert float(due) > start and error.startswith("Retry: retry requested")
     assert all(start - 1 < e.at < time.time() + 1 for e in first)
     assert [e.position for e in first] == sorted(first_positions := [e.position for e in first],
-                                                 key=lambda p: tuple(map(int, p.split("-"))))
+                                                 key=_order)
     assert len(set(first_positions)) == len(first_positions)
+
+
+def _order(position: str) -> tuple[int, int, int]:
+    """A position's place: entry id, then its place among the entry's events."""
+    entry, _, index = position.partition(".")
+    millis, _, seq = entry.partition("-")
+    return int(millis), int(seq), int(index or -1)
 
 
 async def test_a_subscriber_resumes_from_a_position_a_time_or_the_start(queue: Queue) -> None:
@@ -198,3 +205,22 @@ async def test_bad_subscriptions_are_refused(queue: Queue) -> None:
         await anext(queue.events(job_id="bad id"))
     with pytest.raises(ConfigError, match="events_max_len"):
         queue.settings.__class__(events_max_len=0)
+
+
+async def test_events_written_together_resume_from_any_one_of_them(queue: Queue) -> None:
+    @queue.task
+    async def noop(n: int) -> int:
+        return n
+
+    jobs = await queue.enqueue_many([noop.call(n) for n in range(5)])  # one entry, five events
+    everything: list[Event] = []
+    rest: list[Event] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(functools.partial(collect, queue, everything, since=0))
+        await wait_until(lambda: len(everything) == 5, 10, "the five enqueued events")
+        assert len({e.position.partition(".")[0] for e in everything}) == 1, "one entry"
+        tg.start_soon(functools.partial(collect, queue, rest, since=everything[1].position))
+        await wait_until(lambda: len(rest) == 3, 10, "the events after the second")
+        tg.cancel_scope.cancel()
+    assert [e.job_id for e in everything] == [j.id for j in jobs]
+    assert [e.position for e in rest] == [e.position for e in everything[2:]]

@@ -19,13 +19,23 @@
 -- now, record_ttl, stats, done (channel), result_ttl (ms, of an expired job's record),
 -- unique_prefix, debounced (the hash of debounced jobs not yet started), conc_prefix,
 -- scheduled (lib/rate; it sets s.reserved_at), events and events_max (a `started` or
--- `expired` event, lib/event).
+-- `expired` event, lib/event; with s.started = {ids, data}, `started` events are gathered
+-- there, for the caller to write in one entry).
 -- Why a job with limits may not start now: 'rate' (it waits in the schedule), 'slots' (in a
 -- wait list); nil when it may.
 local function held_back(s, limits, task, id, entry)
   if not take_rate(s, limits, task, entry) then return 'rate' end
   if not acquire_slots(s.conc_prefix, limits, task, id, entry) then return 'slots' end
   return nil
+end
+
+local function started_event(s, id, attempt)
+  if s.started then
+    s.started.ids[#s.started.ids + 1] = id
+    s.started.data[#s.started.data + 1] = attempt
+  else
+    emit(s.events, s.events_max, EVENT_STARTED, id, attempt)
+  end
 end
 
 local function mark_started(s, entry)
@@ -44,7 +54,7 @@ local function mark_started(s, entry)
     if why then return 0 end
     redis.call('HSET', record, FIELD_STATE, STATE_RUNNING, FIELD_STARTED_AT, s.now)
     local attempt = redis.call('HINCRBY', record, FIELD_ATTEMPTS, 1)
-    emit(s.events, s.events_max, EVENT_STARTED, id, attempt)
+    started_event(s, id, attempt)
     return attempt
   end
   local meta = redis.call('HGET', s.queued, id)
@@ -88,6 +98,6 @@ local function mark_started(s, entry)
     end
   end
   redis.call('PEXPIRE', record, s.record_ttl)
-  emit(s.events, s.events_max, EVENT_STARTED, id, 1)
+  started_event(s, id, 1)
   return 1
 end
