@@ -44,8 +44,8 @@ redis.call('HDEL', record, FIELD_LAST_ERROR)
 redis.call('PEXPIRE', record, result_ttl)
 release_unique(unique_prefix, unique, id, true, result_ttl)
 redis.call('HINCRBY', stats, STAT_CANCELLED, 1)
-redis.call('PUBLISH', done, id)
+redis.call(PUBLISH, done, id)
 if state == STATE_RUNNING then
-  redis.call('PUBLISH', control, CONTROL_CANCEL .. ' ' .. id)
+  redis.call(PUBLISH, control, CONTROL_CANCEL .. ' ' .. id)
 end
 return REPLY_DONE

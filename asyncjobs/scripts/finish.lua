@@ -68,7 +68,7 @@ for i = FIRST_RECORD, #KEYS do
     end
     redis.call('HINCRBY', stats, state, 1)
     redis.call('HINCRBY', minute, state, 1)
-    redis.call('PUBLISH', done, notice)
+    redis.call(PUBLISH, done, notice)
     reply = REPLY_DONE
   end
   replies[#replies + 1] = reply

@@ -186,7 +186,7 @@ async def test_burst_worker_waits_for_scheduled_jobs_only_when_asked(
     app_env: dict[str, str], app_queue: Queue
 ) -> None:
     square = app_queue.tasks["square"]
-    soon = await square.options(delay=1.0).delay(3)
+    soon = await square.options(delay=3.0).delay(3)
     later = await square.options(delay=3600).delay(4)
     proc = cli("worker", APP, "--burst", env=app_env)
     _, err = proc.communicate(timeout=60)

@@ -28,6 +28,6 @@ local function dead_letter(d)
     redis.call('PEXPIRE', d.record, d.record_ttl)
     release_unique(d.unique_prefix, redis.call('HGET', d.record, FIELD_UNIQUE), d.id, true,
       d.record_ttl)
-    redis.call('PUBLISH', d.done, d.id)
+    redis.call(PUBLISH, d.done, d.id)
   end
 end

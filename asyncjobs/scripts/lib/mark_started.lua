@@ -54,7 +54,7 @@ local function mark_started(s, entry)
     redis.call('PEXPIRE', record, s.result_ttl)
     release_unique(s.unique_prefix, unique, id, true, s.result_ttl)
     redis.call('HINCRBY', s.stats, STAT_EXPIRED, 1)
-    redis.call('PUBLISH', s.done, id)
+    redis.call(PUBLISH, s.done, id)
     return 0
   end
   local why = (limits ~= '') and held_back(s, limits, task, id, entry)
