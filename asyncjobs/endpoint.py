@@ -149,6 +149,14 @@ class _AsyncCluster(aredis.RedisCluster):
         except RedisClusterException as exc:
             raise _cluster_unavailable(self._endpoint, exc) from None
 
+    async def _determine_slot(self, command: str, *args: Any) -> int:
+        """A script call's slot is its first key's: every key of one call shares the queue's
+        hash tag (and the server refuses a call across slots), so the others, one per job in
+        a batch, are not hashed again on each call."""
+        if command == "EVALSHA" and len(args) > 2 and int(args[1]) > 1:
+            return int(self.keyslot(args[2]))
+        return int(await super()._determine_slot(command, *args))
+
 
 class _SyncCluster(redis.RedisCluster):
     """A blocking cluster client whose failure to find the cluster is a ``ClusterUnavailable``
