@@ -199,7 +199,7 @@ class Admin:
         self._queues: dict[str, Queue] = {}
         try:
             self.redis: aredis.Redis = async_client(
-                parse(redis_url), socket_timeout=timeout, resend=False, max_connections=20)
+                parse(redis_url), socket_timeout=timeout, resend=True, max_connections=20)
         except ValueError as exc:
             raise ConfigError(f"bad Redis URL {redact_url(redis_url)!r}: {exc}") from None
 

@@ -87,21 +87,19 @@ class Connection:
         self.cluster: bool = self.endpoint.cluster
         """A Redis Cluster: pub/sub is sharded, lanes are off."""
         self._socket_timeout = socket_timeout
-        self.redis: aredis.Redis = self._make(resend=True)
+        self.redis: aredis.Redis = self._make(resend=True, socket_timeout=socket_timeout)
         """The resending client: for reads and for every idempotent step."""
         self._owned: list[aredis.Redis] = [self.redis]
         self._scripts: dict[str, AsyncScript] = {}
         self._lanes: list[Lane] = []
 
-    def _make(self, *, resend: bool, socket_timeout: float | None = -1.0) -> aredis.Redis:
-        return async_client(
-            self.endpoint, resend=resend, max_connections=MAX_CONNECTIONS,
-            socket_timeout=self._socket_timeout if socket_timeout == -1.0 else socket_timeout,
-        )
+    def _make(self, *, resend: bool, socket_timeout: float | None) -> aredis.Redis:
+        return async_client(self.endpoint, resend=resend, max_connections=MAX_CONNECTIONS,
+                            socket_timeout=socket_timeout)
 
     def client(self, *, resend: bool) -> aredis.Redis:
         """Another client of this connection, closed with it (the worker's fetch client)."""
-        client = self._make(resend=resend)
+        client = self._make(resend=resend, socket_timeout=self._socket_timeout)
         self._owned.append(client)
         return client
 

@@ -117,7 +117,7 @@ class Board:
     def _registry(self) -> aredis.Redis:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            self._client = async_client(parse(self.redis_url), socket_timeout=5.0, resend=False,
+            self._client = async_client(parse(self.redis_url), socket_timeout=5.0, resend=True,
                                         max_connections=20)
             self._loop = loop
         return self._client
