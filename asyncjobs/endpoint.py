@@ -15,6 +15,7 @@ retry it as any outage and producers report it as ``EnqueueError``.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 from urllib.parse import unquote
@@ -138,10 +139,40 @@ def _cluster_unavailable(endpoint: Endpoint, exc: Exception) -> ClusterUnavailab
     return ClusterUnavailable(f"Redis Cluster at {redact_url(endpoint.url)}: {why}")
 
 
+_UNSENT_TRIES = 3
+
+
+def _unsent(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised where redis-py writes a command, before anything was sent."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_name == "_send_packed_command"
+
+
 class _AsyncCluster(aredis.RedisCluster):
-    """A cluster client whose failure to find the cluster is a ``ClusterUnavailable``."""
+    """A cluster client whose failure to find the cluster is a ``ClusterUnavailable``, and
+    whose commands wait for one of ``_limit`` turns: redis-py's cluster client opens a new
+    connection for every concurrent command (one server's client waits for a free one)."""
 
     _endpoint: Endpoint
+    _limit: int
+    _turns: asyncio.Semaphore | None = None
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self._turns is None:  # made in the event loop that uses it
+            self._turns = asyncio.Semaphore(self._limit)
+        async with self._turns:
+            for attempt in range(_UNSENT_TRIES):
+                try:
+                    return await super().execute_command(*args, **kwargs)
+                except AttributeError as exc:
+                    # redis-py's cluster client can close a free connection (after another
+                    # command's connection error) just as a command takes it: the command
+                    # finds no socket and was not sent, so sending it again is safe
+                    if not _unsent(exc) or attempt == _UNSENT_TRIES - 1:
+                        raise RedisConnectionError(f"connection closed under a command: {exc}") from exc
+            raise AssertionError("unreachable")
 
     async def initialize(self, *args: Any, **kwargs: Any) -> aredis.RedisCluster:
         try:
@@ -214,6 +245,7 @@ def async_client(
             **timeouts, **endpoint.server_kwargs(),
         )
         client._endpoint = endpoint
+        client._limit = max_connections
         return cast("aredis.Redis", client)
     if endpoint.kind == "sentinel":
         sentinel = AsyncSentinel(list(endpoint.nodes), sentinel_kwargs=timeouts)  # type: ignore[no-untyped-call]
