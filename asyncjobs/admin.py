@@ -22,6 +22,7 @@ import msgspec
 import redis.asyncio as aredis
 
 from .config import Settings
+from .endpoint import async_client, parse
 from .errors import AsyncJobsError, ConfigError
 from .inspector import Inspector, MinuteCounts, known_queues
 from .job import JobInfo, LogLine
@@ -248,8 +249,8 @@ class Admin:
         self._timeout = timeout
         self._queues: dict[str, Queue] = {}
         try:
-            self.redis: aredis.Redis = aredis.Redis.from_url(
-                redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+            self.redis: aredis.Redis = async_client(
+                parse(redis_url), socket_timeout=timeout, resend=True, max_connections=20)
         except ValueError as exc:
             raise ConfigError(f"bad Redis URL {redact_url(redis_url)!r}: {exc}") from None
 

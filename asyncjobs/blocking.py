@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 import redis
 from redis.exceptions import ResponseError
+from redis.client import PubSub
 
 from .config import Settings
-from .connection import UNREACHABLE, SyncConnection
+from .connection import MESSAGE, SUBSCRIBED, UNREACHABLE, SyncConnection
 from .errors import BlockingCallError, EnqueueError, ResultTimeout
 from .inspector import QueueCounts, count_reads, counts_from, worker_reads, workers_from
 from .job import JobInfo, outcome_from_reads, queue_outcome_reads
@@ -88,9 +89,9 @@ class BlockingProducer:
             if self._registered_in != self.conn.pid:
                 self.conn.redis.sadd(REGISTRY, self.keys.name)
                 self._registered_in = self.conn.pid
-            if len(batches) == 1:
-                [(when, calls)] = batches
-                return [self.scripts.enqueue([c.payload for c in calls], enqueued_at, when)]
+            if len(batches) == 1 or self.conn.cluster:  # no scripts in a cluster pipeline
+                return [self.scripts.enqueue([c.payload for c in calls], enqueued_at, when)
+                        for when, calls in batches]
             with self.conn.redis.pipeline(transaction=False) as pipe:
                 for when, calls in batches:
                     self.scripts.enqueue_in(pipe, [c.payload for c in calls], enqueued_at, when)
@@ -169,30 +170,37 @@ class BlockingProducer:
                 raise TimeoutError
             return remaining
 
-        pubsub: redis.client.PubSub = self.conn.redis.pubsub()  # type: ignore[no-untyped-call]
+        pubsub = self.conn.pubsub(self.keys.done)
         try:
-            pubsub.subscribe(self.keys.done)
             while True:  # until the subscription is confirmed: a notice from then on is seen
                 message = pubsub.get_message(timeout=left())
-                if message is not None and message["type"] == "subscribe":
+                if message is not None and message["type"] in SUBSCRIBED:
                     break
+            return self._outcome(job_id, pubsub, left)
+        finally:
+            pubsub.close()
+            if self.conn.cluster:  # its own client, to the channel's node
+                pubsub.connection_pool.disconnect()
+
+    def _outcome(
+        self, job_id: str, pubsub: PubSub, left: Callable[[], float]
+    ) -> tuple[str, Outcome]:
+        """The outcome, read once subscribed, else from the job's notice."""
+        found = self._stored(job_id)
+        if found is not None:
+            return found
+        while True:
+            message = pubsub.get_message(timeout=left())
+            if message is None or message["type"] not in MESSAGE:
+                continue
+            notice_id, body = split_notice(message["data"])
+            if notice_id != job_id:
+                continue
+            if body:
+                return decode_notice_body(body)
             found = self._stored(job_id)
             if found is not None:
                 return found
-            while True:
-                message = pubsub.get_message(timeout=left())
-                if message is None or message["type"] != "message":
-                    continue
-                notice_id, body = split_notice(message["data"])
-                if notice_id != job_id:
-                    continue
-                if body:
-                    return decode_notice_body(body)
-                found = self._stored(job_id)
-                if found is not None:
-                    return found
-        finally:
-            pubsub.close()
 
     def close(self) -> None:
         self.conn.close()

@@ -6,6 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from .endpoint import parse
 from .errors import ConfigError
 from .redact import redact_url
 
@@ -26,6 +27,9 @@ class Settings:
     """
 
     redis_url: str = field(default_factory=lambda: redis_url_from_env() or DEFAULT_REDIS_URL)
+    """One server (``redis://``, ``rediss://``, ``unix://``), a cluster
+    (``redis+cluster://host:port,host:port``) or a master behind sentinels
+    (``redis+sentinel://host:port,host:port/<service>/<db>``): see ``endpoint.py``."""
     result_ttl: float = 3600.0
     """How long a finished job's record and outcome are kept (failures too)."""
     job_ttl: float = 7 * 24 * 3600.0
@@ -67,6 +71,7 @@ class Settings:
         return f"Settings({fields})"
 
     def __post_init__(self) -> None:
+        parse(self.redis_url)  # a malformed cluster or sentinel URL: ConfigError now
         if self.block_timeout >= self.socket_timeout:
             raise ConfigError("block_timeout must be below socket_timeout")
         if not 0 < self.heartbeat_interval <= self.heartbeat_ttl / 2:

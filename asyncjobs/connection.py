@@ -6,9 +6,11 @@ client, the clients it hands out (the worker's fetch client, result listeners), 
 registry (EVALSHA, reloaded after NOSCRIPT) and the lanes of the hottest script calls, and it
 closes all of them. Everything above it passes keys and arguments; nothing else opens a client.
 
-It takes a URL of one server today; a cluster or sentinel client would come in through
-``_make_client`` and ``run_script`` (each call's keys share one hash slot), with lanes off until
-one is measured there (see ``lane.py``).
+The URL may name one server, a Redis Cluster or a master behind sentinels (``endpoint.py``).
+On a cluster every call's keys share one hash slot (the queue's ``{name}`` tag), so each script
+and pipeline runs on the master of that slot; pub/sub is sharded (SSUBSCRIBE/SPUBLISH, on the
+node that serves the channel's slot); and lanes are off (``lane.py``: a lane is one connection
+to one server, while the cluster client routes each command by its key and follows MOVED).
 """
 
 from __future__ import annotations
@@ -17,26 +19,29 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import anyio
 import redis
 import redis.asyncio as aredis
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import FullJitterBackoff, NoBackoff
+from redis.asyncio.cluster import ClusterPipeline
+from redis.client import PubSub
 from redis.commands.core import AsyncScript, Script
+from redis.exceptions import ClusterDownError, MovedError, NoScriptError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
+from .endpoint import ClusterUnavailable, Endpoint, async_client, node_of, parse, sync_client
 from .lane import Lane
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-UNREACHABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+UNREACHABLE: tuple[type[Exception], ...] = (
+    RedisConnectionError, RedisTimeoutError, OSError,
+    ClusterDownError, TryAgainError, SlotNotCoveredError,  # a cluster during a failover
+)
 """The errors that say Redis could not be reached, or did not answer in time."""
 
 MAX_CONNECTIONS = 100
@@ -66,63 +71,87 @@ class Backoff:
         self._bound = self._first
 
 
-def _make_client(url: str, *, socket_timeout: float | None, resend: bool) -> aredis.Redis:
-    """An asyncio client.
-
-    With ``resend``, a command whose connection failed is sent again (up to 3 times, after a
-    short jittered backoff): for reads and for the steps that are idempotent (enqueue by job
-    id, the fenced finish, promote, reap). Without it, callers see every connection error: the
-    fetch client, since a re-sent BLMOVE whose first reply was lost would leave a job behind in
-    the processing list unnoticed.
-    """
-    if resend:
-        retry = AsyncRetry(FullJitterBackoff(cap=0.5, base=0.02), 3)
-        errors: list[type[Exception]] = [RedisConnectionError, RedisTimeoutError]
-    else:
-        retry, errors = AsyncRetry(NoBackoff(), 0), []
-    pool = aredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=MAX_CONNECTIONS,
-        timeout=None,  # callers bound their own waits (enqueue_timeout, socket timeouts)
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout or 5.0,
-        retry=retry,
-        retry_on_error=errors,
-    )
-    return aredis.Redis.from_pool(pool)
+SUBSCRIBED = frozenset({"subscribe", "ssubscribe"})
+"""Kinds of the pub/sub message that confirms a subscription (classic, sharded)."""
+MESSAGE = frozenset({"message", "smessage"})
+"""Kinds of a pub/sub message that carries data (classic, sharded)."""
 
 
 class Connection:
-    """The clients, scripts and lanes of one process in one event loop, for one server."""
+    """The clients, scripts and lanes of one process in one event loop, for one server (or
+    cluster, or sentinel-managed master)."""
 
     def __init__(self, url: str, *, socket_timeout: float) -> None:
         self.url = url
+        self.endpoint: Endpoint = parse(url)
+        self.cluster: bool = self.endpoint.cluster
+        """A Redis Cluster: pub/sub is sharded, lanes are off."""
         self._socket_timeout = socket_timeout
-        self.redis: aredis.Redis = _make_client(url, socket_timeout=socket_timeout, resend=True)
+        self.redis: aredis.Redis = self._make(resend=True, socket_timeout=socket_timeout)
         """The resending client: for reads and for every idempotent step."""
         self._owned: list[aredis.Redis] = [self.redis]
         self._scripts: dict[str, AsyncScript] = {}
         self._lanes: list[Lane] = []
 
+    def _make(self, *, resend: bool, socket_timeout: float | None) -> aredis.Redis:
+        return async_client(self.endpoint, resend=resend, max_connections=MAX_CONNECTIONS,
+                            socket_timeout=socket_timeout)
+
     def client(self, *, resend: bool) -> aredis.Redis:
         """Another client of this connection, closed with it (the worker's fetch client)."""
-        client = _make_client(self.url, socket_timeout=self._socket_timeout, resend=resend)
+        client = self._make(resend=resend, socket_timeout=self._socket_timeout)
         self._owned.append(client)
         return client
 
-    def listener_client(self) -> aredis.Redis:
-        """A new client for one pub/sub subscription, with no read timeout; its caller closes it
-        (a listener makes a new one after each lost connection)."""
-        return _make_client(self.url, socket_timeout=None, resend=False)
+    async def listen(self, channel: str) -> AsyncGenerator[bytes | None, None]:
+        """Subscribe to ``channel`` on a connection of its own, with no read timeout; yield
+        None once the subscription is confirmed, then each message's data. On a cluster the
+        subscription is sharded, on the master that serves the channel's slot. It ends by
+        raising what broke it (one of ``UNREACHABLE``: a channel whose slot moved to another
+        node is a ``ClusterUnavailable``); the caller subscribes again."""
+        if self.cluster:
+            await self.redis.initialize()
+            host, port = node_of(self.redis, channel)
+            client = aredis.Redis(host=host, port=port, socket_timeout=None,
+                                  socket_connect_timeout=self._socket_timeout,
+                                  **self.endpoint.server_kwargs())
+        else:
+            client = self._make(resend=False, socket_timeout=None)
+        pubsub = client.pubsub()
+        try:
+            if self.cluster:
+                await pubsub.ssubscribe(channel)
+            else:
+                await pubsub.subscribe(channel)
+            async for message in pubsub.listen():
+                kind = message["type"]
+                if kind in MESSAGE:
+                    yield cast("bytes", message["data"])
+                elif kind in SUBSCRIBED:
+                    yield None
+                elif kind == "sunsubscribe":
+                    raise ClusterUnavailable(f"the slot of {channel} moved to another node")
+        except MovedError as exc:
+            raise ClusterUnavailable(f"the slot of {channel} moved: {exc}") from None
+        finally:
+            with anyio.CancelScope(shield=True):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await client.aclose()
+
+    async def publish(self, channel: str, message: bytes | str, client: Client | None = None) -> None:
+        """Publish ``message`` on ``channel`` (sharded on a cluster), or queue it on a pipeline."""
+        target = client or self.redis
+        if isinstance(target, ClusterPipeline):  # awaiting its commands would empty it
+            target.spublish(channel, message)
+        elif self.cluster:
+            await target.spublish(channel, message)
+        else:
+            await target.publish(channel, message)
 
     def sync_client(self, *, socket_timeout: float) -> redis.Redis:
-        """A new blocking client, for a thread of its own (the heartbeat); its caller closes it."""
-        return redis.Redis.from_url(
-            self.url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
+        """A new blocking client, for a thread of its own (the heartbeat); its caller closes it.
+        On a cluster, making it finds the cluster (``ClusterUnavailable`` when it cannot)."""
+        return sync_client(self.endpoint, socket_timeout=socket_timeout, max_connections=2)
 
     def _script(self, name: str, source: str) -> AsyncScript:
         script = self._scripts.get(name)
@@ -152,9 +181,11 @@ class Connection:
 
     def lane(
         self, name: str, source: str, client: aredis.Redis, keys: Sequence[str], *fixed: str
-    ) -> Lane:
+    ) -> Lane | None:
         """A lane (``lane.py``) on ``client`` for a script whose keys and leading arguments never
-        change; closed with this connection."""
+        change, closed with this connection; None on a cluster."""
+        if self.cluster:
+            return None
         sha = self._script(name, source).sha
         lane = Lane(client.connection_pool, "EVALSHA", sha, str(len(keys)), *keys, *fixed)
         self._lanes.append(lane)
@@ -162,7 +193,7 @@ class Connection:
 
     async def run_on_lane(
         self,
-        lane: Lane,
+        lane: Lane | None,
         tail: Sequence[bytes],
         fallback: Callable[[], Awaitable[T]],
         *,
@@ -171,8 +202,9 @@ class Connection:
         """The reply of ``lane`` to ``tail`` (each part encoded by ``lane_arg``); ``fallback()``
         (the same call by ``run_script``) while the lane is busy, after NOSCRIPT (nothing ran),
         and, for an ``idempotent`` call, after Redis was unreachable (the call may have run:
-        only a step that is safe to run twice is sent again). Every other error is raised."""
-        if lane.busy:
+        only a step that is safe to run twice is sent again). Every other error is raised.
+        No lane (a cluster): ``fallback()``."""
+        if lane is None or lane.busy:
             return await fallback()
         try:
             return await lane.call(*tail)
@@ -214,6 +246,8 @@ class SyncConnection:
 
     def __init__(self, url: str, *, socket_timeout: float, client_name: str) -> None:
         self.url = url
+        self.endpoint: Endpoint = parse(url)
+        self.cluster: bool = self.endpoint.cluster
         self._socket_timeout = socket_timeout
         self._client_name = client_name
         self._pid = os.getpid()
@@ -235,17 +269,27 @@ class SyncConnection:
             if self._client is None or self._pid != os.getpid():
                 self._pid = os.getpid()
                 self._scripts = {}
-                pool = redis.BlockingConnectionPool.from_url(
-                    self.url,
-                    max_connections=MAX_CONNECTIONS,
-                    timeout=self._socket_timeout,  # for a free connection
-                    socket_timeout=self._socket_timeout,
-                    socket_connect_timeout=self._socket_timeout,
-                    retry=Retry(NoBackoff(), 0),  # callers retry within their own deadline
-                    client_name=self._client_name,
-                )
-                self._client = redis.Redis.from_pool(pool)
+                self._client = sync_client(self.endpoint, socket_timeout=self._socket_timeout,
+                                           max_connections=MAX_CONNECTIONS,
+                                           client_name=self._client_name)
             return self._client
+
+    def pubsub(self, channel: str) -> PubSub:
+        """A subscription to ``channel`` on a connection of its own (sharded on a cluster, on
+        the master that serves the channel's slot); its caller closes it. Its messages are of
+        the kinds ``SUBSCRIBED`` and ``MESSAGE``."""
+        client = self.redis
+        if self.cluster:
+            host, port = node_of(client, channel)
+            client = redis.Redis(host=host, port=port, socket_timeout=self._socket_timeout,
+                                 socket_connect_timeout=self._socket_timeout,
+                                 **self.endpoint.server_kwargs())
+        pubsub: PubSub = client.pubsub()  # type: ignore[no-untyped-call]
+        if self.cluster:
+            pubsub.ssubscribe(channel)
+        else:
+            pubsub.subscribe(channel)
+        return pubsub
 
     def run_script(
         self,

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from .config import redis_url_from_env
 from .context import Context
+from .endpoint import parse, sync_client
 from .errors import JobDeadLettered, JobFailed
 from .job import Job
 from .queue import Queue
@@ -217,8 +218,11 @@ def _summary(
 def _unreachable(url: str) -> str | None:
     """Why the server at ``url`` does not answer PING, or None when it does."""
     try:
-        with redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0) as client:
+        client = sync_client(parse(url), socket_timeout=1.0, max_connections=1)
+        try:
             client.ping()
+        finally:
+            client.close()
     except (redis.RedisError, OSError, ValueError) as exc:
         return str(exc) or type(exc).__name__
     return None

@@ -96,7 +96,7 @@ class _Producer:
         self.conn: Connection = Connection(settings.redis_url, socket_timeout=settings.socket_timeout)
         self.redis: aredis.Redis = self.conn.redis
         self.scripts: Scripts = Scripts(self.conn, queue.keys, queue.settings)
-        self.waiter: ResultWaiter = ResultWaiter(self.conn.listener_client, queue.keys.done)
+        self.waiter: ResultWaiter = ResultWaiter(self.conn.listen, queue.keys.done)
         self.registered = False  # in the registry of queues (protocol.REGISTRY)
 
     async def aclose(self) -> None:
@@ -412,9 +412,9 @@ class Queue:
                     await self._register(conn)
                 at = calls[0].enqueued_at
                 batches = enqueue_batches(calls)
-                if len(batches) == 1:
-                    [(when, batch)] = batches
-                    replies = [await conn.scripts.enqueue([c.payload for c in batch], at, when)]
+                if len(batches) == 1 or conn.conn.cluster:  # no scripts in a cluster pipeline
+                    replies = [await conn.scripts.enqueue([c.payload for c in batch], at, when)
+                               for when, batch in batches]
                 else:
                     async with conn.redis.pipeline(transaction=False) as pipe:
                         for when, batch in batches:
@@ -525,16 +525,18 @@ class Queue:
     async def pause(self) -> None:
         """Start no new job of this queue until ``resume()``: enqueues are still taken, running
         jobs finish. The pause is kept in Redis, so it survives worker restarts."""
+        conn = self.connection()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.keys.paused, 1)
-            pipe.publish(self.keys.control, Control.PAUSE.value)
+            await conn.conn.publish(self.keys.control, Control.PAUSE.value, pipe)
             await pipe.execute()
 
     async def resume(self) -> None:
         """Start jobs again after ``pause()``; workers pick them up at once."""
+        conn = self.connection()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.paused)
-            pipe.publish(self.keys.control, Control.RESUME.value)
+            await conn.conn.publish(self.keys.control, Control.RESUME.value, pipe)
             await pipe.execute()
 
     async def is_paused(self) -> bool:

@@ -69,12 +69,12 @@ async def drain(
     again after each run, until none is left. Raises ``TimeoutError`` after ``timeout`` s."""
     settings = queue.settings
     conn = Connection(settings.redis_url, socket_timeout=settings.socket_timeout)
-    listener = conn.listener_client()
-    pubsub = listener.pubsub()
+    messages = conn.listen(queue.keys.done)
     ended: dict[str, None] = {}
     try:
         with anyio.fail_after(timeout):
-            await pubsub.subscribe(queue.keys.done)  # before any job can end
+            while await anext(messages) is not None:  # subscribed before any job can end
+                pass
             scripts = Scripts(conn, queue.keys, settings)
             for _ in range(_MAX_ROUNDS):
                 if include_scheduled:
@@ -85,19 +85,18 @@ async def drain(
                     break
             # a notice of our own after every notice of the run: read up to it
             marker = f"drain-{uuid.uuid4().hex}"
-            await conn.redis.publish(queue.keys.done, marker)
-            async for message in pubsub.listen():
-                if message["type"] != "message":
+            await conn.publish(queue.keys.done, marker)
+            async for data in messages:
+                if data is None:
                     continue
-                job_id, _ = split_notice(message["data"])
+                job_id, _ = split_notice(data)
                 if job_id == marker:
                     break
                 ended[job_id] = None
             return [await _describe(queue, conn, job_id) for job_id in ended]
     finally:
         with anyio.CancelScope(shield=True):
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await listener.aclose()
+            await messages.aclose()
             await conn.aclose()
 
 

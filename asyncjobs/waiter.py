@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from typing import NewType, TypeVar
-
-import redis.asyncio as aredis
 
 from .connection import UNREACHABLE, Backoff
 from .errors import ResultTimeout
@@ -42,8 +41,9 @@ class _Waiting:
 
 
 class ResultWaiter:
-    def __init__(self, make_client: Callable[[], aredis.Redis], channel: str) -> None:
-        self._make_client = make_client
+    def __init__(self, listen: Callable[[str], AsyncGenerator[bytes | None, None]], channel: str) -> None:
+        """``listen``: ``Connection.listen``."""
+        self._listen_to = listen
         self._channel = channel
         self._waiters: dict[str, set[_Waiting]] = {}
         self._ready = asyncio.Event()
@@ -109,24 +109,19 @@ class ResultWaiter:
     async def _listen(self) -> None:
         backoff = Backoff()
         while True:
-            client = self._make_client()
-            pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(self._channel)
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
-                        self._notice(message["data"])
-                    elif message["type"] == "subscribe":
-                        self._events += 1
-                        backoff.reset()
-                        self._ready.set()
-                        self._wake_all()
+                async with aclosing(self._listen_to(self._channel)) as messages:
+                    async for data in messages:
+                        if data is not None:
+                            self._notice(data)
+                        else:  # subscribed
+                            self._events += 1
+                            backoff.reset()
+                            self._ready.set()
+                            self._wake_all()
             except UNREACHABLE as exc:
                 self._ready.clear()
                 log.warning("result listener lost its connection (%s); reconnecting", exc)
-            finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-                await client.aclose()
             await backoff.wait()
 
     async def aclose(self) -> None:

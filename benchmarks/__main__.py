@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,19 +91,22 @@ async def redis_cpu(queue: Queue) -> float:
 
 async def burst(url: str, queue: Queue, task: str, args: list[tuple[Any, ...]],
                 concurrency: int, worker_args: tuple[str, ...] = (),
-                cli: str = "asyncjobs") -> dict[str, float]:
+                cli: str = "asyncjobs",
+                cpu: Callable[[], Awaitable[float]] | None = None) -> dict[str, float]:
     """Enqueue the calls, drain them with one ``--burst`` worker process (given
-    ``worker_args`` too, run by ``python -m <cli>``); time and CPU."""
+    ``worker_args`` too, run by ``python -m <cli>``); time and CPU (Redis CPU as ``cpu()``
+    reads it: by default the one server's)."""
+    cpu = cpu or (lambda: redis_cpu(queue))
     t = queue.tasks[task]
     jobs = []
     for base in range(0, len(args), 1000):
         jobs += await queue.enqueue_many([t.call(*a) for a in args[base:base + 1000]])
-    redis_before = await redis_cpu(queue)
+    redis_before = await cpu()
     proc = start_worker(url, queue, "--burst", "--concurrency", str(concurrency), *worker_args,
                         cli=cli)
     _, status, usage = await anyio.to_thread.run_sync(os.wait4, proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    redis_seconds = await redis_cpu(queue) - redis_before
+    redis_seconds = await cpu() - redis_before
     async with queue.redis.pipeline(transaction=False) as pipe:
         for job in jobs:
             pipe.hmget(queue.keys.job(job.id), ["st", "f"])

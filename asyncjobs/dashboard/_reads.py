@@ -12,6 +12,7 @@ from typing import Any, cast
 import msgspec
 import redis.asyncio as aredis
 
+from ..endpoint import async_client, parse
 from ..errors import ConfigError
 from ..inspector import MinuteCounts, QueueCounts, WorkerInfo, known_queues
 from ..job import JobInfo, LogLine
@@ -121,8 +122,8 @@ class Board:
     def _registry(self) -> aredis.Redis:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            self._client = aredis.Redis.from_url(self.redis_url, socket_timeout=5.0,
-                                                 socket_connect_timeout=5.0)
+            self._client = async_client(parse(self.redis_url), socket_timeout=5.0, resend=True,
+                                        max_connections=20)
             self._loop = loop
         return self._client
 

@@ -43,6 +43,8 @@ _NAMES = (
     "promote", "revive", "cancel", "fire", "unschedule", "rerun", "note", "wait_for",
 )
 SOURCES: dict[str, ScriptSource] = {name: load(name) for name in _NAMES}
+SHARDED_SOURCES: dict[str, ScriptSource] = {name: load(name, sharded=True) for name in _NAMES}
+"""The same scripts for a cluster: they publish with SPUBLISH (sharded pub/sub)."""
 
 NO_DEPENDENCY = "asyncjobs: no job to wait for: "
 """How ``wait_for.lua``'s error reply names a dependency that does not exist."""
@@ -98,11 +100,13 @@ def bind(
     args: Mapping[str, ScriptArg],
     more_keys: Sequence[str] = (),
     more_args: Sequence[ScriptArg] = (),
+    *,
+    sharded: bool = False,
 ) -> ScriptCall:
     """A call of script ``name`` with its keys and arguments given by the names its source binds
-    them to (then the variable tails, if it has any). Raises ``TypeError`` when the names are
-    not the script's, in its order."""
-    source = SOURCES[name]
+    them to (then the variable tails, if it has any); ``sharded``: its variant for a cluster.
+    Raises ``TypeError`` when the names are not the script's, in its order."""
+    source = (SHARDED_SOURCES if sharded else SOURCES)[name]
     if tuple(keys) != source.keys or tuple(args) != source.args:
         raise TypeError(f"{name}.lua takes keys {source.keys} and arguments {source.args}, "
                         f"not {tuple(keys)} and {tuple(args)}")
@@ -120,11 +124,12 @@ class ProducerCalls:
     """The script calls a producer makes (enqueue, cancel), for one queue: built once here for
     the asyncio and the blocking paths alike."""
 
-    def __init__(self, keys: QueueKeys, settings: Settings) -> None:
+    def __init__(self, keys: QueueKeys, settings: Settings, *, sharded: bool) -> None:
         self._keys = keys
         self._settings = settings
         self.events: dict[str, ScriptArg] = events_args(keys, settings)
         """The arguments of the scripts that write events."""
+        self._sharded = sharded
 
     def enqueue_keys(self) -> list[str]:
         k = self._keys
@@ -144,7 +149,7 @@ class ProducerCalls:
              "expires_at": "" if when.expires_at is None else when.expires_at,
              "unique": when.unique or "", "debounce": "1" if when.debounce else "",
              "limits": when.limits or "", **self.events, "enqueued_at": enqueued_at},
-            more_args=payloads,
+            more_args=payloads, sharded=self._sharded,
         )
 
     def _wait_for(self, payload: bytes, enqueued_at: float, when: When) -> ScriptCall:
@@ -180,6 +185,7 @@ class ProducerCalls:
             {"id": job_id, "outcome": outcome, "now": time.time(),
              "result_ttl": _ms(self._settings.result_ttl), "done": k.done, "control": k.control,
              "unique_prefix": k.unique_prefix, **self.events},
+            sharded=self._sharded,
         )
 
 
@@ -205,19 +211,19 @@ class Scripts:
         self._conn = conn
         self._keys = keys
         self._settings = settings
-        self._calls = ProducerCalls(keys, settings)
+        self._calls = ProducerCalls(keys, settings, sharded=conn.cluster)
         # enqueue.lua for jobs to run now at priority 0 with no expiry: all but the time and the
         # envelopes fixed
         self._events = self._calls.events
         self._enqueue_lane = self._lane(
             "enqueue", conn.redis, self._calls.enqueue_keys(), keys.job_prefix,
             keys.unique_prefix, "", "0", "", "", "", "", *map(str, self._events.values()))
-        self._start_lanes: dict[str, Lane] = {}  # by processing list, on the fetch client
+        self._start_lanes: dict[str, Lane | None] = {}  # by processing list, on the fetch client
         self.on_reserved: Callable[[float], None] | None = None
         """Called with the due time of a job that ``fetch``/``start`` scheduled for later, over
         its task's rate (the worker wakes its promoter then)."""
 
-    def _lane(self, name: str, client: aredis.Redis, keys: list[str], *fixed: str) -> Lane:
+    def _lane(self, name: str, client: aredis.Redis, keys: list[str], *fixed: str) -> Lane | None:
         return self._conn.lane(name, SOURCES[name].text, client, keys, *fixed)
 
     async def _run(
@@ -231,7 +237,8 @@ class Scripts:
     ) -> Any:
         """Run a script with its keys and arguments given by the names its source binds them
         to (then the variable tails, if it has any)."""
-        return await self._call(bind(name, keys, args, more_keys, more_args), client)
+        call = bind(name, keys, args, more_keys, more_args, sharded=self._conn.cluster)
+        return await self._call(call, client)
 
     async def _call(self, call: ScriptCall, client: Client | None = None) -> Any:
         return await self._conn.run_script(call.name, call.source, call.keys, call.args, client)
@@ -315,8 +322,9 @@ class Scripts:
                 "queued": k.queued, "paused": k.paused, "stats": k.stats, "debounced": k.debounced,
                 "scheduled": k.scheduled}
         args: dict[str, ScriptArg] = {"entry": entry, **self._started()}
-        lane = self._start_lanes.get(processing)
-        if lane is None:
+        if processing in self._start_lanes:
+            lane = self._start_lanes[processing]
+        else:
             lane = self._start_lanes[processing] = self._lane("start", client, list(keys.values()))
         reply = await self._conn.run_on_lane(
             lane, [lane_arg(arg) for arg in args.values()],
@@ -500,7 +508,7 @@ class SyncScripts:
 
     def __init__(self, conn: SyncConnection, keys: QueueKeys, settings: Settings) -> None:
         self._conn = conn
-        self._calls = ProducerCalls(keys, settings)
+        self._calls = ProducerCalls(keys, settings, sharded=conn.cluster)
 
     def _call(self, call: ScriptCall, client: SyncClient | None) -> Any:
         return self._conn.run_script(call.name, call.source, call.keys, call.args, client)

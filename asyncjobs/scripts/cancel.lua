@@ -52,11 +52,11 @@ redis.call('HDEL', record, FIELD_LAST_ERROR)
 redis.call('PEXPIRE', record, result_ttl)
 release_unique(unique_prefix, unique, id, true, result_ttl)
 redis.call('HINCRBY', stats, STAT_CANCELLED, 1)
-redis.call('PUBLISH', done, id)
+redis.call(PUBLISH, done, id)
 emit(events, events_max, EVENT_CANCELLED, id, '')
 release_dependents(string.sub(record, 1, #record - #id - #KEY_JOB), id, false, outcome,
   {now = now, record_ttl = result_ttl, events = events, events_max = events_max})
 if state == STATE_RUNNING then
-  redis.call('PUBLISH', control, CONTROL_CANCEL .. ' ' .. id)
+  redis.call(PUBLISH, control, CONTROL_CANCEL .. ' ' .. id)
 end
 return REPLY_DONE

@@ -85,7 +85,7 @@ for i = FIRST_RECORD, #KEYS do
     end
     redis.call('HINCRBY', stats, state, 1)
     redis.call('HINCRBY', minute, state, 1)
-    redis.call('PUBLISH', done, notice)
+    redis.call(PUBLISH, done, notice)
     local kind = KIND_OF[state]
     ended[kind] = ended[kind] or {ids = {}, data = {}}
     ended[kind].ids[#ended[kind].ids + 1] = job_id(entry)

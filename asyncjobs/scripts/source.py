@@ -7,6 +7,9 @@ constants it names, and reads its signature.
 - An upper-case name such as ``FIELD_STATE`` or ``REPLY_DONE`` is a protocol constant
   (``protocol.lua_constants()``): the script starts with a ``local`` for each one it names. A
   name with a known prefix that the protocol does not declare is an error.
+- ``PUBLISH`` names the publish command: ``'PUBLISH'``, or ``'SPUBLISH'`` in the sharded
+  variant of each script (``load(..., sharded=True)``), for a cluster, whose subscribers listen
+  on the node that serves the channel's slot (the channel shares the queue's hash tag).
 - The lines ``local <name> = KEYS[i]`` and ``local <name> = ARGV[i]`` (or
   ``tonumber(ARGV[i])``) bind the script's fixed
   keys and arguments to names, in order from 1: they are its signature, which its Python
@@ -63,9 +66,14 @@ def _with_includes(
         parts.append(helper)
 
 
-def _prelude(text: str) -> str:
+_PUBLISH = re.compile(r"redis\.call\(PUBLISH,")
+
+
+def _prelude(text: str, sharded: bool) -> str:
     constants = lua_constants()
     lines = []
+    if _PUBLISH.search(text):
+        lines.append(f"local PUBLISH = '{'SPUBLISH' if sharded else 'PUBLISH'}'")
     for name in sorted(set(_CONSTANT.findall(text))):
         if name not in constants:
             raise ScriptSourceError(f"{name} is not a constant of asyncjobs.protocol")
@@ -87,19 +95,21 @@ def _signature(text: str, kind: str) -> tuple[str, ...]:
     return tuple(var for _, var in bound)
 
 
-def compose(body: str, folder: Traversable = _FOLDER) -> str:
-    """``body`` preceded by the helpers it includes and the constants it names."""
+def compose(body: str, folder: Traversable = _FOLDER, *, sharded: bool = False) -> str:
+    """``body`` preceded by the helpers it includes and the constants it names (``sharded``:
+    it publishes with SPUBLISH)."""
     parts: list[str] = []
     _with_includes(folder, body, [], parts, ())
     text = "\n\n".join([*parts, body])
-    return f"{_prelude(text)}\n\n{text}"
+    return f"{_prelude(text, sharded)}\n\n{text}"
 
 
-def load(name: str, folder: Traversable = _FOLDER) -> ScriptSource:
-    """The full source of the script ``<name>.lua`` of ``folder``, and its signature."""
+def load(name: str, folder: Traversable = _FOLDER, *, sharded: bool = False) -> ScriptSource:
+    """The full source of the script ``<name>.lua`` of ``folder``, and its signature
+    (``sharded``: the variant for a cluster, which publishes with SPUBLISH)."""
     body = folder.joinpath(f"{name}.lua").read_text()
     try:
-        return ScriptSource(name, compose(body, folder), _signature(body, "KEYS"),
+        return ScriptSource(name, compose(body, folder, sharded=sharded), _signature(body, "KEYS"),
                             _signature(body, "ARGV"))
     except ScriptSourceError as exc:
         raise ScriptSourceError(f"{name}.lua: {exc}") from None

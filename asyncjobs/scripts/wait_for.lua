@@ -78,7 +78,7 @@ if failed and policy == AFTER_CANCEL then
     FIELD_ATTEMPTS, 0)
   redis.call('PEXPIRE', record, result_ttl)
   redis.call('HINCRBY', stats, STAT_CANCELLED, 1)
-  redis.call('PUBLISH', done, id)
+  redis.call(PUBLISH, done, id)
   emit(events, events_max, EVENT_CANCELLED, id, 'dependency_failed')
   return {REPLY_DONE}
 end

@@ -9,10 +9,10 @@ is stopped) and, through the fetch loop's next attempt, the pause flag.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from typing import Protocol, cast
+from collections.abc import AsyncGenerator, Callable, Iterable
+from contextlib import aclosing
+from typing import Protocol
 
-import anyio
 import redis.asyncio as aredis
 
 from ..connection import UNREACHABLE, Backoff
@@ -32,7 +32,7 @@ class Cancellable(Protocol):
 class ControlListener:
     def __init__(
         self,
-        make_client: Callable[[], aredis.Redis],
+        listen: Callable[[str], AsyncGenerator[bytes | None, None]],
         redis: aredis.Redis,
         keys: QueueKeys,
         jobs: Cancellable,
@@ -40,8 +40,9 @@ class ControlListener:
         on_resume: Callable[[], None],
     ) -> None:
         """``on_resume`` is called on a resume message, and after each (re)subscription (a
-        resume may have been missed: the worker checks the queue again)."""
-        self._make_client = make_client
+        resume may have been missed: the worker checks the queue again). ``listen``:
+        ``Connection.listen``."""
+        self._listen = listen
         self._redis = redis
         self._keys = keys
         self._jobs = jobs
@@ -50,23 +51,17 @@ class ControlListener:
     async def run(self) -> None:
         backoff = Backoff()
         while True:
-            client = self._make_client()
-            pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(self._keys.control)
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
-                        self._handle(cast("bytes", message["data"]))
-                    elif message["type"] == "subscribe":
-                        backoff.reset()
-                        self._on_resume()
-                        await self._cancel_cancelled()
+                async with aclosing(self._listen(self._keys.control)) as messages:
+                    async for data in messages:
+                        if data is not None:
+                            self._handle(data)
+                        else:  # subscribed
+                            backoff.reset()
+                            self._on_resume()
+                            await self._cancel_cancelled()
             except UNREACHABLE as exc:
                 log.debug("control listener lost its connection (%s); reconnecting", exc)
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                    await client.aclose()
             await backoff.wait()
 
     def _handle(self, data: bytes) -> None:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from ..protocol import ENCODER, REGISTRY, QueueKeys, WorkerCard
 from .outage import OutageLog
@@ -31,7 +31,7 @@ log: logging.Logger = logging.getLogger(__name__)
 class Heartbeat:
     def __init__(
         self,
-        client: redis.Redis,
+        make_client: Callable[[], redis.Redis],
         url: str,
         queues: Sequence[tuple[QueueKeys, float]],
         worker_id: str,
@@ -39,8 +39,10 @@ class Heartbeat:
         interval: float,
         on_beat: Callable[[float], None],
     ) -> None:
-        """``queues``: each queue's keys and heartbeat TTL."""
-        self._client = client
+        """``queues``: each queue's keys and heartbeat TTL. ``make_client`` makes the blocking
+        client, on the first beat (making a cluster's finds the cluster, which may fail)."""
+        self._make_client = make_client
+        self._client: redis.Redis | None = None
         self._beats = [(keys.heartbeat(worker_id), keys.workers, int(ttl * 1000))
                        for keys, ttl in queues]
         self._names = [keys.name for keys, _ in queues]
@@ -59,6 +61,8 @@ class Heartbeat:
         """Refresh the heartbeats and the registry entries once (blocking)."""
         sent = time.monotonic()  # the keys live at least their ttl from now, if this succeeds
         try:
+            if self._client is None:
+                self._client = self._make_client()
             with self._client.pipeline(transaction=False) as pipe:
                 now = time.time()
                 for heartbeat, workers, ttl_ms in self._beats:
@@ -66,7 +70,7 @@ class Heartbeat:
                     pipe.zadd(workers, {self._worker_id: now})
                 pipe.sadd(REGISTRY, *self._names)  # the queues are known (asyncjobs info)
                 pipe.execute()
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             log.debug("heartbeat of %s failed: %s", self._worker_id, exc)
             self._outage.failed(exc)
             return False
@@ -83,13 +87,15 @@ class Heartbeat:
         self._stopped.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
+        if self._client is None:
+            return
         try:
             with self._client.pipeline(transaction=False) as pipe:
                 for heartbeat, workers, _ in self._beats:
                     pipe.delete(heartbeat)
                     pipe.zrem(workers, self._worker_id)
                 pipe.execute()
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             log.debug("could not deregister worker %s: %s", self._worker_id, exc)
         finally:
             self._client.close()

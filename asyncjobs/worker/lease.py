@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 import anyio
@@ -48,11 +48,12 @@ class Lease:
         self,
         queues: Sequence[tuple[QueueKeys, Settings]],
         worker_id: str,
-        heartbeat_client: redis.Redis,
+        heartbeat_client: Callable[[], redis.Redis],
     ) -> None:
         """One lease over every queue in ``queues``. The beats go out at the shortest
         ``heartbeat_interval`` of them, each queue's key lives its own ``heartbeat_ttl``, the
-        lease counts the shortest TTL, and the reap hold-off the longest."""
+        lease counts the shortest TTL, and the reap hold-off the longest. ``heartbeat_client`` makes
+        the heartbeat's blocking client (on its first beat)."""
         ttl = min(settings.heartbeat_ttl for _, settings in queues)
         self._interval = min(settings.heartbeat_interval for _, settings in queues)
         self._hold_ttl = max(settings.heartbeat_ttl for _, settings in queues)

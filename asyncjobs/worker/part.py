@@ -78,7 +78,7 @@ class QueuePart:
         self.turns: dict[bytes, anyio.Event] = {}  # set when an active entry's run ends
         self.watching: bool = False  # a blocking fetch into our list is in flight
         self.control: ControlListener = ControlListener(
-            conn.listener_client, conn.redis, keys, self.executor, on_resume=self._resumed)
+            conn.listen, conn.redis, keys, self.executor, on_resume=self._resumed)
         self._wake = wake
         self._paused_until = 0.0  # monotonic time until which the queue is taken as paused
 

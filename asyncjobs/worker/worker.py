@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -152,7 +153,7 @@ class Worker:
         heartbeat_interval = min(q.settings.heartbeat_interval for q in self.queues)
         lease = Lease(
             [(q.keys, q.settings) for q in self.queues], self.id,
-            conn.sync_client(socket_timeout=max(1.0, heartbeat_interval)),
+            functools.partial(conn.sync_client, socket_timeout=max(1.0, heartbeat_interval)),
         )
         fetch_client = conn.client(resend=False)
         threads = anyio.CapacityLimiter(self.concurrency)

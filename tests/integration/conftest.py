@@ -3,7 +3,10 @@ fresh queues.
 
 The server comes from ``$ASYNCJOBS_REDIS_URL`` (used as is, never flushed), else it is started
 on a free loopback port from ``$ASYNCJOBS_REDIS_SERVER``, ``redis-server``/``valkey-server`` on
-PATH, or the bundled Valkey. Tests are isolated by queue name, never by flushing.
+PATH, or the bundled Valkey. With ``ASYNCJOBS_TEST_CLUSTER=1`` the tier runs against a Redis
+Cluster of 3 masters and 3 replicas started the same way (``redis_url`` is its
+``redis+cluster://`` URL); a test that cannot apply to a cluster is marked ``single_server``
+and skipped there. Tests are isolated by queue name, never by flushing.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import anyio
 import pytest
 
 from asyncjobs import Queue, Settings, Worker
-from asyncjobs.server import RedisServer
+from asyncjobs.server import ClusterServers, RedisServer
 
+ON_CLUSTER = os.environ.get("ASYNCJOBS_TEST_CLUSTER") == "1"
 TEST_SETTINGS = Settings(heartbeat_interval=0.4, heartbeat_ttl=2.0, reaper_interval=0.5)
 
 
@@ -29,11 +33,21 @@ def redis_url() -> Iterator[str]:
     if external:
         yield external
         return
-    server = RedisServer().start()
+    server = ClusterServers().start() if ON_CLUSTER else RedisServer().start()
     try:
         yield server.url
     finally:
         server.cleanup()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if not ON_CLUSTER:
+        return
+    for item in items:
+        marker = item.get_closest_marker("single_server")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(pytest.mark.skip(reason=f"not on a cluster: {reason}"))
 
 
 @pytest.fixture

@@ -98,6 +98,7 @@ async def test_nothing_is_written_on_error(queue: Queue) -> None:
     assert keys == []
 
 
+@pytest.mark.single_server("counts script calls in one server's INFO commandstats")
 async def test_enqueue_is_one_round_trip_and_bulk_is_one_script_call(queue: Queue) -> None:
     @queue.task
     async def send(to: str) -> None:
@@ -158,6 +159,7 @@ async def test_enqueue_survives_lost_connections_and_serves_concurrent_callers(
     assert await queue.redis.hlen(queue.keys.queued) == 202
 
 
+@pytest.mark.single_server("lanes are off on a cluster")
 async def test_a_cancelled_lane_call_leaves_no_reply_behind(queue: Queue) -> None:
     lane = Lane(queue.redis.connection_pool, "ECHO")
     try:

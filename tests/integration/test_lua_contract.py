@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aredis
 
 from asyncjobs import JobStatus, Queue
+from asyncjobs.endpoint import async_client, parse
 from asyncjobs.protocol import (
     DEAD_LETTER_DECODER,
     ENCODER,
@@ -32,7 +33,7 @@ LENGTHS = [0, 1, 31, 32, 255, 256, 65535, 65536]
 
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[aredis.Redis]:
-    r = aredis.Redis.from_url(redis_url)
+    r = async_client(parse(redis_url), socket_timeout=5.0, resend=False, max_connections=4)
     yield r
     await r.aclose()
 

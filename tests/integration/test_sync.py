@@ -64,6 +64,7 @@ def add_tasks(queue: Queue) -> None:
         raise ValueError("no")
 
 
+@pytest.mark.single_server("counts connections in one server's CLIENT LIST")
 async def test_many_threads_enqueue_and_wait(make_queue: Callable[..., Queue], redis_url: str) -> None:
     queue = make_queue()
     add_tasks(queue)
@@ -92,6 +93,7 @@ async def test_many_threads_enqueue_and_wait(make_queue: Callable[..., Queue], r
     await queue.aclose()
 
 
+@pytest.mark.single_server("counts connections in one server's CLIENT LIST")
 def test_connections_are_reused_not_leaked(make_queue: Callable[..., Queue], redis_url: str) -> None:
     queue = make_queue()
     add_tasks(queue)

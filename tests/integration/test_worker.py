@@ -358,6 +358,7 @@ async def test_stop_requeues_unfinished_jobs_with_their_attempt(queue: Queue) ->
     assert await queue.redis.zscore(queue.keys.workers, worker.id) is None
 
 
+@pytest.mark.single_server("counts connections in one server's CLIENT LIST")
 async def test_one_pubsub_connection_serves_every_waiter(queue: Queue) -> None:
     gate = anyio.Event()
 
@@ -403,10 +404,9 @@ async def test_small_outcomes_travel_in_the_done_notice(queue: Queue) -> None:
             raise ValueError("negative")
         return "x" * n
 
-    listener = queue.connection().waiter._make_client()
-    pubsub = listener.pubsub()
-    await pubsub.subscribe(queue.keys.done)
+    messages = queue.connection().conn.listen(queue.keys.done)
     try:
+        assert await anext(messages) is None  # subscribed
         async with running_worker(queue):
             small, big, bad = await echo.delay(3), await echo.delay(10_000), await echo.delay(-1)
             assert await small.result(timeout=10) == "xxx"
@@ -421,13 +421,12 @@ async def test_small_outcomes_travel_in_the_done_notice(queue: Queue) -> None:
         notices: dict[bytes, bytes] = {}
         with anyio.fail_after(10):  # every finished job publishes a notice
             while len(notices) < 3:
-                message = await pubsub.get_message(timeout=1)
-                if message is not None and message["type"] == "message":
-                    job_id, _, body = message["data"].partition(b" ")
-                    notices[job_id] = body
+                data = await anext(messages)
+                assert data is not None
+                job_id, _, body = data.partition(b" ")
+                notices[job_id] = body
     finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
-        await listener.aclose()
+        await messages.aclose()
     assert notices[big.id.encode()] == b"", "a large outcome is read from the record"
     task, outcome = decode_notice_body(notices[small.id.encode()])
     assert task == echo.name and msgspec.msgpack.decode(outcome.value) == "xxx"

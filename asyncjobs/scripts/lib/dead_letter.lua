@@ -35,7 +35,7 @@ local function dead_letter(d)
     redis.call('PEXPIRE', d.record, d.record_ttl)
     release_unique(d.unique_prefix, redis.call('HGET', d.record, FIELD_UNIQUE), d.id, true,
       d.record_ttl)
-    redis.call('PUBLISH', d.done, d.id)
+    redis.call(PUBLISH, d.done, d.id)
     release_dependents(string.sub(d.record, 1, #d.record - #d.id - #KEY_JOB), d.id, false,
       d.outcome, {now = d.at, record_ttl = d.record_ttl, events = d.events,
         events_max = d.events_max})

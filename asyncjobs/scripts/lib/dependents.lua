@@ -79,7 +79,7 @@ local function cancel_waiting(base, id, outcome, d)
   end
   redis.call('PEXPIRE', record, d.record_ttl)
   redis.call('HINCRBY', base .. KEY_STATS, STAT_CANCELLED, 1)
-  redis.call('PUBLISH', base .. KEY_DONE, id)
+  redis.call(PUBLISH, base .. KEY_DONE, id)
   if d.events ~= '' then
     emit(base .. KEY_EVENTS, d.events_max, EVENT_CANCELLED, id, 'dependency_failed')
   end

@@ -69,7 +69,7 @@ local function mark_started(s, entry)
     redis.call('PEXPIRE', record, s.result_ttl)
     release_unique(s.unique_prefix, unique, id, true, s.result_ttl)
     redis.call('HINCRBY', s.stats, STAT_EXPIRED, 1)
-    redis.call('PUBLISH', s.done, id)
+    redis.call(PUBLISH, s.done, id)
     emit(s.events, s.events_max, EVENT_EXPIRED, id, '')
     release_dependents(string.sub(s.job_prefix, 1, #s.job_prefix - #KEY_JOB), id, false,
       redis.call('HGET', record, FIELD_OUTCOME),
