@@ -21,9 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-import redis
-from redis.exceptions import ResponseError
 from redis.client import PubSub
+from redis.exceptions import ResponseError
 
 from .config import Settings
 from .connection import MESSAGE, SUBSCRIBED, UNREACHABLE, SyncConnection
