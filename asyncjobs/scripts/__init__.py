@@ -172,7 +172,7 @@ class ProducerCalls:
              "piped": when.piped.value, "enqueued_at": enqueued_at,
              "result_ttl": _ms(s.result_ttl), "wait_ttl": _ms(s.job_ttl), **self.events,
              "done": k.done, "entry": payload},
-            more_keys=dependency_keys, more_args=dependency_ids,
+            more_keys=dependency_keys, more_args=dependency_ids, sharded=self._sharded,
         )
 
     def cancel(self, job_id: str, outcome: bytes = CANCELLED_OUTCOME) -> ScriptCall:

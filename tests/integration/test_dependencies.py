@@ -32,6 +32,7 @@ async def _status(queue: Queue, job_id: str) -> JobState | None:
     return info.status if info is not None else None
 
 
+@pytest.mark.single_server("waits across queues, whose keys are in other slots of a cluster")
 async def test_a_diamond_across_two_queues_runs_each_job_after_its_dependencies(
     make_queue: Callable[..., Queue],
 ) -> None:

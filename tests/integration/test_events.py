@@ -160,6 +160,7 @@ async def test_a_subscriber_resumes_from_a_position_a_time_or_the_start(queue: Q
     assert [e.job_id for e in only_fourth] == [jobs[3].id]
 
 
+@pytest.mark.single_server("cuts the connections of one server with CLIENT KILL")
 async def test_a_lost_connection_leaves_no_gap_and_no_duplicate(queue: Queue) -> None:
     @queue.task
     async def noop(n: int) -> int:
