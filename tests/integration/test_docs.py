@@ -81,7 +81,7 @@ def test_every_python_block_of_the_pages_is_a_file_that_runs() -> None:
 def test_every_python_block_of_the_readme_is_a_section_that_runs() -> None:
     readme = (ROOT / "README.md").read_text()
     blocks = README_BLOCK.findall(readme)
-    assert len(blocks) == len(FENCE.findall(readme)) >= 10, \
+    assert len(blocks) == len(FENCE.findall(readme)) >= 2, \
         "every ```python block of the README follows a <!-- snippet: FILE:SECTION ... --> comment"
     for sources, block in blocks:
         parts = []
