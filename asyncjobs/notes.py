@@ -37,8 +37,8 @@ class JobNotes:
     __slots__ = ("_lines", "_lock", "_message", "_progress", "closed", "job_id")
 
     def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
-        self.closed = False
+        self.job_id: str = job_id
+        self.closed: bool = False
         self._lock = threading.Lock()
         self._progress: float | None = None
         self._message = ""

@@ -92,7 +92,7 @@ class Pipeline(Generic[R_co]):
     __slots__ = ("calls",)
 
     def __init__(self, calls: tuple[Call[Any], ...]) -> None:
-        self.calls = calls
+        self.calls: tuple[Call[Any], ...] = calls
 
     def then(
         self, task: Task[Concatenate[R_co, P2], R2], /, *args: P2.args, **kwargs: P2.kwargs
