@@ -139,15 +139,20 @@ def _cluster_unavailable(endpoint: Endpoint, exc: Exception) -> ClusterUnavailab
     return ClusterUnavailable(f"Redis Cluster at {redact_url(endpoint.url)}: {why}")
 
 
-_UNSENT_TRIES = 3
+_UNSENT_TRIES = 5
+_HANDSHAKE = "on_connect_check_health"  # after the TCP connection, before the command
 
 
 def _unsent(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised where redis-py writes a command, before anything was sent."""
+    """Whether ``exc`` was raised before the command was sent: where redis-py writes it, or
+    in the handshake of the connection opened for it."""
     tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_name
+        if name == _HANDSHAKE or (tb.tb_next is None and name == "_send_packed_command"):
+            return True
         tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code.co_name == "_send_packed_command"
+    return False
 
 
 class _AsyncCluster(aredis.RedisCluster):
@@ -166,12 +171,17 @@ class _AsyncCluster(aredis.RedisCluster):
             for attempt in range(_UNSENT_TRIES):
                 try:
                     return await super().execute_command(*args, **kwargs)
-                except AttributeError as exc:
-                    # redis-py's cluster client can close a free connection (after another
-                    # command's connection error) just as a command takes it: the command
-                    # finds no socket and was not sent, so sending it again is safe
-                    if not _unsent(exc) or attempt == _UNSENT_TRIES - 1:
+                except (AttributeError, RedisConnectionError) as exc:
+                    # redis-py's cluster client, after one command's connection error, closes
+                    # the free connections and marks the busy ones for reconnection: another
+                    # command may then find no socket, or lose the one it was opening. That
+                    # command was not sent, so sending it again is safe, for any command
+                    last = attempt == _UNSENT_TRIES - 1
+                    if isinstance(exc, ClusterUnavailable) or not _unsent(exc) or last:
+                        if isinstance(exc, RedisConnectionError):
+                            raise
                         raise RedisConnectionError(f"connection closed under a command: {exc}") from exc
+                    await asyncio.sleep(0.01 * (attempt + 1))
             raise AssertionError("unreachable")
 
     async def initialize(self, *args: Any, **kwargs: Any) -> aredis.RedisCluster:
