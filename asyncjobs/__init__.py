@@ -24,10 +24,11 @@ from .errors import (
 from .events import Event
 from .inspector import Inspector, QueueCounts, WorkerInfo
 from .job import Job, JobInfo, JobStatus, LogLine, SyncJob
+from .limits import RateLimit
 from .protocol import DeadLetter, EventKind, JobState
 from .queue import Queue
 from .schedule import ScheduleInfo
-from .task import AsyncTask, Call, Pipeline, RateLimit, RetryPolicy, SyncTask, Task, TaskOptions
+from .task import AsyncTask, Call, Pipeline, RetryPolicy, SyncTask, Task, TaskOptions
 from .worker import Worker
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

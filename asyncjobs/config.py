@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from .endpoint import parse
 from .errors import ConfigError
+from .limits import RateLimit
 from .redact import redact_url
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -56,6 +57,10 @@ class Settings:
     within ``heartbeat_ttl + reaper_interval + 1`` seconds of its death."""
     reaper_interval: float = 5.0
     """How often each worker looks for dead workers to recover jobs from."""
+    rate_limit: RateLimit | str | None = None
+    """At most so many starts of this queue's jobs, whatever their task, across every worker
+    (``"500/s"``, ``"20/m"``, ``RateLimit(...)``), on top of each task's own ``rate_limit``.
+    Jobs carry it from the producer that enqueues them. A job over it waits in the schedule."""
     events: bool = True
     """Write every job's lifecycle events to the queue's event stream (``Queue.events``);
     False for the fastest path (nothing can then subscribe)."""
@@ -69,6 +74,12 @@ class Settings:
             for f in dataclasses.fields(self)
         )
         return f"Settings({fields})"
+
+    @property
+    def parsed_rate_limit(self) -> RateLimit | None:
+        """``rate_limit`` as a ``RateLimit``."""
+        rate = self.rate_limit
+        return RateLimit.parse(rate, "Settings") if rate is not None else None
 
     def __post_init__(self) -> None:
         parse(self.redis_url)  # a malformed cluster or sentinel URL: ConfigError now
@@ -84,5 +95,6 @@ class Settings:
                      "reaper_interval", "dead_letter_ttl"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        _ = self.parsed_rate_limit  # a malformed rate: ConfigError now
         if self.events_max_len < 1:
             raise ConfigError("events_max_len must be at least 1")

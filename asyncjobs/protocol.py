@@ -153,6 +153,8 @@ class QueueKeys:
     ``aj:{q}:conc:wait:<g>``  list    jobs waiting for a slot of group ``g`` (not in a worker)
     ``aj:{q}:conc:rate:<t>``  string  task ``t``'s rate limiter: its next start time (GCRA, ms);
                                       ``...:next``: when the next job over the rate is due
+    ``aj:{q}:conc:qrate``     string  the queue's rate limiter (``Settings.rate_limit``), the
+                                      same way; ``...:next`` likewise
     ``aj:{q}:logs:<id>``      list    a job's log lines (``encode_log_line``), the last
                                       ``LOG_LINES_KEPT``, expiring with its record
     ``aj:{q}:events``         stream  the queue's events (``EventKind``), fields ``k`` (kind),
@@ -455,9 +457,9 @@ class When(NamedTuple):
     unique: str | None = None
     debounce: bool = False
     limits: str | None = None
-    """``<max_concurrency>,<key_concurrency>,<rate>,<concurrency_key>`` (empty parts for
-    none; the rate as ``<count>/<period in ms>``): the global slots the job must hold to run,
-    and the rate its task's starts keep to."""
+    """``<max_concurrency>,<key_concurrency>,<rate>,<queue rate>,<concurrency_key>`` (empty
+    parts for none; each rate as ``<count>/<period in ms>``): the global slots the job must
+    hold to run, and the rates its task's starts and its queue's starts keep to."""
     after: tuple[str, ...] = ()
     """The jobs it waits for, each as ``<key_base> <id>`` (``QueueKeys.key_base`` of its
     queue): it starts once all have completed."""

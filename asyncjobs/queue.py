@@ -24,6 +24,7 @@ from .errors import ConfigError, EnqueueError, ResultTimeout, TaskArgumentError
 from .events import Event, Since, follow
 from .inspector import Inspector, QueueCounts
 from .job import Job, JobInfo, LogLine, SyncJob, outcome_from_reads, queue_outcome_reads, unwrap_outcome
+from .limits import RateLimit
 from .protocol import (
     ANY_DECODER,
     ENCODER,
@@ -48,7 +49,6 @@ from .task import (
     AsyncTask,
     Call,
     Pipeline,
-    RateLimit,
     RetryPolicy,
     SyncTask,
     Task,

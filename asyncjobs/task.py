@@ -19,6 +19,7 @@ from .context import Context
 from .errors import ConfigError
 from .ids import new_job_id
 from .job import Job, SyncJob
+from .limits import RateLimit
 from .protocol import (
     MAX_PRIORITY,
     NOW,
@@ -159,37 +160,6 @@ class Enqueuer(Protocol):
     async def enqueue(self, call: Call[R]) -> Job[R]: ...
 
     def enqueue_sync(self, call: Call[R]) -> SyncJob[R]: ...
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most ``count`` starts of a task per ``per`` (a timedelta or seconds), across every
-    worker: ``RateLimit(100, per=timedelta(seconds=1))``, or ``"100/s"`` (also ``/m``, ``/h``)."""
-
-    count: int
-    per: timedelta | float = timedelta(seconds=1)
-
-    _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-
-    @classmethod
-    def parse(cls, value: RateLimit | str, task: str = "") -> RateLimit:
-        if isinstance(value, str):
-            count, _, unit = value.partition("/")
-            if not count.strip().isdigit() or unit.strip() not in cls._UNITS:
-                raise ConfigError(f"{task}: rate_limit {value!r} must look like '100/s', "
-                                  "'5/m' or '1000/h'")
-            value = cls(int(count), timedelta(seconds=cls._UNITS[unit.strip()]))
-        seconds = value.per.total_seconds() if isinstance(value.per, timedelta) else float(value.per)
-        if isinstance(value.count, bool) or not isinstance(value.count, int) or value.count < 1 \
-                or not seconds * 1000 >= 1:
-            raise ConfigError(f"{task}: a rate limit needs a positive count and period, "
-                              f"not {value!r}")
-        return value
-
-    def wire(self) -> str:
-        """As ``When.limits`` carries it: ``<count>/<period in ms>``."""
-        seconds = self.per.total_seconds() if isinstance(self.per, timedelta) else float(self.per)
-        return f"{self.count}/{round(seconds * 1000)}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -411,11 +381,13 @@ class Task(Generic[P, R]):
                 raise ConfigError(f"{self.name}: concurrency_key needs "
                                   "@queue.task(key_concurrency=...)")
             check_unique_key(key, "concurrency_key")
-        if self.max_concurrency is None and key is None and self.rate_limit is None:
+        queue_rate = self.queue.settings.parsed_rate_limit
+        if self.max_concurrency is None and key is None and self.rate_limit is None \
+                and queue_rate is None:
             return None
         rate = self.rate_limit.wire() if self.rate_limit is not None else ""
         return (f"{self.max_concurrency or ''},{self.key_concurrency if key else ''},{rate},"
-                f"{key or ''}")
+                f"{queue_rate.wire() if queue_rate is not None else ''},{key or ''}")
 
     def _make_call(
         self,

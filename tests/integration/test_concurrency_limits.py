@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncjobs import ConfigError, JobCancelled, JobFailed, Queue, RateLimit
+from asyncjobs import ConfigError, JobCancelled, JobFailed, Queue, RateLimit, Settings
 from tests.support.waiting import wait_until
 
 from .conftest import running_worker
@@ -157,6 +157,53 @@ async def test_a_bad_rate_limit_is_refused_at_decoration(queue: Queue, rate: Any
     with pytest.raises(ConfigError, match="rate"):
         queue.task(rate_limit=rate)(work)
     assert queue.tasks == {}
+
+
+@pytest.mark.parametrize("rate", ["100", "0/s", RateLimit(3, per=0)])
+def test_a_bad_queue_rate_limit_is_refused_by_the_settings(rate: Any) -> None:
+    with pytest.raises(ConfigError, match="Settings: .*rate"):
+        Settings(rate_limit=rate)
+
+
+def test_rates_per_second_minute_and_hour() -> None:
+    assert [RateLimit.parse(text).wire() for text in ("100/s", "5/m", "1000/h")] \
+        == ["100/1000", "5/60000", "1000/3600000"]
+
+
+async def test_a_queue_rate_limit_holds_over_all_its_tasks_beside_their_own(
+    make_queue: Callable[..., Queue],
+) -> None:
+    queue = make_queue(rate_limit="20/s")
+    starts: dict[str, list[float]] = {"a": [], "b": [], "slow": []}
+
+    @queue.task
+    async def a(n: int) -> int:
+        starts["a"].append(time.time())
+        return n
+
+    @queue.task
+    async def b(n: int) -> int:
+        starts["b"].append(time.time())
+        return n
+
+    @queue.task(rate_limit="5/s")
+    async def slow(n: int) -> int:
+        starts["slow"].append(time.time())
+        return n
+
+    calls = [a.call(n) for n in range(15)] + [b.call(n) for n in range(15)]
+    jobs = await queue.enqueue_many([*calls, *[slow.call(n) for n in range(6)]])
+    async with running_worker(queue, concurrency=50):
+        results = [await job.result(timeout=15) for job in jobs]
+    assert results == [*range(15), *range(15), *range(6)]
+    every = sorted(t for times in starts.values() for t in times)
+    # 36 starts at 20/s with a burst of 1: each one at least an interval after the one before
+    # (less a little for the clocks of the script and of the task); no second holds over 21
+    assert every[-1] - every[0] >= 35 / 20 * 0.9
+    assert max(sum(1 for t in every if s <= t < s + 1) for s in every) <= 21
+    # and the task's own rate, 5/s, holds among them: 6 starts span at least 5 intervals
+    assert starts["slow"][-1] - starts["slow"][0] >= 5 / 5 * 0.9
+    await queue.aclose()
 
 
 async def test_jobs_over_a_rate_wait_in_the_schedule_not_in_a_worker(queue: Queue) -> None:
