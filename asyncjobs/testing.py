@@ -1,4 +1,5 @@
-"""Testing helpers, and a pytest plugin (enable it with ``pytest -p asyncjobs.testing``).
+"""Testing helpers, and a pytest plugin that pytest loads by itself (a ``pytest11`` entry point;
+``-p asyncjobs.testing`` where plugin autoloading is off).
 
 No fake mode: tests run against a real throwaway server, and jobs run on a real ``Worker``.
 

@@ -25,6 +25,14 @@ queue = Queue("{name}")
 @queue.task(name="version")
 def version() -> str:
     return "{version}"
+
+
+@queue.task(name="gated")
+def gated(gate: str) -> str:
+    import os, time
+    while not os.path.exists(gate):
+        time.sleep(0.02)
+    return "{version}"
 '''
 
 
@@ -103,3 +111,37 @@ def test_without_watchfiles_reload_says_what_to_install(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "error: --reload needs watchfiles: pip install 'asyncjobs-redis[reload]'")
+
+
+@pytest.mark.slow
+def test_a_running_job_finishes_across_a_reload(
+    make_queue: Callable[..., Queue], redis_url: str, tmp_path: Path
+) -> None:
+    queue = make_queue()
+
+    @queue.task(name="gated")
+    def gated(gate: str) -> str:
+        return "producer's copy, never run"
+
+    app_file = tmp_path / "reload_app.py"
+    app_file.write_text(APP.format(name=queue.name, version="v1"))
+    env = {**os.environ, "ASYNCJOBS_REDIS_URL": redis_url}
+    log = tmp_path / "worker.log"
+    gate = tmp_path / "gate"
+    proc = start(["reload_app:queue", "--reload", "--app-dir", str(tmp_path), "--grace", "20",
+                  "--log-level", "WARNING"], env, log)
+    try:
+        job = gated.delay_sync(str(gate))
+        wait_for(lambda: (info := job.info()) is not None and info.status.value == "running",
+                 "the job to start", log)
+        app_file.write_text(APP.format(name=queue.name, version="v2"))
+        wait_for(lambda: "reload_app.py changed; restarting the worker" in log.read_text(),
+                 "the reload to begin", log)
+        gate.touch()  # the old worker waits for its running job, within grace
+        assert job.result(timeout=30) == "v1", "it finished in the worker that started it"
+        assert (info := job.info()) is not None and info.attempts == 1
+        wait_for(lambda: gated.delay_sync(str(gate)).result(timeout=30) == "v2", "the new code", log)
+    finally:
+        stop(proc)
+        queue.close_sync()
+    assert proc.returncode == 0, log.read_text()

