@@ -26,7 +26,7 @@ from redis.exceptions import ResponseError
 
 from .config import Settings
 from .connection import MESSAGE, SUBSCRIBED, UNREACHABLE, SyncConnection
-from .errors import BlockingCallError, EnqueueError, ResultTimeout
+from .errors import BlockingCallError, EnqueueError, ResultTimeout, check_replicas
 from .inspector import QueueCounts, count_reads, counts_from, worker_reads, workers_from
 from .job import JobInfo, outcome_from_reads, queue_outcome_reads
 from .protocol import REGISTRY, Outcome, QueueKeys, check_job_id, decode_notice_body, split_notice
@@ -89,12 +89,19 @@ class BlockingProducer:
                 self.conn.redis.sadd(REGISTRY, self.keys.name)
                 self._registered_in = self.conn.pid
             if len(batches) == 1 or self.conn.cluster:  # no scripts in a cluster pipeline
-                return [self.scripts.enqueue([c.payload for c in calls], enqueued_at, when)
-                        for when, calls in batches]
-            with self.conn.redis.pipeline(transaction=False) as pipe:
-                for when, calls in batches:
-                    self.scripts.enqueue_in(pipe, [c.payload for c in calls], enqueued_at, when)
-                return [enqueued(reply) for reply in pipe.execute()]
+                replies = [self.scripts.enqueue([c.payload for c in calls], enqueued_at, when)
+                           for when, calls in batches]
+            else:
+                with self.conn.redis.pipeline(transaction=False) as pipe:
+                    for when, calls in batches:
+                        self.scripts.enqueue_in(pipe, [c.payload for c in calls], enqueued_at,
+                                                when)
+                    replies = [enqueued(reply) for reply in pipe.execute()]
+            if wanted := self.settings.enqueue_replicas:
+                wait = self.settings.replica_timeout
+                check_replicas(self.keys.name, wanted, wait,
+                               self.conn.replicated(self.keys.seq, wanted, wait))
+            return replies
 
         timeout = self.settings.enqueue_timeout
         try:

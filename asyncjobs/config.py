@@ -47,6 +47,13 @@ class Settings:
     """A job recovered this many times from dead workers is dead-lettered as ``worker_lost``."""
     enqueue_timeout: float = 5.0
     """``.delay()`` raises ``EnqueueError`` when Redis has not taken the job by then."""
+    enqueue_replicas: int = 0
+    """With 1 or more, an enqueue returns only once that many replicas have the job (Redis
+    ``WAIT``), so a failover to one of them loses no job whose enqueue returned; fewer within
+    ``replica_timeout``: ``EnqueueError`` (the job may still run; enqueueing it again with its
+    ``job_id`` is safe). 0: replication is asynchronous (see the failover bound in the docs)."""
+    replica_timeout: float = 1.0
+    """How long an enqueue waits for ``enqueue_replicas`` replicas; below ``socket_timeout``."""
     socket_timeout: float = 3.0
     block_timeout: float = 1.0
     """How long one blocking fetch waits for work; always below ``socket_timeout``."""
@@ -91,6 +98,11 @@ class Settings:
                 f"of heartbeat_ttl ({self.heartbeat_ttl}), so that one late beat cannot let a live "
                 "worker's heartbeat expire"
             )
+        if self.enqueue_replicas < 0:
+            raise ConfigError(f"enqueue_replicas must be 0 or more, not {self.enqueue_replicas}")
+        if self.enqueue_replicas and not 0 < self.replica_timeout < self.socket_timeout:
+            raise ConfigError(f"replica_timeout ({self.replica_timeout}) must be positive and "
+                              f"below socket_timeout ({self.socket_timeout})")
         for name in ("result_ttl", "job_ttl", "socket_timeout", "block_timeout", "enqueue_timeout",
                      "reaper_interval", "dead_letter_ttl"):
             if getattr(self, name) <= 0:

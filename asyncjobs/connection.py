@@ -77,6 +77,14 @@ MESSAGE = frozenset({"message", "smessage"})
 """Kinds of a pub/sub message that carries data (classic, sharded)."""
 
 
+def confirm_commands(key: str, replicas: int, timeout: float) -> list[tuple[str | int, ...]]:
+    """A write that changes nothing (``INCRBY key 0``, which replicas receive like any write),
+    then ``WAIT``: replication keeps the order of writes, so once ``replicas`` replicas have
+    this one they have every write the master took before it, whichever connection sent it.
+    WAIT's reply is how many have it (it gives up after ``timeout`` seconds)."""
+    return [("INCRBY", key, 0), ("WAIT", replicas, max(1, round(timeout * 1000)))]
+
+
 class Connection:
     """The clients, scripts and lanes of one process in one event loop, for one server (or
     cluster, or sentinel-managed master)."""
@@ -216,6 +224,34 @@ class Connection:
             _log.debug("lane call failed (%s); sending it again on the pool", exc)
             return await fallback()
 
+    async def replicated(self, key: str, replicas: int, timeout: float) -> int:
+        """How many replicas (at most ``replicas``) have every write the server took so far,
+        within ``timeout`` seconds: ``confirm_commands`` on one connection to the master that
+        serves ``key``."""
+        commands = confirm_commands(key, replicas, timeout)
+        if not self.cluster:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                return int((await pipe.execute())[-1])
+        cluster = cast("aredis.RedisCluster", self.redis)
+        if not cluster.get_nodes():
+            await cluster.initialize()
+        node = cluster.get_node_from_key(key)
+        if node is None:
+            raise ClusterUnavailable(f"no cluster node serves the key {key}")
+        connection = node.acquire_connection()
+        try:
+            await node.disconnect_if_needed(connection)
+            await connection.send_packed_command(connection.pack_commands(commands))
+            replies = [await connection.read_response() for _ in commands]
+        except BaseException:
+            await connection.disconnect()  # a reply may be left unread on it
+            raise
+        finally:
+            node.release(connection)
+        return int(replies[-1])
+
     async def aclose(self) -> None:
         for lane in self._lanes:
             await lane.aclose()
@@ -311,6 +347,19 @@ class SyncConnection:
             return target.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:
             return script(keys=keys, args=args, client=target)
+
+    def replicated(self, key: str, replicas: int, timeout: float) -> int:
+        """``Connection.replicated`` for the blocking client."""
+        client: Any = self.redis
+        if self.cluster:
+            node = cast("redis.RedisCluster", client).get_node_from_key(key)  # type: ignore[no-untyped-call]
+            if node is None or node.redis_connection is None:
+                raise ClusterUnavailable(f"no cluster node serves the key {key}")
+            client = node.redis_connection
+        with client.pipeline(transaction=False) as pipe:
+            for command in confirm_commands(key, replicas, timeout):
+                pipe.execute_command(*command)
+            return int(pipe.execute()[-1])
 
     def close(self) -> None:
         """Close this process's connections (a later call opens new ones)."""

@@ -115,3 +115,12 @@ class Retry(AsyncJobsError):
         seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
         super().__init__(f"retry requested (delay {seconds} s)")
         self.delay = seconds
+
+
+def check_replicas(queue: str, wanted: int, timeout: float, confirmed: int) -> None:
+    """Raises ``EnqueueError`` when fewer than ``wanted`` replicas confirmed an enqueue."""
+    if confirmed < wanted:
+        raise EnqueueError(
+            f"queue {queue!r}: {confirmed} of {wanted} replica(s) confirmed the job(s) within "
+            f"{timeout} s (enqueue_replicas, replica_timeout): they are on the master and may "
+            "be lost if it fails now; enqueueing them again with the same job_id is safe")

@@ -20,7 +20,7 @@ from .blocking import BlockingProducer, refuse_in_event_loop
 from .config import Settings
 from .connection import UNREACHABLE, Connection
 from .context import Context, Middleware
-from .errors import ConfigError, EnqueueError, ResultTimeout, TaskArgumentError
+from .errors import ConfigError, EnqueueError, ResultTimeout, TaskArgumentError, check_replicas
 from .events import Event, Since, follow
 from .inspector import Inspector, QueueCounts
 from .job import Job, JobInfo, LogLine, SyncJob, outcome_from_reads, queue_outcome_reads, unwrap_outcome
@@ -349,6 +349,7 @@ class Queue:
                 if not conn.registered:
                     await self._register(conn)
                 [fresh] = await conn.scripts.enqueue([call.payload], call.enqueued_at, call.when)
+                await self._replicated(conn)
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
         except ResponseError as exc:
@@ -421,6 +422,7 @@ class Queue:
                             await conn.scripts.enqueue_in(pipe, [c.payload for c in batch], at,
                                                           when)
                         replies = [enqueued(reply) for reply in await pipe.execute()]
+                await self._replicated(conn)
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
         except ResponseError as exc:
@@ -502,6 +504,14 @@ class Queue:
         """Add this queue to the registry of queues, once per process and event loop."""
         await conn.redis.sadd(REGISTRY, self.name)
         conn.registered = True
+
+    async def _replicated(self, conn: _Producer) -> None:
+        """With ``enqueue_replicas``: wait until that many replicas have what was enqueued."""
+        wanted = self.settings.enqueue_replicas
+        if wanted:
+            timeout = self.settings.replica_timeout
+            check_replicas(self.name, wanted, timeout,
+                           await conn.conn.replicated(self.keys.seq, wanted, timeout))
 
     def _enqueue_error(self, exc: BaseException) -> EnqueueError:
         if isinstance(exc, TimeoutError) and not str(exc):  # asyncio.timeout's, which says nothing

@@ -111,3 +111,14 @@ def test_the_processes_benchmark_runs() -> None:
     burns = [float(row[4]) for row in rows if "0.5 ms" in row[1]]
     assert all(cpu >= 0.25 for cpu in burns), proc.stdout  # 0.5 ms a job, in 10 ms ticks
     assert proc.stdout.count("--processes 2 drains") == 2, proc.stdout
+
+
+@pytest.mark.single_server("starts its own master and replica")
+def test_the_replicas_benchmark_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.replicas", "--rounds", "1", "--jobs", "200"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("| 1 |", "| 50 |"))]
+    assert len(rows) == 4, proc.stdout
