@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import anyio
 import pytest
 
-from asyncjobs import ConfigError, Context, Queue
+from asyncjobs import ConfigError, Context, Queue, TaskArgumentError
 from asyncjobs.protocol import ENCODER, Stat, format_slot, schedule_job_id
 from asyncjobs.schedule import Timetable, make_spec
 from tests.support import chaos_app as app
@@ -262,6 +262,17 @@ async def test_a_cron_task_that_needs_arguments_is_refused(queue: Queue) -> None
         queue.cron(every=60, name="defaults", task_name="other")(defaults)
     assert set(queue.tasks) == {"defaults"}
     assert await queue.redis.exists(queue.keys.schedules) == 0  # written by workers, not here
+
+
+async def test_a_stored_schedule_whose_call_lacks_arguments_is_refused(queue: Queue) -> None:
+    @queue.task(name="report")
+    async def report(n: int) -> int:
+        return n
+
+    with pytest.raises(TaskArgumentError, match="report"):
+        await queue.schedule("nightly", report.call(), cron="0 3 * * *")  # type: ignore[call-arg]
+    assert await queue.schedules() == []
+    assert await queue.redis.exists(queue.keys.schedules, queue.keys.schedule_state) == 0
 
 
 async def _no_args() -> None:
