@@ -328,7 +328,8 @@ class Dashboard:
 def _summary_json(s: QueueSummary, chart: bool) -> dict[str, Any]:
     c = s.counts
     data: dict[str, Any] = {
-        "name": s.name, "pending": c.pending, "scheduled": c.scheduled, "running": c.running,
+        "name": s.name, "pending": c.pending, "scheduled": c.scheduled, "waiting": c.waiting,
+        "running": c.running,
         "dead": c.dead, "workers": c.workers, "paused": c.paused, "complete": c.complete,
         "failed": c.failed, "cancelled": c.cancelled, "finished_hour": s.finished_last_hour,
         "failure_rate": _percent(s.failure_rate),

@@ -63,7 +63,8 @@ def metrics_route(board: Board) -> Callable[[Request], Awaitable[Response]] | No
         for queue in await board.queues():
             c = await queue.inspect.counts()
             for state, value in (("pending", c.pending), ("scheduled", c.scheduled),
-                                 ("running", c.running), ("dead", c.dead)):
+                                 ("waiting", c.waiting), ("running", c.running),
+                                 ("dead", c.dead)):
                 jobs.add_metric([queue.name, state], value)
             for state, value in (("complete", c.complete), ("failed", c.failed),
                                  ("cancelled", c.cancelled), ("expired", c.expired)):

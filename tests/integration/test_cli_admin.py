@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,50 @@ async def test_info_jobs_and_job_as_json_and_tables(queue: Queue, redis_url: str
     assert json.loads(proc.stdout)["job"]["status"] == "queued"
     proc = run("pause", queue.name, url=redis_url)
     assert proc.returncode == 0 and await queue.is_paused()
+
+
+async def test_dead_cancel_and_resume_as_commands(make_queue: Callable[..., Queue],
+                                                  redis_url: str) -> None:
+    served = make_queue()
+    producer = Queue(served.name, redis_url, settings=served.settings)
+
+    @producer.task(name="later")
+    async def later(n: int) -> int:
+        return n
+
+    @producer.task(name="other")
+    async def other(n: int) -> int:
+        return n
+
+    try:
+        jobs = [await later.delay(n) for n in range(3)]
+        async with running_worker(served):  # it knows neither task: three dead letters
+            for job in jobs:
+                with pytest.raises(JobFailed):
+                    await job.result(timeout=10)
+        name = served.name
+        proc = run("dead", name, "--limit", "2", "--json", url=redis_url)
+        letters = json.loads(proc.stdout)["dead_letters"]
+        assert [(d["job_id"], d["reason"]) for d in letters] \
+            == [(jobs[2].id, "unknown_task"), (jobs[1].id, "unknown_task")], "newest first"
+        assert "unknown_task" in run("dead", name, url=redis_url).stdout
+        proc = run("dead", name, "--requeue", "--limit", "1", "--json", url=redis_url)
+        assert json.loads(proc.stdout) == {"queue": name, "requeued": 1}
+        proc = run("dead", name, "--purge", "--json", url=redis_url)
+        assert json.loads(proc.stdout) == {"queue": name, "purged": 2}
+        assert json.loads(run("dead", name, "--json", url=redis_url).stdout)["dead_letters"] == []
+        waiting = [await later.delay(n) for n in range(3)] + [await other.delay(9)]
+        proc = run("jobs", name, "--status", "queued", "--task", "later", "--limit", "2",
+                   "--json", url=redis_url)
+        assert [j["id"] for j in json.loads(proc.stdout)["jobs"]] == [jobs[0].id, waiting[0].id]
+        proc = run("cancel", name, waiting[1].id, "--json", url=redis_url)
+        assert proc.returncode == 0 and json.loads(proc.stdout)["job"]["status"] == "cancelled"
+        assert run("pause", name, url=redis_url).returncode == 0 and await served.is_paused()
+        proc = run("resume", name, "--json", url=redis_url)
+        assert json.loads(proc.stdout) == {"queue": name, "paused": False}
+        assert not await served.is_paused()
+    finally:
+        await producer.aclose()
 
 
 async def test_errors_are_one_line_with_exit_codes(queue: Queue, redis_url: str) -> None:

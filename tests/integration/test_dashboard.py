@@ -534,7 +534,10 @@ async def test_a_job_page_shows_its_progress_logs_and_what_it_waits_for(
         await page.goto(f"{dash.url}/queues/{queue.name}/jobs/{after.id}")
         assert await page.inner_text("#job-status") == "waiting"
         assert await page.inner_text("#job-waiting") == "1 job to complete"
+        await page.goto(f"{dash.url}/queues/{queue.name}")  # counted on the queue's cards
+        assert await page.inner_text('.cards [data-live="waiting"]') == "1"
         gate.set()
+        await page.locator('.cards [data-live="waiting"]').filter(has_text="0").wait_for()
         assert await after.result(timeout=10) == 8
 
 
