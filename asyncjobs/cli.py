@@ -13,6 +13,7 @@ from .errors import ConfigError, ServerError
 from .loader import load_queue
 from .logs import LOG_FORMATS
 from .logs import configure as configure_logging
+from .loops import event_loop
 from .metrics import serve_metrics
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -96,6 +97,10 @@ def worker(
         help="Run N worker processes under one supervisor, each with its own worker id, "
         "heartbeat and lease; a process that dies is restarted.",
     )] = 1,
+    loop: Annotated[str, typer.Option(
+        help="The event loop: auto (uvloop when it is installed, as with the extra "
+        "asyncjobs-redis[uvloop]; else asyncio's), uvloop, or asyncio.",
+    )] = "auto",
     supervised: Annotated[bool, typer.Option(
         "--supervised", hidden=True,
         help="Stop gracefully when stdin, the supervisor's pipe, reaches end-of-file.",
@@ -105,14 +110,8 @@ def worker(
     from .worker import Worker
 
     level = log_level.upper()
-    if level not in LOG_LEVELS:
-        raise _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
-    if wait_scheduled and not burst:
-        raise _fail("--wait-scheduled applies to a --burst worker only")
-    if log_format not in LOG_FORMATS:
-        raise _fail(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
-    if processes < 1:
-        raise _fail(f"--processes must be at least 1, got {processes}")
+    backend = _check_options(log_level, log_format, processes, loop,
+                             wait_scheduled=bool(wait_scheduled), burst=burst)
     if processes > 1:
         _supervise(ctx, processes, level=level, log_format=log_format, reload=reload, grace=grace,
                    worker_id=worker_id, metrics_port=metrics_port)
@@ -140,9 +139,26 @@ def worker(
     if supervised:
         from .supervisor import stop_when_orphaned
 
-        anyio.run(stop_when_orphaned, runner.run, runner.stop)
+        anyio.run(stop_when_orphaned, runner.run, runner.stop, backend_options=backend)
     else:
-        anyio.run(runner.run)
+        anyio.run(runner.run, backend_options=backend)
+
+
+def _check_options(log_level: str, log_format: str, processes: int, loop: str, *,
+                   wait_scheduled: bool, burst: bool) -> dict[str, bool]:
+    """Refuse a bad option with one line; anyio's backend options for ``--loop``."""
+    if log_level.upper() not in LOG_LEVELS:
+        raise _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    if wait_scheduled and not burst:
+        raise _fail("--wait-scheduled applies to a --burst worker only")
+    if log_format not in LOG_FORMATS:
+        raise _fail(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+    if processes < 1:
+        raise _fail(f"--processes must be at least 1, got {processes}")
+    try:
+        return event_loop(loop)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _supervise(ctx: typer.Context, processes: int, *, level: str, log_format: str, reload: bool,

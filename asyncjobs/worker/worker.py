@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
@@ -165,10 +166,12 @@ class Worker:
         await anyio.to_thread.run_sync(lease.heartbeat.beat)  # registered before the first fetch
         lease.heartbeat.start()
         await warn_about_durability(conn.redis)
+        loop = "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") \
+            else "asyncio"
         for part in parts:
             log.info(
-                "worker %s: queue %r at %s, concurrency %d, tasks: %s",
-                self.id, part.name, redact_url(first.redis_url), self.concurrency,
+                "worker %s: queue %r at %s, concurrency %d, %s event loop, tasks: %s",
+                self.id, part.name, redact_url(first.redis_url), self.concurrency, loop,
                 ", ".join(sorted(part.queue.tasks)) or "(none)",
             )
         if len(parts) > 1:

@@ -122,3 +122,14 @@ def test_the_replicas_benchmark_runs() -> None:
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith(("| 1 |", "| 50 |"))]
     assert len(rows) == 4, proc.stdout
+
+
+@pytest.mark.single_server("starts its own server")
+def test_the_event_loop_benchmark_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.loops", "--rounds", "1", "--jobs", "200"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("| asyncio", "| uvloop"))]
+    assert len(rows) == 2, proc.stdout

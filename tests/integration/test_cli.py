@@ -88,12 +88,15 @@ def test_import_error_inside_the_users_module_keeps_its_traceback() -> None:
     assert "a_dependency_that_is_not_installed" in err
 
 
-async def test_burst_worker_drains_and_exits_0(app_env: dict[str, str], app_queue: Queue) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+async def test_burst_worker_drains_and_exits_0(app_env: dict[str, str], app_queue: Queue,
+                                               loop: str) -> None:
     square = app_queue.tasks["square"]
     jobs = await app_queue.enqueue_many([square.call(n) for n in range(50)])
-    proc = cli("worker", APP, "--burst", env=app_env)
+    proc = cli("worker", APP, "--burst", "--loop", loop, env=app_env)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    assert f", {loop} event loop, tasks:" in err
     assert [await job.result(timeout=5) for job in jobs] == [n * n for n in range(50)]
     assert await app_queue.inspect.pending_count() == 0
 

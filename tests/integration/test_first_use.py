@@ -184,6 +184,8 @@ def test_every_command_option_has_help() -> None:
          "error: --log-level must be one of DEBUG, INFO, WARNING, ERROR, got 'foo'"),
         (("worker", "x:y", "--wait-scheduled", "5"), {},
          "error: --wait-scheduled applies to a --burst worker only"),
+        (("worker", "x:y", "--loop", "trio"), {},
+         "error: --loop must be one of auto, uvloop, asyncio, got 'trio'"),
         (("demo", "--jobs", "5"), {"ASYNCJOBS_REDIS_SERVER": "/nope"},
          "error: $ASYNCJOBS_REDIS_SERVER is '/nope', which is not an executable file"),
         (("demo", "--jobs", "5"), {"ASYNCJOBS_REDIS_SERVER": "/bin/false"},
