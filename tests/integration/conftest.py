@@ -22,6 +22,7 @@ import pytest
 
 from asyncjobs import Queue, Settings, Worker
 from asyncjobs.server import ClusterServers, RedisServer
+from tests.support.servers import SentinelSet
 
 ON_CLUSTER = os.environ.get("ASYNCJOBS_TEST_CLUSTER") == "1"
 TEST_SETTINGS = Settings(heartbeat_interval=0.4, heartbeat_ttl=2.0, reaper_interval=0.5)
@@ -48,6 +49,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if marker is not None:
             reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
             item.add_marker(pytest.mark.skip(reason=f"not on a cluster: {reason}"))
+
+
+@pytest.fixture(scope="module")
+def sentinels() -> Iterator[SentinelSet]:
+    """A master, its replica and three sentinels of the module's own (tests that use it are
+    ``single_server``)."""
+    started = SentinelSet().start()
+    try:
+        yield started
+    finally:
+        started.cleanup()
 
 
 @pytest.fixture

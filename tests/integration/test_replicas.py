@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 
 import anyio
@@ -20,15 +20,6 @@ from .conftest import ON_CLUSTER, TEST_SETTINGS, running_worker
 pytestmark = pytest.mark.anyio
 
 CONFIRMED = {"enqueue_replicas": 1, "replica_timeout": 0.5}
-
-
-@pytest.fixture(scope="module")
-def sentinels() -> Iterator[SentinelSet]:
-    started = SentinelSet().start()
-    try:
-        yield started
-    finally:
-        started.cleanup()
 
 
 def test_bad_replica_settings_are_refused() -> None:

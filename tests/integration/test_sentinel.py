@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anyio
 import pytest
 
@@ -13,15 +11,6 @@ from tests.support.servers import SentinelSet
 from .conftest import TEST_SETTINGS, running_worker
 
 pytestmark = [pytest.mark.anyio, pytest.mark.single_server("starts its own sentinel set")]
-
-
-@pytest.fixture(scope="module")
-def sentinels() -> Iterator[SentinelSet]:
-    started = SentinelSet().start()
-    try:
-        yield started
-    finally:
-        started.cleanup()
 
 
 async def test_a_sentinel_url_runs_jobs_end_to_end(sentinels: SentinelSet) -> None:
