@@ -25,7 +25,7 @@ from redis.client import PubSub
 from redis.exceptions import ResponseError
 
 from .config import Settings
-from .connection import MESSAGE, SUBSCRIBED, UNREACHABLE, SyncConnection
+from .connection import MESSAGE, SUBSCRIBED, UNREACHABLE, SyncConnection, confirm_commands
 from .errors import BlockingCallError, EnqueueError, ResultTimeout, check_replicas
 from .inspector import QueueCounts, count_reads, counts_from, worker_reads, workers_from
 from .job import JobInfo, outcome_from_reads, queue_outcome_reads
@@ -88,20 +88,31 @@ class BlockingProducer:
             if self._registered_in != self.conn.pid:
                 self.conn.redis.sadd(REGISTRY, self.keys.name)
                 self._registered_in = self.conn.pid
+            wanted, wait = self.settings.enqueue_replicas, self.settings.replica_timeout
+            if wanted and not self.conn.cluster:  # as Queue._enqueue_confirmed does
+                with self.conn.redis.pipeline(transaction=False) as pipe:
+                    for when, calls in batches:
+                        self.scripts.enqueue_in(pipe, [c.payload for c in calls], enqueued_at,
+                                                when)
+                    for command in confirm_commands(self.keys.seq, wanted, wait):
+                        pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+                    *replies, _, confirmed = pipe.execute()
+                check_replicas(self.keys.name, wanted, wait, int(confirmed))
+                return [enqueued(reply) for reply in replies]
+            master = self.conn.master_of(self.keys.seq) if wanted else ""
             if len(batches) == 1 or self.conn.cluster:  # no scripts in a cluster pipeline
-                replies = [self.scripts.enqueue([c.payload for c in calls], enqueued_at, when)
-                           for when, calls in batches]
+                done = [self.scripts.enqueue([c.payload for c in calls], enqueued_at, when)
+                        for when, calls in batches]
             else:
                 with self.conn.redis.pipeline(transaction=False) as pipe:
                     for when, calls in batches:
                         self.scripts.enqueue_in(pipe, [c.payload for c in calls], enqueued_at,
                                                 when)
-                    replies = [enqueued(reply) for reply in pipe.execute()]
-            if wanted := self.settings.enqueue_replicas:
-                wait = self.settings.replica_timeout
+                    done = [enqueued(reply) for reply in pipe.execute()]
+            if wanted:
                 check_replicas(self.keys.name, wanted, wait,
-                               self.conn.replicated(self.keys.seq, wanted, wait))
-            return replies
+                               self.conn.replicated(self.keys.seq, wanted, wait, master))
+            return done
 
         timeout = self.settings.enqueue_timeout
         try:

@@ -53,7 +53,8 @@ class Settings:
     ``replica_timeout``: ``EnqueueError`` (the job may still run; enqueueing it again with its
     ``job_id`` is safe). 0: replication is asynchronous (see the failover bound in the docs)."""
     replica_timeout: float = 1.0
-    """How long an enqueue waits for ``enqueue_replicas`` replicas; below ``socket_timeout``."""
+    """How long an enqueue waits for ``enqueue_replicas`` replicas; below ``socket_timeout`` and
+    ``enqueue_timeout``."""
     socket_timeout: float = 3.0
     block_timeout: float = 1.0
     """How long one blocking fetch waits for work; always below ``socket_timeout``."""
@@ -100,9 +101,11 @@ class Settings:
             )
         if self.enqueue_replicas < 0:
             raise ConfigError(f"enqueue_replicas must be 0 or more, not {self.enqueue_replicas}")
-        if self.enqueue_replicas and not 0 < self.replica_timeout < self.socket_timeout:
+        if self.enqueue_replicas and not 0 < self.replica_timeout < min(self.socket_timeout,
+                                                                        self.enqueue_timeout):
             raise ConfigError(f"replica_timeout ({self.replica_timeout}) must be positive and "
-                              f"below socket_timeout ({self.socket_timeout})")
+                              f"below socket_timeout ({self.socket_timeout}) and "
+                              f"enqueue_timeout ({self.enqueue_timeout})")
         for name in ("result_ttl", "job_ttl", "socket_timeout", "block_timeout", "enqueue_timeout",
                      "reaper_interval", "dead_letter_ttl"):
             if getattr(self, name) <= 0:

@@ -28,7 +28,14 @@ import redis.asyncio as aredis
 from redis.asyncio.cluster import ClusterPipeline
 from redis.client import PubSub
 from redis.commands.core import AsyncScript, Script
-from redis.exceptions import ClusterDownError, MovedError, NoScriptError, SlotNotCoveredError, TryAgainError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    NoScriptError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -224,29 +231,36 @@ class Connection:
             _log.debug("lane call failed (%s); sending it again on the pool", exc)
             return await fallback()
 
-    async def replicated(self, key: str, replicas: int, timeout: float) -> int:
-        """How many replicas (at most ``replicas``) have every write the server took so far,
-        within ``timeout`` seconds: ``confirm_commands`` on one connection to the master that
-        serves ``key``."""
-        commands = confirm_commands(key, replicas, timeout)
-        if not self.cluster:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for command in commands:
-                    pipe.execute_command(*command)
-                return int((await pipe.execute())[-1])
+    async def master_of(self, key: str) -> str:
+        """The name (host:port) of the cluster master that serves ``key`` now."""
         cluster = cast("aredis.RedisCluster", self.redis)
         if not cluster.get_nodes():
             await cluster.initialize()
         node = cluster.get_node_from_key(key)
         if node is None:
             raise ClusterUnavailable(f"no cluster node serves the key {key}")
+        return str(node.name)
+
+    async def replicated(self, key: str, replicas: int, timeout: float, master: str) -> int:
+        """On a cluster: how many replicas have every write that ``master``, the master that
+        serves ``key``, took so far (``confirm_commands`` on one connection to it), within
+        ``timeout`` seconds. A connection error when ``key`` is no longer served by ``master``
+        (a failover or a slot migration since): what it took may not be where WAIT looks."""
+        cluster = cast("aredis.RedisCluster", self.redis)
+        node = cluster.get_node_from_key(key)
+        if node is None or node.name != master:
+            raise RedisConnectionError(f"the master that serves {key} changed during the call")
+        commands = confirm_commands(key, replicas, timeout)
         connection = node.acquire_connection()
         try:
             await node.disconnect_if_needed(connection)
             await connection.send_packed_command(connection.pack_commands(commands))
             replies = [await connection.read_response() for _ in commands]
-        except BaseException:
+        except (MovedError, AskError) as exc:
             await connection.disconnect()  # a reply may be left unread on it
+            raise RedisConnectionError(f"the master that serves {key} changed: {exc}") from exc
+        except BaseException:
+            await connection.disconnect()
             raise
         finally:
             node.release(connection)
@@ -348,18 +362,25 @@ class SyncConnection:
         except NoScriptError:
             return script(keys=keys, args=args, client=target)
 
-    def replicated(self, key: str, replicas: int, timeout: float) -> int:
-        """``Connection.replicated`` for the blocking client."""
-        client: Any = self.redis
-        if self.cluster:
-            node = cast("redis.RedisCluster", client).get_node_from_key(key)  # type: ignore[no-untyped-call]
-            if node is None or node.redis_connection is None:
-                raise ClusterUnavailable(f"no cluster node serves the key {key}")
-            client = node.redis_connection
-        with client.pipeline(transaction=False) as pipe:
-            for command in confirm_commands(key, replicas, timeout):
-                pipe.execute_command(*command)
-            return int(pipe.execute()[-1])
+    def master_of(self, key: str) -> str:
+        """``Connection.master_of`` for the blocking cluster client."""
+        node = cast("redis.RedisCluster", self.redis).get_node_from_key(key)  # type: ignore[no-untyped-call]
+        if node is None:
+            raise ClusterUnavailable(f"no cluster node serves the key {key}")
+        return str(node.name)
+
+    def replicated(self, key: str, replicas: int, timeout: float, master: str) -> int:
+        """``Connection.replicated`` for the blocking cluster client."""
+        node = cast("redis.RedisCluster", self.redis).get_node_from_key(key)  # type: ignore[no-untyped-call]
+        if node is None or node.name != master or node.redis_connection is None:
+            raise RedisConnectionError(f"the master that serves {key} changed during the call")
+        try:
+            with node.redis_connection.pipeline(transaction=False) as pipe:
+                for command in confirm_commands(key, replicas, timeout):
+                    pipe.execute_command(*command)
+                return int(pipe.execute()[-1])
+        except (MovedError, AskError) as exc:
+            raise RedisConnectionError(f"the master that serves {key} changed: {exc}") from exc
 
     def close(self) -> None:
         """Close this process's connections (a later call opens new ones)."""

@@ -176,6 +176,8 @@ class _AsyncCluster(aredis.RedisCluster):
                     # the free connections and marks the busy ones for reconnection: another
                     # command may then find no socket, or lose the one it was opening. That
                     # command was not sent, so sending it again is safe, for any command
+                    # (its last try, that is: a resending client's earlier tries may have been
+                    # sent, but it resends only idempotent steps)
                     last = attempt == _UNSENT_TRIES - 1
                     if isinstance(exc, ClusterUnavailable) or not _unsent(exc) or last:
                         if isinstance(exc, RedisConnectionError):

@@ -1,4 +1,5 @@
-"""Job ids: 128 random bits from the OS CSPRNG, as 22 URL-safe base64 characters.
+"""Job ids: 128 random bits from the OS CSPRNG, as 22 URL-safe base64 characters, the first of
+which is never ``-`` (a command line would read such an id as an option): it becomes ``_``.
 
 Bytes are read from ``os.urandom`` 4 KB at a time, a buffer per thread (so two threads never
 share bytes), and a forked child starts with a fresh buffer (so it never repeats its parent's
@@ -40,4 +41,5 @@ def new_job_id() -> str:
         buffer.data, at = os.urandom(_BUFFER), 0
     buffer.at = at + _BYTES
     raw = binascii.b2a_base64(buffer.data[at:at + _BYTES], newline=False)
-    return raw[:22].translate(_URLSAFE).decode()
+    job_id = raw[:22].translate(_URLSAFE).decode()
+    return "_" + job_id[1:] if job_id[0] == "-" else job_id

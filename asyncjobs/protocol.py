@@ -129,7 +129,8 @@ class QueueKeys:
                                       from the right); may hold one ``WAKE`` marker (below)
     ``aj:{q}:prioritized``    zset    encoded jobs of priority 1..9 waiting to run, scored by
                                       ``priority_score`` (higher priority, then older, first)
-    ``aj:{q}:seq``            string  the counter that orders jobs within a priority
+    ``aj:{q}:seq``            string  the counter that orders jobs within a priority (and the
+                                      key of ``enqueue_replicas``' write that changes nothing)
     ``aj:{q}:paused``         string  present while the queue is paused
     ``aj:{q}:processing:<w>`` list    jobs worker ``w`` has taken and not finished
     ``aj:{q}:hb:<w>``         string  worker ``w``'s heartbeat, with a TTL: its ``WorkerCard``
@@ -457,9 +458,9 @@ class When(NamedTuple):
     unique: str | None = None
     debounce: bool = False
     limits: str | None = None
-    """``<max_concurrency>,<key_concurrency>,<rate>,<queue rate>,<concurrency_key>`` (empty
-    parts for none; each rate as ``<count>/<period in ms>``): the global slots the job must
-    hold to run, and the rates its task's starts and its queue's starts keep to."""
+    """``<max_concurrency>,<key_concurrency>,<rates>,<concurrency_key>`` (empty parts for
+    none): the global slots the job must hold to run, and the rates it keeps to: its task's,
+    then ``;`` and its queue's when the queue has one, each ``<count>/<period in ms>``."""
     after: tuple[str, ...] = ()
     """The jobs it waits for, each as ``<key_base> <id>`` (``QueueKeys.key_base`` of its
     queue): it starts once all have completed."""

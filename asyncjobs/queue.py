@@ -18,7 +18,7 @@ from redis.exceptions import ResponseError
 from . import tracing
 from .blocking import BlockingProducer, refuse_in_event_loop
 from .config import Settings
-from .connection import UNREACHABLE, Connection
+from .connection import UNREACHABLE, Connection, confirm_commands
 from .context import Context, Middleware
 from .errors import ConfigError, EnqueueError, ResultTimeout, TaskArgumentError, check_replicas
 from .events import Event, Since, follow
@@ -47,6 +47,7 @@ from .schedule import DEFAULT_MISFIRE_GRACE, ScheduleInfo, describe, make_spec
 from .scripts import Scripts, enqueued, refusal
 from .task import (
     AsyncTask,
+    Batch,
     Call,
     Pipeline,
     RetryPolicy,
@@ -348,8 +349,12 @@ class Queue:
             async with asyncio.timeout(self.settings.enqueue_timeout):
                 if not conn.registered:
                     await self._register(conn)
-                [fresh] = await conn.scripts.enqueue([call.payload], call.enqueued_at, call.when)
-                await self._replicated(conn)
+                if self.settings.enqueue_replicas:
+                    [[fresh]] = await self._enqueue_confirmed(
+                        conn, [(call.when, [call])], call.enqueued_at)
+                else:
+                    [fresh] = await conn.scripts.enqueue([call.payload], call.enqueued_at,
+                                                         call.when)
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
         except ResponseError as exc:
@@ -413,7 +418,9 @@ class Queue:
                     await self._register(conn)
                 at = calls[0].enqueued_at
                 batches = enqueue_batches(calls)
-                if len(batches) == 1 or conn.conn.cluster:  # no scripts in a cluster pipeline
+                if self.settings.enqueue_replicas:
+                    replies = await self._enqueue_confirmed(conn, batches, at)
+                elif len(batches) == 1 or conn.conn.cluster:  # no scripts in a cluster pipeline
                     replies = [await conn.scripts.enqueue([c.payload for c in batch], at, when)
                                for when, batch in batches]
                 else:
@@ -422,7 +429,6 @@ class Queue:
                             await conn.scripts.enqueue_in(pipe, [c.payload for c in batch], at,
                                                           when)
                         replies = [enqueued(reply) for reply in await pipe.execute()]
-                await self._replicated(conn)
         except _NOT_TAKEN as exc:
             raise self._enqueue_error(exc) from exc
         except ResponseError as exc:
@@ -505,13 +511,30 @@ class Queue:
         await conn.redis.sadd(REGISTRY, self.name)
         conn.registered = True
 
-    async def _replicated(self, conn: _Producer) -> None:
-        """With ``enqueue_replicas``: wait until that many replicas have what was enqueued."""
-        wanted = self.settings.enqueue_replicas
-        if wanted:
-            timeout = self.settings.replica_timeout
-            check_replicas(self.name, wanted, timeout,
-                           await conn.conn.replicated(self.keys.seq, wanted, timeout))
+    async def _enqueue_confirmed(
+        self, conn: _Producer, batches: Sequence[Batch], at: float
+    ) -> list[list[bool | str]]:
+        """Enqueue ``batches`` and return once ``enqueue_replicas`` replicas have them. On one
+        server, the scripts, the no-op write and WAIT go in one pipeline, on one connection (a
+        pipeline sent again after a lost connection sends the idempotent enqueue again too); on
+        a cluster, WAIT follows on the master that served the queue's slot before the scripts,
+        if it still does."""
+        wanted, timeout = self.settings.enqueue_replicas, self.settings.replica_timeout
+        if not conn.conn.cluster:
+            async with conn.redis.pipeline(transaction=False) as pipe:
+                for when, batch in batches:
+                    await conn.scripts.enqueue_in(pipe, [c.payload for c in batch], at, when)
+                for command in confirm_commands(self.keys.seq, wanted, timeout):
+                    pipe.execute_command(*command)
+                *replies, _, confirmed = await pipe.execute()
+            check_replicas(self.name, wanted, timeout, int(confirmed))
+            return [enqueued(reply) for reply in replies]
+        master = await conn.conn.master_of(self.keys.seq)
+        done = [await conn.scripts.enqueue([c.payload for c in batch], at, when)
+                for when, batch in batches]
+        check_replicas(self.name, wanted, timeout,
+                       await conn.conn.replicated(self.keys.seq, wanted, timeout, master))
+        return done
 
     def _enqueue_error(self, exc: BaseException) -> EnqueueError:
         if isinstance(exc, TimeoutError) and not str(exc):  # asyncio.timeout's, which says nothing

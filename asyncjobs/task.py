@@ -385,9 +385,10 @@ class Task(Generic[P, R]):
         if self.max_concurrency is None and key is None and self.rate_limit is None \
                 and queue_rate is None:
             return None
-        rate = self.rate_limit.wire() if self.rate_limit is not None else ""
-        return (f"{self.max_concurrency or ''},{self.key_concurrency if key else ''},{rate},"
-                f"{queue_rate.wire() if queue_rate is not None else ''},{key or ''}")
+        rates = self.rate_limit.wire() if self.rate_limit is not None else ""
+        if queue_rate is not None:
+            rates += f";{queue_rate.wire()}"
+        return f"{self.max_concurrency or ''},{self.key_concurrency if key else ''},{rates},{key or ''}"
 
     def _make_call(
         self,

@@ -3,7 +3,7 @@
 -- pending list from its oldest end. A job cancelled or expired while it waited is dropped
 -- (see lib/mark_started), the WAKE marker too.
 -- Returns a flat array: entry1, attempt1, entry2, attempt2, ..., and last, when a job over its
--- task's rate went to the schedule (lib/rate), the earliest such due time; or REPLY_PAUSED,
+-- task's or queue's rate went to the schedule (lib/rate), the earliest such due time; or REPLY_PAUSED,
 -- taking nothing, while the queue is paused.
 --- @include lib/mark_started
 local pending = KEYS[1]      -- taken from the right, the oldest end
@@ -13,7 +13,7 @@ local queued = KEYS[4]       -- a job's queued entry leaves it when its record i
 local paused = KEYS[5]       -- read only
 local stats = KEYS[6]        -- counts expired jobs
 local debounced = KEYS[7]    -- a debounced job leaves it when it starts
-local scheduled = KEYS[8]    -- a job over its task's rate waits there (lib/rate)
+local scheduled = KEYS[8]    -- a job over its task's or queue's rate waits there (lib/rate)
 local n = tonumber(ARGV[1])
 local job_prefix = ARGV[2]
 local now = ARGV[3]
@@ -21,7 +21,7 @@ local record_ttl = ARGV[4]   -- ms, of a record made here
 local result_ttl = ARGV[5]   -- ms, of the record of a job found expired
 local done = ARGV[6]         -- the channel for the notices of expired jobs
 local unique_prefix = ARGV[7]
-local conc_prefix = ARGV[8]  -- concurrency slots and wait lists (lib/slots)
+local conc_prefix = ARGV[8]  -- slots, wait lists (lib/slots), rate limiters (lib/rate)
 local events = ARGV[9]       -- `started` and `expired` events (lib/event)
 local events_max = ARGV[10]
 

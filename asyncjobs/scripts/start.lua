@@ -4,7 +4,7 @@
 -- the oldest end of the queue.
 -- Returns the entry's attempt number; 0 when there is nothing to run (the entry is no longer
 -- ours, was dropped, or was WAKE with no prioritized job left); {attempt, entry} when another
--- entry runs in its place; {0, entry, due} when a job over its task's rate went to the
+-- entry runs in its place; {0, entry, due} when a job over its task's or queue's rate went to the
 -- schedule, due then (lib/rate); {REPLY_PAUSED} when paused.
 --- @include lib/mark_started
 local processing = KEYS[1]   -- ours: the entry must still be there
@@ -14,7 +14,7 @@ local queued = KEYS[4]       -- the job's queued entry leaves it when its record
 local paused = KEYS[5]       -- read only
 local stats = KEYS[6]        -- counts expired jobs
 local debounced = KEYS[7]    -- a debounced job leaves it when it starts
-local scheduled = KEYS[8]    -- a job over its task's rate waits there (lib/rate)
+local scheduled = KEYS[8]    -- a job over its task's or queue's rate waits there (lib/rate)
 local entry = ARGV[1]
 local job_prefix = ARGV[2]
 local now = ARGV[3]
@@ -22,7 +22,7 @@ local record_ttl = ARGV[4]   -- ms, of a record made here
 local result_ttl = ARGV[5]   -- ms, of the record of a job found expired
 local done = ARGV[6]         -- the channel for the notices of expired jobs
 local unique_prefix = ARGV[7]
-local conc_prefix = ARGV[8]  -- concurrency slots and wait lists (lib/slots)
+local conc_prefix = ARGV[8]  -- slots, wait lists (lib/slots), rate limiters (lib/rate)
 local events = ARGV[9]       -- `started` and `expired` events (lib/event)
 local events_max = ARGV[10]
 

@@ -124,6 +124,7 @@ async def test_dead_cancel_and_resume_as_commands(make_queue: Callable[..., Queu
         assert not await served.is_paused()
     finally:
         await producer.aclose()
+        await served.aclose()
 
 
 async def test_errors_are_one_line_with_exit_codes(queue: Queue, redis_url: str) -> None:

@@ -27,6 +27,8 @@ def test_bad_replica_settings_are_refused() -> None:
         Settings(enqueue_replicas=-1)
     with pytest.raises(ConfigError, match=r"replica_timeout \(3.0\) must be positive and below"):
         Settings(enqueue_replicas=1, replica_timeout=3.0, socket_timeout=3.0)
+    with pytest.raises(ConfigError, match=r"and enqueue_timeout \(1.0\)"):
+        Settings(enqueue_replicas=1, replica_timeout=1.0, enqueue_timeout=1.0)
 
 
 @pytest.mark.single_server("starts its own sentinel set")

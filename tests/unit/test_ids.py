@@ -33,3 +33,10 @@ def test_job_ids_never_repeat_across_threads_or_a_fork() -> None:
     assert len(child) == 3000 and len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", job_id) for job_id in ids)
     check_job_id(ids[0])
+
+
+def test_no_job_id_starts_with_a_dash() -> None:
+    ids = [new_job_id() for _ in range(20_000)]  # about 300 would, 1 in 64
+    assert not [job_id for job_id in ids if job_id.startswith("-")]
+    assert sum(job_id.startswith("_") for job_id in ids) > 100, "a leading - became _"
+    assert all(len(job_id) == 22 for job_id in ids)

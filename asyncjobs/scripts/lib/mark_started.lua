@@ -24,8 +24,10 @@
 -- Why a job with limits may not start now: 'rate' (it waits in the schedule), 'slots' (in a
 -- wait list); nil when it may.
 local function held_back(s, limits, task, id, entry)
-  if not take_rate(s, limits, task, entry) then return 'rate' end
+  local limiters, allowed = rate_check(s, limits, task, entry)
+  if not allowed then return 'rate' end
   if not acquire_slots(s.conc_prefix, limits, task, id, entry) then return 'slots' end
+  rate_commit(s, limiters)  -- a turn is taken only by a job that starts
   return nil
 end
 

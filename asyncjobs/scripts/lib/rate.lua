@@ -1,18 +1,21 @@
--- Rate limits (the third and fourth parts of protocol.When.limits: the task's and the queue's,
--- each '<count>/<period ms>'). Each limiter keeps its starts to its rate by GCRA: its key holds
--- the theoretical arrival time (ms) of its next start (prefix .. 'rate:' .. task for a task,
--- prefix .. 'qrate' for the queue), and a start is allowed while that time is at most the
--- tolerance ahead of now (a burst of RATE_BURST_SHARE of count, at least 1); so no window of any
--- length holds more starts than the burst plus the window's share of the rate, however late
--- jobs arrive. A job starts only when every limiter of its allows it, and then takes a turn of
--- each. A job that may not start yet goes to the schedule, not back and forth: each such job is
--- due one interval of the limiter that holds it back the longest after the previous one (that
--- limiter's key .. ':next'), so the waiting jobs come back one at a time, each when its rate
--- allows it (and wait again if the other limiter is then the one that holds them back).
+-- Rate limits (the third part of protocol.When.limits: the task's rate, then ';' and the
+-- queue's when it has one, each '<count>/<period ms>'). Each limiter keeps its starts to its
+-- rate by GCRA: its key holds the theoretical arrival time (ms) of its next start
+-- (prefix .. 'rate:' .. task for a task, prefix .. 'qrate' for the queue; prefix is
+-- protocol.QueueKeys.conc_prefix, with the hash tag), and a start is allowed while that time is
+-- at most the tolerance ahead of now (a burst of RATE_BURST_SHARE of count, at least 1); so no
+-- window of any length holds more starts than the burst plus the window's share of the rate,
+-- however late jobs arrive. A job starts only when every limiter of its allows it, and only
+-- then takes a turn of each (rate_commit, once its concurrency slots are held too). A job that
+-- may not start yet goes to the schedule, not back and forth: it is due at the next free turn
+-- of the limiter that holds it back the longest (that limiter's key .. ':next' chains the
+-- turns of its waiting jobs, one interval apart), so the waiting jobs come back one at a time,
+-- each when its rate allows it.
 
 local function limiter(key, rate, now)
-  if not rate or rate == '' then return nil end
+  if rate == '' then return nil end
   local count, period = string.match(rate, '^(%d+)/(%d+)$')
+  if not count then return nil end
   count, period = tonumber(count), tonumber(period)
   local interval = period / count
   return {
@@ -26,37 +29,39 @@ local function set_ms(key, at, now, period)
   redis.call('SET', key, string.format('%.3f', at), 'PX', math.ceil(at - now + period))
 end
 
--- True when job id may start now at its task's and its queue's rates (or it has none); else
--- schedules entry for its turn, notes the earliest such time in s.reserved_at, and returns
--- false.
-local function take_rate(s, limits, task, entry)
-  local task_rate, queue_rate = string.match(limits, '^[^,]*,[^,]*,([^,]*),([^,]*),')
-  if (not task_rate or task_rate == '') and (not queue_rate or queue_rate == '') then
-    return true
-  end
+-- The limiters of a job of task (none: an empty table), each read at s.now, and whether they
+-- all allow it to start now. When one does not, entry is put in the schedule for its turn,
+-- the earliest such time is noted in s.reserved_at, and the second value is false.
+local function rate_check(s, limits, task, entry)
+  local rates = string.match(limits, '^[^,]*,[^,]*,([^,]*),') or ''
+  if rates == '' then return {}, true end
+  local task_rate, queue_rate = string.match(rates, '^([^;]*);?(.*)$')
   local now = tonumber(s.now) * 1000
-  local limiters = {limiter(s.conc_prefix .. 'rate:' .. task, task_rate, now),
-                    limiter(s.conc_prefix .. 'qrate', queue_rate, now)}
-  local held
-  for i = 1, 2 do
-    local l = limiters[i]
-    if l and l.tat - l.tolerance > now and (not held or l.tat - l.tolerance > held.tat - held.tolerance) then
-      held = l
+  local limiters = {}
+  limiters[#limiters + 1] = limiter(s.conc_prefix .. 'rate:' .. task, task_rate, now)
+  limiters[#limiters + 1] = limiter(s.conc_prefix .. 'qrate', queue_rate, now)
+  local held, held_at
+  for _, l in ipairs(limiters) do
+    if l.tat - l.tolerance > now then
+      local at = math.max(tonumber(redis.call('GET', l.key .. ':next')) or 0, l.tat - l.tolerance)
+      if not held or at > held_at then
+        held, held_at = l, at
+      end
     end
   end
-  if not held then
-    for i = 1, 2 do
-      local l = limiters[i]
-      if l then set_ms(l.key, l.tat + l.interval, now, l.period) end
-    end
-    return true
+  if not held then return limiters, true end
+  set_ms(held.key .. ':next', held_at + held.interval, now, held.period)
+  redis.call('ZADD', s.scheduled, string.format('%.3f', held_at / 1000), entry)
+  if not s.reserved_at or held_at < s.reserved_at then  -- the caller wakes its promoter
+    s.reserved_at = held_at
   end
-  local next_key = held.key .. ':next'
-  local at = math.max(tonumber(redis.call('GET', next_key)) or 0, held.tat - held.tolerance)
-  set_ms(next_key, at + held.interval, now, held.period)
-  redis.call('ZADD', s.scheduled, string.format('%.3f', at / 1000), entry)
-  if not s.reserved_at or at < s.reserved_at then  -- the caller wakes its promoter
-    s.reserved_at = at
+  return limiters, false
+end
+
+-- Takes the turn of each limiter that rate_check allowed the job.
+local function rate_commit(s, limiters)
+  local now = tonumber(s.now) * 1000
+  for _, l in ipairs(limiters) do
+    set_ms(l.key, l.tat + l.interval, now, l.period)
   end
-  return false
 end

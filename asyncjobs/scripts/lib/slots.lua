@@ -1,5 +1,5 @@
--- Concurrency limits (protocol.When.limits: '<max>,<per key>,<rate>,<queue rate>,<key>',
--- empty parts for none; the rates are lib/rate's).
+-- Concurrency limits (protocol.When.limits: '<max>,<per key>,<rates>,<key>', empty parts for
+-- none; the rates are lib/rate's).
 -- A job runs only while it holds a slot in each of its groups: its task's ('t:' .. task, at
 -- most <max> at once) and its key's ('k:' .. task .. ':' .. key, at most <per key>). The slots
 -- of a group are the members (job ids) of the set prefix .. 'run:' .. group; a job that finds
@@ -7,7 +7,7 @@
 -- that group is freed. prefix (protocol.QueueKeys.conc_prefix) carries the hash tag.
 
 local function slot_groups(limits, task)
-  local max, per_key, key = string.match(limits, '^([^,]*),([^,]*),[^,]*,[^,]*,(.*)$')
+  local max, per_key, key = string.match(limits, '^([^,]*),([^,]*),[^,]*,(.*)$')
   local groups = {}
   if max and max ~= '' then
     groups[#groups + 1] = {'t:' .. task, tonumber(max)}
