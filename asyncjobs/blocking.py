@@ -88,31 +88,9 @@ class BlockingProducer:
             if self._registered_in != self.conn.pid:
                 self.conn.redis.sadd(REGISTRY, self.keys.name)
                 self._registered_in = self.conn.pid
-            wanted, wait = self.settings.enqueue_replicas, self.settings.replica_timeout
-            if wanted and not self.conn.cluster:  # as Queue._enqueue_confirmed does
-                with self.conn.redis.pipeline(transaction=False) as pipe:
-                    for when, calls in batches:
-                        self.scripts.enqueue_in(pipe, [c.payload for c in calls], enqueued_at,
-                                                when)
-                    for command in confirm_commands(self.keys.seq, wanted, wait):
-                        pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-                    *replies, _, confirmed = pipe.execute()
-                check_replicas(self.keys.name, wanted, wait, int(confirmed))
-                return [enqueued(reply) for reply in replies]
-            master = self.conn.master_of(self.keys.seq) if wanted else ""
-            if len(batches) == 1 or self.conn.cluster:  # no scripts in a cluster pipeline
-                done = [self.scripts.enqueue([c.payload for c in calls], enqueued_at, when)
-                        for when, calls in batches]
-            else:
-                with self.conn.redis.pipeline(transaction=False) as pipe:
-                    for when, calls in batches:
-                        self.scripts.enqueue_in(pipe, [c.payload for c in calls], enqueued_at,
-                                                when)
-                    done = [enqueued(reply) for reply in pipe.execute()]
-            if wanted:
-                check_replicas(self.keys.name, wanted, wait,
-                               self.conn.replicated(self.keys.seq, wanted, wait, master))
-            return done
+            if self.settings.enqueue_replicas:
+                return self._enqueue_confirmed(batches, enqueued_at)
+            return self._enqueue(batches, enqueued_at)
 
         timeout = self.settings.enqueue_timeout
         try:
@@ -123,6 +101,33 @@ class BlockingProducer:
                                f"{timeout} s (enqueue_timeout): {why}") from exc
         except ResponseError as exc:
             raise refusal(exc) from None
+
+    def _enqueue(self, batches: Sequence[Batch], at: float) -> list[list[bool | str]]:
+        if len(batches) == 1 or self.conn.cluster:  # no scripts in a cluster pipeline
+            return [self.scripts.enqueue([c.payload for c in calls], at, when)
+                    for when, calls in batches]
+        with self.conn.redis.pipeline(transaction=False) as pipe:
+            for when, calls in batches:
+                self.scripts.enqueue_in(pipe, [c.payload for c in calls], at, when)
+            return [enqueued(reply) for reply in pipe.execute()]
+
+    def _enqueue_confirmed(self, batches: Sequence[Batch], at: float) -> list[list[bool | str]]:
+        """``Queue._enqueue_confirmed`` for the blocking client."""
+        wanted, wait = self.settings.enqueue_replicas, self.settings.replica_timeout
+        if not self.conn.cluster:
+            with self.conn.redis.pipeline(transaction=False) as pipe:
+                for when, calls in batches:
+                    self.scripts.enqueue_in(pipe, [c.payload for c in calls], at, when)
+                for command in confirm_commands(self.keys.seq, wanted, wait):
+                    pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+                *replies, _, confirmed = pipe.execute()
+            check_replicas(self.keys.name, wanted, wait, int(confirmed))
+            return [enqueued(reply) for reply in replies]
+        master = self.conn.master_of(self.keys.seq)
+        done = self._enqueue(batches, at)
+        check_replicas(self.keys.name, wanted, wait,
+                       self.conn.replicated(self.keys.seq, wanted, wait, master))
+        return done
 
     def cancel(self, job_id: str) -> bool:
         return self._retrying(lambda: self.scripts.cancel(job_id), self.settings.socket_timeout)

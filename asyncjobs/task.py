@@ -204,6 +204,10 @@ class Task(Generic[P, R]):
             RateLimit.parse(rate_limit, name) if rate_limit is not None else None)
         self.name = name
         self.queue = queue
+        queue_rate = queue.settings.parsed_rate_limit
+        self._rates: str = ((self.rate_limit.wire() if self.rate_limit is not None else "")
+                            + (f";{queue_rate.wire()}" if queue_rate is not None else ""))
+        """The rates part of ``When.limits``: the task's, then ``;`` and its queue's."""
         limits = self._limits(None)
         self._when = When(priority=priority, limits=limits) if priority or limits else NOW
         self.timeout = timeout
@@ -381,14 +385,10 @@ class Task(Generic[P, R]):
                 raise ConfigError(f"{self.name}: concurrency_key needs "
                                   "@queue.task(key_concurrency=...)")
             check_unique_key(key, "concurrency_key")
-        queue_rate = self.queue.settings.parsed_rate_limit
-        if self.max_concurrency is None and key is None and self.rate_limit is None \
-                and queue_rate is None:
+        if self.max_concurrency is None and key is None and not self._rates:
             return None
-        rates = self.rate_limit.wire() if self.rate_limit is not None else ""
-        if queue_rate is not None:
-            rates += f";{queue_rate.wire()}"
-        return f"{self.max_concurrency or ''},{self.key_concurrency if key else ''},{rates},{key or ''}"
+        return (f"{self.max_concurrency or ''},{self.key_concurrency if key else ''},"
+                f"{self._rates},{key or ''}")
 
     def _make_call(
         self,

@@ -113,23 +113,18 @@ def test_the_processes_benchmark_runs() -> None:
     assert proc.stdout.count("--processes 2 drains") == 2, proc.stdout
 
 
-@pytest.mark.single_server("starts its own master and replica")
-def test_the_replicas_benchmark_runs() -> None:
+@pytest.mark.single_server("starts its own servers")
+@pytest.mark.parametrize(("module", "rows_start", "count"), [
+    ("benchmarks.replicas", ("| 1 |", "| 50 |"), 4),  # a master and its replica
+    ("benchmarks.loops", ("| asyncio", "| uvloop"), 2),
+])
+def test_the_replicas_and_event_loop_benchmarks_run(
+    module: str, rows_start: tuple[str, ...], count: int,
+) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.replicas", "--rounds", "1", "--jobs", "200"],
+        [sys.executable, "-m", module, "--rounds", "1", "--jobs", "200"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if line.startswith(("| 1 |", "| 50 |"))]
-    assert len(rows) == 4, proc.stdout
-
-
-@pytest.mark.single_server("starts its own server")
-def test_the_event_loop_benchmark_runs() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.loops", "--rounds", "1", "--jobs", "200"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if line.startswith(("| asyncio", "| uvloop"))]
-    assert len(rows) == 2, proc.stdout
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(rows_start)]
+    assert len(rows) == count, proc.stdout
