@@ -4,8 +4,10 @@ tests/chaos/test_processes.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -164,7 +166,7 @@ async def test_each_process_serves_metrics_on_its_own_port(
     tmp_path: Path,
 ) -> None:
     pytest.importorskip("prometheus_client")
-    port = free_port()
+    port = _two_free_ports()
     log = tmp_path / "log"
     proc = start(supervisor, app_env, log, "--processes", "2", "--metrics-port", str(port))
 
@@ -211,3 +213,19 @@ def test_a_target_that_cannot_be_imported_stops_the_supervisor_at_once() -> None
         "error: cannot import 'tests.apps.nope': no module named 'tests.apps.nope'"}
     assert "Traceback" not in proc.stderr
     assert "restarting" not in proc.stderr
+
+
+def _two_free_ports() -> int:
+    """A port that is free, with the next one, on every interface (where metrics are served)."""
+    for _ in range(100):
+        port = free_port()
+        with contextlib.ExitStack() as held:
+            try:
+                for at in (port, port + 1):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("", at))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two free ports in a row")
+
