@@ -40,6 +40,7 @@ from .protocol import (
 )
 from .queue import Queue
 from .redact import redact_url
+from .shards import stored_shards
 
 DEAD_PAGE = 500
 """Dead letters read per round trip when one is looked for by job id."""
@@ -82,6 +83,7 @@ async def retry_job(queue: Queue, job_id: str) -> None:
     state (or retried by someone else just before), ``ConfigError`` for a malformed id."""
     check_job_id(job_id)
     info = await queue.inspect.job(job_id)
+    queue = queue.shard_of(job_id)
     if info is not None and info.status is JobState.FAILED:
         if not await queue.connection().scripts.rerun(job_id):
             raise NotAllowed(f"job {job_id!r} is no longer failed; not retried")
@@ -276,7 +278,8 @@ class Admin:
                 raise NotFound(f"no queue named {name!r} at {redact_url(self.url)}")
             if name not in self._queues:  # another call may have made it meanwhile
                 settings = Settings(redis_url=self.url, socket_timeout=self._timeout)
-                self._queues[name] = Queue(name, settings=settings)
+                self._queues[name] = Queue(name, settings=settings,
+                                           shards=await stored_shards(self.redis, name))
         return self._queues[name]
 
     # -- reads ------------------------------------------------------------------------------
@@ -339,6 +342,7 @@ class Admin:
         info = await queue.inspect.job(job_id)
         if info is None:
             raise NotFound(f"queue {name!r} has no job {job_id!r} (never enqueued, or expired)")
+        queue = queue.shard_of(job_id)
         record = cast("list[bytes | None]", await self.redis.hmget(
             queue.keys.job(job_id), [Field.OUTCOME.value, Field.PAYLOAD.value]))
         outcome_raw, payload = record

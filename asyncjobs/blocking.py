@@ -29,10 +29,12 @@ from .connection import MESSAGE, SUBSCRIBED, UNREACHABLE, SyncConnection, confir
 from .errors import BlockingCallError, EnqueueError, ResultTimeout, check_replicas
 from .inspector import QueueCounts, count_reads, counts_from, worker_reads, workers_from
 from .job import JobInfo, outcome_from_reads, queue_outcome_reads
-from .protocol import REGISTRY, Outcome, QueueKeys, check_job_id, decode_notice_body, split_notice
+from .protocol import Outcome, QueueKeys, check_job_id, decode_notice_body, split_notice
 from .scripts import SyncScripts, enqueued, refusal
 
 if TYPE_CHECKING:
+    import redis
+
     from .task import Batch
 
 T = TypeVar("T")
@@ -54,8 +56,11 @@ def refuse_in_event_loop(method: str, instead: str) -> None:
 class BlockingProducer:
     """A queue's blocking client and scripts, for every thread of a process."""
 
-    def __init__(self, keys: QueueKeys, settings: Settings) -> None:
+    def __init__(self, keys: QueueKeys, settings: Settings, *,
+                 register: Callable[[redis.Redis], None]) -> None:
+        """``register``: adds the queue to the registry of queues (``shards.register_sync``)."""
         self.keys: QueueKeys = keys
+        self._register = register
         self.settings: Settings = settings
         self.conn: SyncConnection = SyncConnection(
             settings.redis_url,
@@ -86,7 +91,7 @@ class BlockingProducer:
 
         def step() -> list[list[bool | str]]:
             if self._registered_in != self.conn.pid:
-                self.conn.redis.sadd(REGISTRY, self.keys.name)
+                self._register(self.conn.redis)
                 self._registered_in = self.conn.pid
             if self.settings.enqueue_replicas:
                 return self._enqueue_confirmed(batches, enqueued_at)

@@ -89,6 +89,11 @@ class Settings:
         rate = self.rate_limit
         return RateLimit.parse(rate, "Settings") if rate is not None else None
 
+    @property
+    def on_cluster(self) -> bool:
+        """Whether ``redis_url`` names a Redis Cluster (``redis+cluster://``, ``rediss+cluster://``)."""
+        return self.redis_url.partition("://")[0].endswith("+cluster")
+
     def __post_init__(self) -> None:
         parse(self.redis_url)  # a malformed cluster or sentinel URL: ConfigError now
         if self.block_timeout >= self.socket_timeout:

@@ -8,6 +8,7 @@ gap as long as the events it missed are still in the stream (``Settings.events_m
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from collections.abc import AsyncIterator
@@ -105,6 +106,31 @@ async def follow(
                 if job_id is None or event.job_id == job_id:
                     yield event
             skip = -1
+
+
+async def merged(streams: list[AsyncIterator[Event]]) -> AsyncIterator[Event]:
+    """The events of several streams (the shards' of a sharded queue) as they come, in order
+    within each; an error of one stream is raised here."""
+    out: asyncio.Queue[Event | Exception] = asyncio.Queue(maxsize=_READ_AT_MOST)
+
+    async def pump(stream: AsyncIterator[Event]) -> None:
+        try:
+            async for event in stream:
+                await out.put(event)
+        except Exception as exc:
+            await out.put(exc)
+
+    pumps = [asyncio.ensure_future(pump(stream)) for stream in streams]
+    try:
+        while True:
+            item = await out.get()
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        for task in pumps:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
 
 
 def _events(position: str, fields: dict[bytes, bytes]) -> list[Event]:

@@ -6,6 +6,8 @@ Every read is bounded: no KEYS or SCAN, and no list is read further than the pag
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -28,6 +30,7 @@ from .protocol import (
     WorkerCard,
     check_job_id,
     decode_log_line,
+    shard_index,
 )
 
 if TYPE_CHECKING:
@@ -151,6 +154,16 @@ def counts_from(replies: list[Any], workers: list[WorkerInfo]) -> QueueCounts:
     )
 
 
+def sum_counts(shards: list[QueueCounts]) -> QueueCounts:
+    """The counts of a sharded queue, from its shards' (each has every worker of the queue)."""
+    if len(shards) == 1:
+        return shards[0]
+    summed = {field.name: sum(getattr(counts, field.name) for counts in shards)
+              for field in dataclasses.fields(QueueCounts)}
+    return QueueCounts(**{**summed, "workers": max(counts.workers for counts in shards),
+                          "paused": any(counts.paused for counts in shards)})
+
+
 def worker_reads(pipe: AnyPipeline, keys: QueueKeys, registered: list[tuple[bytes, float]]) -> None:
     """Queue on ``pipe`` the reads that ``workers_from`` takes the replies of, for the workers
     of the ``keys.workers`` set (read most recent first, with their scores)."""
@@ -175,7 +188,9 @@ def workers_from(registered: list[tuple[bytes, float]], replies: list[Any]) -> l
 
 
 class Inspector:
-    """Reads and admin actions on one queue; ``queue.inspect`` gives it."""
+    """Reads and admin actions on one queue; ``queue.inspect`` gives it. Of a sharded queue,
+    it reads every shard: counts and counters summed, job lists shard after shard, dead
+    letters newest first over all."""
 
     def __init__(self, queue: Queue, redis: aredis.Redis | None = None) -> None:
         """``redis``: a client to read with (one client can serve the inspectors of many
@@ -183,6 +198,13 @@ class Inspector:
         self._queue = queue
         self._keys = queue.keys
         self._client = redis
+        self._shards: list[Inspector] = (
+            [Inspector(shard, redis) for shard in queue.shard_queues] if queue.shards > 1 else [])
+        """Of a sharded queue: the inspectors of its shards."""
+
+    def _of(self, job_id: str) -> Inspector:
+        """The inspector of the shard of job ``job_id`` (this one when unsharded)."""
+        return self._shards[shard_index(job_id, len(self._shards))] if self._shards else self
 
     @property
     def _redis(self) -> aredis.Redis:
@@ -195,12 +217,16 @@ class Inspector:
     async def job(self, job_id: str) -> JobInfo | None:
         """The record of a job, or None if no such job is known (never enqueued, or its record
         expired)."""
+        if self._shards:
+            return await self._of(job_id).job(job_id)
         [info] = await self._infos([job_id])
         return info
 
     async def job_logs(self, job_id: str, limit: int = LOG_LINES_KEPT) -> list[LogLine]:
         """A job's log lines (``Context.log``), the last ``limit``, oldest first: empty when
         it logged nothing or its record expired."""
+        if self._shards:
+            return await self._of(job_id).job_logs(job_id, limit)
         raw = cast("list[bytes]", await self._redis.lrange(self._keys.logs(job_id), -limit, -1))
         return [LogLine(*decode_log_line(line)) for line in raw]
 
@@ -222,11 +248,19 @@ class Inspector:
         """The queue's counters (``protocol.Stat``): complete, failed, dead, retried, recovered,
         duplicate_completions, cancelled, expired, schedule_misfires, schedule_skips; a counter
         that never moved is absent."""
+        if self._shards:
+            totals: dict[str, int] = {}
+            for shard in self._shards:
+                for name, value in (await shard.stats()).items():
+                    totals[name] = totals.get(name, 0) + value
+            return totals
         raw = cast("dict[bytes, bytes]", await self._redis.hgetall(self._keys.stats))
         return {key.decode(): int(value) for key, value in raw.items()}
 
     async def pending_count(self) -> int:
         """Jobs waiting in the queue now (not the scheduled ones)."""
+        if self._shards:
+            return sum([await shard.pending_count() for shard in self._shards])
         async with self._redis.pipeline(transaction=False) as pipe:
             _count_pending(pipe, self._keys)
             return _pending(*await pipe.execute())
@@ -236,6 +270,12 @@ class Inspector:
         first, this minute last: one bounded read per minute, in one round trip."""
         if not 1 <= minutes <= MINUTE_TTL // 60:
             raise ConfigError(f"minutes must be from 1 to {MINUTE_TTL // 60}")
+        if self._shards:
+            shards = [await shard.history(minutes) for shard in self._shards]
+            return [MinuteCounts(at=minute[0].at, **{
+                name: sum(getattr(counts, name) for counts in minute)
+                for name in ("complete", "failed", "cancelled", "dead")})
+                for minute in zip(*shards, strict=True)]
         now = int(time.time()) // 60
         span = range(now - minutes + 1, now + 1)
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -252,6 +292,14 @@ class Inspector:
 
     async def workers(self) -> list[WorkerInfo]:
         """Every registered worker, most recent beat first."""
+        if self._shards:  # every worker of a sharded queue serves each shard
+            first, *others = [await shard.workers() for shard in self._shards]
+            running: dict[str, int] = {}
+            for workers in others:
+                for worker in workers:
+                    running[worker.id] = running.get(worker.id, 0) + worker.running
+            return [dataclasses.replace(w, running=w.running + running.get(w.id, 0))
+                    for w in first]
         keys = self._keys
         registered = cast(
             "list[tuple[bytes, float]]",
@@ -263,6 +311,8 @@ class Inspector:
 
     async def counts(self) -> QueueCounts:
         """How many jobs are in each state, in one round trip plus one per 1,000 workers."""
+        if self._shards:
+            return sum_counts([await shard.counts() for shard in self._shards])
         async with self._redis.pipeline(transaction=False) as pipe:
             count_reads(pipe, self._keys)
             replies = await pipe.execute()
@@ -276,6 +326,13 @@ class Inspector:
         letters with ``dead_letters()``."""
         if offset < 0 or limit < 1:
             raise ConfigError("offset must be 0 or more and limit 1 or more")
+        if self._shards:  # shard after shard
+            listed: list[JobInfo] = []
+            for shard in self._shards:
+                listed += await shard.jobs(state, limit=offset + limit - len(listed))
+                if len(listed) >= offset + limit:
+                    break
+            return listed[offset:offset + limit]
         if state is JobState.FAILED:
             failed = cast("list[bytes]", await self._redis.zrange(
                 self._keys.failed, offset, offset + limit - 1, desc=True))
@@ -323,12 +380,24 @@ class Inspector:
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """The newest dead-lettered jobs, newest first."""
+        if self._shards:
+            letters = [await shard.dead_letters(limit) for shard in self._shards]
+            return list(heapq.merge(*letters, key=lambda letter: -letter.at))[:limit]
         raw = cast("list[bytes]", await self._redis.lrange(self._keys.dead, 0, limit - 1))
         return [DEAD_LETTER_DECODER.decode(item) for item in raw]
 
     async def requeue_dead_letters(self, limit: int | None = None) -> int:
         """Put dead-lettered jobs back on the queue, oldest first (e.g. after deploying the task
-        that was unknown); each starts afresh with its attempts reset. Returns how many."""
+        that was unknown); each starts afresh with its attempts reset. Returns how many (of
+        a sharded queue: shard after shard, ``limit`` in all)."""
+        if self._shards:
+            revived = 0
+            for shard in self._shards:
+                if limit is not None and revived >= limit:
+                    break
+                revived += await shard.requeue_dead_letters(
+                    None if limit is None else limit - revived)
+            return revived
         raw = cast("list[bytes]", await self._redis.lrange(
             self._keys.dead, -limit if limit is not None else 0, -1))
         oldest_first = raw[::-1]
@@ -340,6 +409,8 @@ class Inspector:
 
     async def purge_dead_letters(self) -> int:
         """Delete every dead letter; returns how many there were."""
+        if self._shards:
+            return sum([await shard.purge_dead_letters() for shard in self._shards])
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.llen(self._keys.dead)
             pipe.delete(self._keys.dead)

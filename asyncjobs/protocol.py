@@ -19,7 +19,9 @@ names a constant not declared here fails to load.
 
 from __future__ import annotations
 
+import binascii
 import re
+import zlib
 from enum import IntEnum, StrEnum
 from typing import Any, NamedTuple
 
@@ -174,6 +176,8 @@ class QueueKeys:
     ``aj:{q}:schedules``      hash    schedule name -> encoded ``ScheduleSpec`` (no TTL)
     ``aj:{q}:schedule_state`` hash    schedule name -> ``ScheduleState`` text: the last slot
                                       handled, the last slot run and its job id (no TTL)
+    ``aj:{q}:shards``         string  how many shards the queue has (``Queue(shards=...)``), set
+                                      when it is first used (no TTL)
     ========================  ======  ===========================================
 
     Scripts that find job ids inside payloads (LMOVE from a list) build the record key as
@@ -188,12 +192,19 @@ class QueueKeys:
     __slots__ = (
         "after", "base", "conc_prefix", "control", "dead", "debounced", "done", "events",
         "failed", "job_prefix", "key_base", "logs_prefix", "name", "paused", "pending",
-        "prioritized", "queued", "schedule_state", "scheduled", "schedules", "seq", "stats",
-        "unique_prefix", "waiting", "workers",
+        "prioritized", "queue", "queued", "schedule_state", "scheduled", "schedules", "seq",
+        "shards", "stats", "unique_prefix", "waiting", "workers",
     )
 
-    def __init__(self, name: str) -> None:
-        self.name: str = check_queue_name(name)
+    def __init__(self, name: str, *, shard: tuple[int, int] | None = None) -> None:
+        """``shard``: ``(index, count)`` for the keys of one shard of queue ``name``
+        (``Queue(name, shards=count)``), under the tag ``shard_tag(name, index, count)``."""
+        self.queue: str = check_queue_name(name)
+        """The name of the queue, as its users know it (also for one of its shards)."""
+        if shard is not None:
+            name = shard_tag(name, *shard)
+        self.name: str = name
+        """The hash tag of the keys: the queue's name, or one shard's (``<queue>~<index>...``)."""
         self.base: str = f"{PREFIX}:{{{name}}}"
         self.key_base: str = f"{self.base}:"
         """What each key name starts with: scripts build another queue's keys from it (``Key``)."""
@@ -219,6 +230,7 @@ class QueueKeys:
         self.conc_prefix: str = f"{self.base}:conc:"
         self.schedules: str = f"{self.base}:schedules"
         self.schedule_state: str = f"{self.base}:schedule_state"
+        self.shards: str = f"{self.base}:shards"
 
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{check_job_id(job_id)}"
@@ -244,6 +256,31 @@ class QueueKeys:
 
     def heartbeat(self, worker_id: str) -> str:
         return f"{self.base}:hb:{check_worker_id(worker_id)}"
+
+
+MAX_SHARDS = 256
+_SLOTS = 16384
+"""Hash slots of a Redis Cluster."""
+
+
+def shard_tag(name: str, index: int, shards: int) -> str:
+    """The hash tag of shard ``index`` of queue ``name`` with ``shards`` shards:
+    ``<name>~<index>``, or ``<name>~<index>.<n>`` with the first ``n`` that puts the tag in the
+    ``index``-th of ``shards`` equal ranges of hash slots. So the shards of a queue spread over a
+    cluster's masters as evenly as its slots do (a cluster of M masters with even slot ranges
+    and ``shards=M`` has one shard on each). ``~`` is not allowed in queue names: no tag of a
+    shard is another queue's."""
+    low, high = index * _SLOTS // shards, (index + 1) * _SLOTS // shards
+    tag, n = f"{name}~{index}", 0
+    while not low <= binascii.crc_hqx(tag.encode(), 0) % _SLOTS < high:
+        n += 1
+        tag = f"{name}~{index}.{n}"
+    return tag
+
+
+def shard_index(value: str, shards: int) -> int:
+    """Which of ``shards`` shards a job id, unique key or concurrency key belongs to."""
+    return zlib.crc32(value.encode()) % shards
 
 
 WAKE = "wake"
@@ -444,6 +481,11 @@ _UNIQUE_MARKS = {Unique.WHILE_QUEUED: "q", Unique.WHILE_ACTIVE: "a",
 def encode_unique(window: Unique, key: str) -> str:
     """A unique key as ``When.unique`` holds it: its window's mark, then the key."""
     return _UNIQUE_MARKS[window] + check_unique_key(key)
+
+
+def decode_unique_key(unique: str) -> str:
+    """The key of a ``When.unique`` (``encode_unique``), without its window's mark."""
+    return unique[1:]
 
 
 class When(NamedTuple):

@@ -21,15 +21,15 @@ from .config import Settings
 from .connection import UNREACHABLE, Connection, confirm_commands
 from .context import Context, Middleware
 from .errors import ConfigError, EnqueueError, ResultTimeout, TaskArgumentError, check_replicas
-from .events import Event, Since, follow
-from .inspector import Inspector, QueueCounts
+from .events import Event, Since, follow, merged
+from .ids import new_job_id
+from .inspector import Inspector, QueueCounts, sum_counts
 from .job import Job, JobInfo, LogLine, SyncJob, outcome_from_reads, queue_outcome_reads, unwrap_outcome
 from .limits import RateLimit
 from .protocol import (
     ANY_DECODER,
     ENCODER,
     ENVELOPE_DECODER,
-    REGISTRY,
     SCHEDULE_DECODER,
     Control,
     DeadLetter,
@@ -37,14 +37,26 @@ from .protocol import (
     Piped,
     QueueKeys,
     ScheduleSpec,
+    When,
     check_job_id,
     check_schedule_name,
     decode_notice_body,
     decode_schedule_state,
+    shard_index,
 )
 from .redact import redact_url
 from .schedule import DEFAULT_MISFIRE_GRACE, ScheduleInfo, describe, make_spec
 from .scripts import Scripts, enqueued, refusal
+from .shards import (
+    check_shards,
+    check_task_limits,
+    enqueue_sharded,
+    enqueue_sharded_sync,
+    home_shard,
+    register,
+    register_sync,
+    shard_for,
+)
 from .task import (
     AsyncTask,
     Batch,
@@ -112,12 +124,18 @@ class Queue:
     """
 
     def __init__(
-        self, name: str, redis_url: str | None = None, *, settings: Settings | None = None
+        self, name: str, redis_url: str | None = None, *, settings: Settings | None = None,
+        shards: int = 1,
     ) -> None:
+        """``shards``: spread the queue over that many hash slots (so over a Redis Cluster's
+        masters); see ``docs/scaling.md`` for what holds per shard."""
         self.keys: QueueKeys = QueueKeys(name)
         self.name = name
         settings = settings or Settings()
         self.settings: Settings = replace(settings, redis_url=redis_url) if redis_url else settings
+        self.shards: int = check_shards(name, shards, self.settings)
+        self.origin: Queue = self
+        """The queue as its users made it (a shard's is the sharded queue)."""
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
@@ -127,8 +145,48 @@ class Queue:
         """Schedules declared with ``@queue.cron``, by name; every worker runs them."""
         self._conn: _Producer | None = None
         self._blocking_producer: BlockingProducer | None = None
+        self.shard_queues: tuple[Queue, ...] = (self,)
+        """The queues of its shards, in order; the queue itself when it has one."""
+        if shards > 1:
+            self.shard_queues = tuple(Queue._shard(self, index) for index in range(shards))
         self.inspect: Inspector = Inspector(self)
         """The read and admin side: counts, jobs by state, one job, workers, dead letters."""
+
+    @staticmethod
+    def _shard(origin: Queue, index: int) -> Queue:
+        """Shard ``index`` of ``origin``: a queue of its own keys, sharing the origin's
+        settings, tasks and middlewares (and, for shard 0, its ``@queue.cron`` schedules)."""
+        shard = Queue(origin.name, settings=origin.settings)
+        shard.keys = QueueKeys(origin.name, shard=(index, origin.shards))
+        shard.name = shard.keys.name
+        shard.origin = origin
+        shard.tasks = origin.tasks
+        shard.middlewares = origin.middlewares
+        if index == 0:
+            shard.cron_schedules = origin.cron_schedules
+        shard.inspect = Inspector(shard)
+        return shard
+
+    def shard_of(self, job_id: str) -> Queue:
+        """The queue of the shard that holds job ``job_id`` (the queue itself when unsharded)."""
+        if self.shards == 1:
+            return self
+        return self.shard_queues[shard_index(job_id, self.shards)]
+
+    def dependency(self, job_id: str) -> str:
+        """How a job that waits for job ``job_id`` of this queue names it (``after=``)."""
+        return f"{self.shard_of(job_id).keys.key_base} {job_id}"
+
+    def new_job_id(self, when: When) -> str:
+        """A new id for a job enqueued with ``when``: on a sharded queue, one of the shard that
+        its unique or concurrency key (or, on one of its shards, its first dependency) is in."""
+        if self.shards == 1:
+            return new_job_id()
+        shard = home_shard(self, when)
+        job_id = new_job_id()
+        while shard is not None and shard_index(job_id, self.shards) != shard:
+            job_id = new_job_id()
+        return job_id
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r}, redis_url={redact_url(self.settings.redis_url)!r})"
@@ -209,6 +267,7 @@ class Queue:
                 raise ConfigError(f"queue {self.name!r} already has a task named {task_name!r}")
             if timeout is not None and timeout <= 0:
                 raise ConfigError(f"task {task_name}: timeout must be positive")
+            check_task_limits(self, task_name, max_concurrency, rate_limit)
             is_async = inspect.iscoroutinefunction(fn)
             kind: type[Task[Any, Any]] = AsyncTask if is_async else SyncTask
             task = kind(
@@ -326,6 +385,9 @@ class Queue:
 
     async def aclose(self) -> None:
         """Close this process's connections of the queue."""
+        if self.shards > 1:
+            for shard in self.shard_queues:
+                await shard.aclose()
         if self._conn is not None and self._conn.loop is asyncio.get_running_loop():
             await self._conn.aclose()
         self._conn = None
@@ -343,6 +405,8 @@ class Queue:
                                       "pipeline is enqueued in the queue of its tasks")
             jobs = await self.enqueue_many(call.calls)
             return cast("Job[R]", jobs[-1])
+        if self.shards > 1:
+            return await shard_for(self, call).enqueue(call)
         conn = self.connection()
         hint = conn.waiter.hint()
         try:
@@ -377,9 +441,8 @@ class Queue:
                                   "enqueued in the queue of its tasks")
         if len({call.job_id for call in calls}) != len(calls):
             raise ConfigError("enqueue_group: two calls of the group have the same job id")
-        when = then._when._replace(
-            after=tuple(f"{self.keys.key_base} {call.job_id}" for call in calls),
-            piped=Piped.GATHER)
+        when = then._when._replace(after=tuple(self.dependency(call.job_id) for call in calls),
+                                   piped=Piped.GATHER)
         callback = then._make_call("enqueue_group", (), {}, when=when, piped=True)
         jobs = await self.enqueue_many([*calls, callback])
         return cast("Job[R2]", jobs[-1])
@@ -404,6 +467,8 @@ class Queue:
         """
         if not calls:
             return []
+        if self.shards > 1:
+            return await enqueue_sharded(self, calls)
         tracer = tracing.tracer()
         if tracer is None:
             return await self._enqueue_many(calls)
@@ -443,7 +508,8 @@ class Queue:
         refuse_in_event_loop(method, instead)
         producer = self._blocking_producer
         if producer is None:  # two threads may both make one: the first one set is kept
-            made = BlockingProducer(self.keys, self.settings)
+            made = BlockingProducer(self.keys, self.settings,
+                                    register=lambda client: register_sync(client, self.origin))
             producer = self._blocking_producer = self._blocking_producer or made
         return producer
 
@@ -451,6 +517,9 @@ class Queue:
         """``enqueue`` for code with no event loop (any thread, also after a fork): blocks until
         the job is in Redis and returns its blocking handle. Raises ``EnqueueError`` as
         ``enqueue`` does, and ``BlockingCallError`` inside a running event loop."""
+        if self.shards > 1:
+            refuse_in_event_loop("queue.enqueue_sync", "queue.enqueue")
+            return shard_for(self, call).enqueue_sync(call)
         [[fresh]] = self._blocking("queue.enqueue_sync", "queue.enqueue").enqueue(
             [(call.when, [call])], call.enqueued_at)
         job_id = fresh if isinstance(fresh, str) else call.job_id  # the unique key's holder
@@ -458,6 +527,9 @@ class Queue:
 
     def enqueue_many_sync(self, calls: Sequence[Call[R]]) -> list[SyncJob[R]]:
         """``enqueue_many`` for code with no event loop: one round trip for all the calls."""
+        if self.shards > 1:
+            refuse_in_event_loop("queue.enqueue_many_sync", "queue.enqueue_many")
+            return enqueue_sharded_sync(self, calls)
         producer = self._blocking("queue.enqueue_many_sync", "queue.enqueue_many")
         if not calls:
             return []
@@ -484,31 +556,35 @@ class Queue:
     def _wait_sync(
         self, job_id: str, timeout: float | None, method: str = "job.result", instead: str = "job.result"
     ) -> tuple[str, Outcome]:
-        return self._blocking(method, instead).wait(job_id, timeout)
+        check_job_id(job_id)
+        return self.shard_of(job_id)._blocking(method, instead).wait(job_id, timeout)
 
     def job_sync(self, job_id: str) -> JobInfo | None:
         """``inspect.job`` for code with no event loop: the job's record now, or None."""
         check_job_id(job_id)
-        return self._blocking("queue.job_sync", "queue.inspect.job").job(job_id)
+        return self.shard_of(job_id)._blocking("queue.job_sync", "queue.inspect.job").job(job_id)
 
     def counts_sync(self) -> QueueCounts:
         """``inspect.counts`` for code with no event loop: how many jobs are in each state now."""
-        return self._blocking("queue.counts_sync", "queue.inspect.counts").counts()
+        return sum_counts([shard._blocking("queue.counts_sync", "queue.inspect.counts").counts()
+                           for shard in self.shard_queues])
 
     def cancel_sync(self, job_id: str) -> bool:
         """``cancel`` for code with no event loop."""
         check_job_id(job_id)
-        return self._blocking("queue.cancel_sync", "queue.cancel").cancel(job_id)
+        return self.shard_of(job_id)._blocking("queue.cancel_sync", "queue.cancel").cancel(job_id)
 
     def close_sync(self) -> None:
         """Close this process's blocking connections of the queue (the ``*_sync`` calls open
         them again when next used)."""
-        if self._blocking_producer is not None:
-            self._blocking_producer.close()
+        for shard in self.shard_queues:
+            if shard._blocking_producer is not None:
+                shard._blocking_producer.close()
 
     async def _register(self, conn: _Producer) -> None:
-        """Add this queue to the registry of queues, once per process and event loop."""
-        await conn.redis.sadd(REGISTRY, self.name)
+        """Add this queue to the registry of queues, and check its shards against the layout
+        its jobs are in, once per process and event loop."""
+        await register(conn.redis, self.origin)
         conn.registered = True
 
     async def _enqueue_confirmed(
@@ -553,27 +629,33 @@ class Queue:
         recovered. True when the job is cancelled (now or before), False when it had finished
         otherwise or is unknown (then nothing changes)."""
         check_job_id(job_id)
-        return await self.connection().scripts.cancel(job_id)
+        return await self.shard_of(job_id).connection().scripts.cancel(job_id)
 
     async def pause(self) -> None:
         """Start no new job of this queue until ``resume()``: enqueues are still taken, running
         jobs finish. The pause is kept in Redis, so it survives worker restarts."""
-        conn = self.connection()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.keys.paused, 1)
-            await conn.conn.publish(self.keys.control, Control.PAUSE.value, pipe)
-            await pipe.execute()
+        for shard in self.shard_queues:
+            await shard._set_paused(True)
 
     async def resume(self) -> None:
         """Start jobs again after ``pause()``; workers pick them up at once."""
+        for shard in self.shard_queues:
+            await shard._set_paused(False)
+
+    async def _set_paused(self, paused: bool) -> None:
         conn = self.connection()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.paused)
-            await conn.conn.publish(self.keys.control, Control.RESUME.value, pipe)
+            if paused:
+                pipe.set(self.keys.paused, 1)
+            else:
+                pipe.delete(self.keys.paused)
+            message = Control.PAUSE if paused else Control.RESUME
+            await conn.conn.publish(self.keys.control, message.value, pipe)
             await pipe.execute()
 
     async def is_paused(self) -> bool:
-        return bool(await self.redis.exists(self.keys.paused))
+        return any([bool(await shard.redis.exists(shard.keys.paused))
+                    for shard in self.shard_queues])
 
     # -- schedules ----------------------------------------------------------------------------
 
@@ -601,22 +683,25 @@ class Queue:
                          every=every, tz=tz, misfire_grace=misfire_grace,
                          skip_if_running=skip_if_running, from_code=False, created_at=time.time())
         spec = msgspec.structs.replace(spec, priority=call.when.priority)
-        await self.redis.hset(self.keys.schedules, name, ENCODER.encode(spec))
+        home = self.shard_queues[0]
+        await home.redis.hset(home.keys.schedules, name, ENCODER.encode(spec))
         return describe(spec, None, time.time())
 
     async def unschedule(self, name: str) -> bool:
         """Remove a schedule and its state; False when there was none. A ``@queue.cron``
         schedule belongs to the code: running workers that declare it write it back at once,
         so remove it from the code; ``unschedule`` then clears what is left of it."""
-        return await self.connection().scripts.unschedule(check_schedule_name(name))
+        home = self.shard_queues[0]
+        return await home.connection().scripts.unschedule(check_schedule_name(name))
 
     async def schedules(self) -> list[ScheduleInfo]:
         """Every schedule of the queue, by name: those stored in Redis (added with
         ``schedule()``, or written by workers for their ``@queue.cron`` ones), and this
         process's ``@queue.cron`` ones that no worker has written yet."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self.keys.schedules)
-            pipe.hgetall(self.keys.schedule_state)
+        home = self.shard_queues[0]
+        async with home.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(home.keys.schedules)
+            pipe.hgetall(home.keys.schedule_state)
             stored, states = await pipe.execute()
         specs = {spec.name: spec for spec in self.cron_schedules.values()}
         for raw in stored.values():
@@ -639,6 +724,8 @@ class Queue:
     ) -> tuple[str, Outcome]:
         """The task name and outcome of a job, once it has finished."""
         check_job_id(job_id)
+        if self.shards > 1:
+            return await self.shard_of(job_id)._wait(job_id, timeout, hint)
         return await self.connection().waiter.wait(
             job_id, lambda: self._stored(job_id), decode_notice_body, timeout, hint
         )
@@ -657,7 +744,16 @@ class Queue:
         events to come, an ``Event.position`` for those after it, a Unix time or an aware
         datetime for those from then on (as far back as the stream holds:
         ``Settings.events_max_len``). Every subscriber gets every event, in the same order.
-        Needs ``Settings(events=True)`` (the default) where the jobs are enqueued and run."""
+        Needs ``Settings(events=True)`` (the default) where the jobs are enqueued and run.
+        On a sharded queue, each shard has its stream: ``job_id`` follows its shard's, else the
+        shards' events are merged (in order within a shard), and ``since`` takes no position."""
+        if job_id is not None and self.shards > 1:
+            return self.shard_of(check_job_id(job_id)).events(job_id=job_id, since=since)
+        if self.shards > 1:
+            if isinstance(since, str):
+                raise ConfigError(f"queue {self.name!r} has {self.shards} shards, each with its "
+                                  "own event positions: give since= a time")
+            return merged([shard.events(since=since) for shard in self.shard_queues])
         return follow(self.redis, self.keys.events, job_id=job_id, since=since,
                       block=self.settings.block_timeout)
 

@@ -17,7 +17,6 @@ from .codec import TaskCodec, encode_envelope
 from .config import Settings
 from .context import Context
 from .errors import ConfigError
-from .ids import new_job_id
 from .job import Job, SyncJob
 from .limits import RateLimit
 from .protocol import (
@@ -102,8 +101,7 @@ class Pipeline(Generic[R_co]):
         if task.queue.tasks.get(last.task) is None:
             raise ConfigError(f"a pipeline's steps are tasks of one queue: {task.name} is of "
                               f"queue {task.queue.name!r}, and {last.task} is not")
-        when = task._when._replace(after=(f"{task.queue.keys.key_base} {last.job_id}",),
-                                   piped=Piped.VALUE)
+        when = task._when._replace(after=(task.queue.dependency(last.job_id),), piped=Piped.VALUE)
         return Pipeline((*self.calls, task._make_call("then", args, kwargs, when=when, piped=True)))
 
 
@@ -144,6 +142,11 @@ def unique_holders(batches: Sequence[Batch], replies: Sequence[list[bool | str]]
             for call, reply in zip(batch, replied, strict=True) if isinstance(reply, str)}
 
 
+class _Keyed(Protocol):
+    @property
+    def keys(self) -> QueueKeys: ...
+
+
 class Enqueuer(Protocol):
     """What a task needs from its queue (the Queue implements it)."""
 
@@ -153,6 +156,13 @@ class Enqueuer(Protocol):
 
     @property
     def keys(self) -> QueueKeys: ...
+
+    @property
+    def shard_queues(self) -> Sequence[_Keyed]: ...
+
+    def dependency(self, job_id: str) -> str: ...
+
+    def new_job_id(self, when: When) -> str: ...
 
     @property
     def max_payload_bytes(self) -> int: ...
@@ -366,14 +376,14 @@ class Task(Generic[P, R]):
         named: dict[str, None] = {}
         for dependency in after:
             if isinstance(dependency, str):
-                named[f"{self.queue.keys.key_base} {check_job_id(dependency)}"] = None
+                named[self.queue.dependency(check_job_id(dependency))] = None
             elif isinstance(dependency, Job | SyncJob):
                 named[dependency.dependency] = None
             else:
                 raise ConfigError(f"{self.name}: after= takes jobs or job ids, "
                                   f"not {type(dependency).__name__}")
-        own = self.queue.keys.key_base
-        if any(not d.startswith(f"{own} ") for d in named) and _on_a_cluster(self.queue):
+        own = {f"{shard.keys.key_base} " for shard in self.queue.shard_queues}
+        if self.queue.settings.on_cluster and any(d[:d.index(" ") + 1] not in own for d in named):
             raise ConfigError(f"{self.name}: on a Redis Cluster a job waits only for jobs of its "
                               "own queue (another queue's keys are in another slot)")
         return when._replace(after=tuple(named), on_dependency_failure=policy)
@@ -407,7 +417,7 @@ class Task(Generic[P, R]):
         carries (``asyncjobs.tracing``). ``piped``: a pipeline step's call, without its first
         argument."""
         encoded_args = self.codec.encode_args(method, args, kwargs, piped=piped)
-        job_id = job_id or new_job_id()
+        job_id = job_id or self.queue.new_job_id(when or self._when)
         now = time.time()
         if when is not None and relative is not None:
             when = relative.moved(when, now)
@@ -468,11 +478,6 @@ class Relative(NamedTuple):
             expires_at=when.expires_at + by if self.expires_at and when.expires_at is not None
             else when.expires_at,
         )
-
-
-def _on_a_cluster(queue: Enqueuer) -> bool:
-    """Whether ``queue`` talks to a Redis Cluster (``redis+cluster://``, ``rediss+cluster://``)."""
-    return queue.settings.redis_url.partition("://")[0].endswith("+cluster")
 
 
 def _check_limit(task: str, name: str, limit: int | None) -> int | None:

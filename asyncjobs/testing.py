@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -67,45 +67,61 @@ async def drain(
     """Run every job waiting in ``queue`` in this process, with a real ``Worker`` in burst mode,
     and return each job that ended meanwhile, in the order they ended (jobs that those jobs
     enqueued too). With ``include_scheduled``, delayed jobs and retries are made due at once,
-    again after each run, until none is left. Raises ``TimeoutError`` after ``timeout`` s."""
+    again after each run, until none is left. Raises ``TimeoutError`` after ``timeout`` s.
+    Of a sharded queue, the jobs come shard after shard."""
     settings = queue.settings
     conn = Connection(settings.redis_url, socket_timeout=settings.socket_timeout)
-    messages = conn.listen(queue.keys.done)
+    shards = queue.shard_queues
+    listens = [conn.listen(shard.keys.done) for shard in shards]
     ended: dict[str, None] = {}
     try:
         with anyio.fail_after(timeout):
-            while await anext(messages) is not None:  # subscribed before any job can end
-                pass
-            scripts = Scripts(conn, queue.keys, settings)
+            for messages in listens:
+                while await anext(messages) is not None:  # subscribed before any job can end
+                    pass
             for _ in range(_MAX_ROUNDS):
                 if include_scheduled:
-                    while (await scripts.promote(math.inf))[0]:
-                        pass
-                await Worker(queue, burst=True, concurrency=concurrency, grace=timeout).run()
-                if not include_scheduled or not await conn.redis.zcard(queue.keys.scheduled):
+                    for shard in shards:
+                        scripts = Scripts(conn, shard.keys, settings)
+                        while (await scripts.promote(math.inf))[0]:
+                            pass
+                await Worker(queue, burst=True, concurrency=max(concurrency, len(shards)),
+                             grace=timeout).run()
+                if not include_scheduled or not any(
+                        [await conn.redis.zcard(shard.keys.scheduled) for shard in shards]):
                     break
-            # a notice of our own after every notice of the run: read up to it
-            marker = f"drain-{uuid.uuid4().hex}"
-            await conn.publish(queue.keys.done, marker)
-            async for data in messages:
-                if data is None:
-                    continue
-                job_id, _ = split_notice(data)
-                if job_id == marker:
-                    break
-                ended[job_id] = None
+            for shard, messages in zip(shards, listens, strict=True):
+                ended.update(dict.fromkeys(await _ended(conn, shard.keys.done, messages)))
             return [await _describe(queue, conn, job_id) for job_id in ended]
     finally:
         with anyio.CancelScope(shield=True):
-            await messages.aclose()
+            for messages in listens:
+                await messages.aclose()
             await conn.aclose()
 
 
+async def _ended(conn: Connection, channel: str, messages: AsyncIterator[bytes | None]) -> list[str]:
+    """The jobs whose notices are in ``messages`` now: a notice of our own is published after
+    every notice of the run, and read up to."""
+    marker = f"drain-{uuid.uuid4().hex}"
+    await conn.publish(channel, marker)
+    ended = []
+    async for data in messages:
+        if data is None:
+            continue
+        job_id, _ = split_notice(data)
+        if job_id == marker:
+            break
+        ended.append(job_id)
+    return ended
+
+
 async def _describe(queue: Queue, conn: Connection, job_id: str) -> Drained:
+    keys = queue.shard_of(job_id).keys
     async with conn.redis.pipeline(transaction=False) as pipe:
-        queue_outcome_reads(pipe, queue.keys, job_id)
-        pipe.hget(queue.keys.queued, job_id)
-        pipe.hgetall(queue.keys.job(job_id))
+        queue_outcome_reads(pipe, keys, job_id)
+        pipe.hget(keys.queued, job_id)
+        pipe.hgetall(keys.job(job_id))
         *reads, entry, record = await pipe.execute()
     info = JobInfo.read(job_id, entry, record)
     stored = outcome_from_reads(queue.name, job_id, reads)

@@ -35,10 +35,10 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": cuts[49], "p90": cuts[89], "p99": cuts[98]}
 
 
-def bench_queue(url: str) -> Queue:
+def bench_queue(url: str, shards: int = 1) -> Queue:
     from benchmarks import app
 
-    queue = Queue(f"bench-{uuid.uuid4().hex[:8]}", url)
+    queue = Queue(f"bench-{uuid.uuid4().hex[:8]}", url, shards=shards)
     for task in app.queue.tasks.values():
         queue.task(name=task.name)(task.fn)
     return queue
@@ -46,7 +46,8 @@ def bench_queue(url: str) -> Queue:
 
 def start_worker(url: str, queue: Queue, *args: str, cli: str = "asyncjobs") -> subprocess.Popen[bytes]:
     """A worker process of ``benchmarks.app`` run by ``python -m <cli>``."""
-    env = {**os.environ, "ASYNCJOBS_REDIS_URL": url, "ASYNCJOBS_BENCH_QUEUE": queue.name}
+    env = {**os.environ, "ASYNCJOBS_REDIS_URL": url, "ASYNCJOBS_BENCH_QUEUE": queue.name,
+           "ASYNCJOBS_BENCH_SHARDS": str(queue.shards)}
     return subprocess.Popen(
         [sys.executable, "-m", cli, "worker", "benchmarks.app:queue", "--log-level",
          "WARNING", *args], cwd=ROOT, env=env,
@@ -109,7 +110,7 @@ async def burst(url: str, queue: Queue, task: str, args: list[tuple[Any, ...]],
     redis_seconds = await cpu() - redis_before
     async with queue.redis.pipeline(transaction=False) as pipe:
         for job in jobs:
-            pipe.hmget(queue.keys.job(job.id), ["st", "f"])
+            pipe.hmget(queue.shard_of(job.id).keys.job(job.id), ["st", "f"])
         marks = await pipe.execute()
     first = min(float(st) for st, _ in marks)
     last = max(float(f) for _, f in marks)

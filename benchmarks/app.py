@@ -8,7 +8,8 @@ import time
 
 from asyncjobs import Queue
 
-queue = Queue(os.environ.get("ASYNCJOBS_BENCH_QUEUE", "bench"))
+queue = Queue(os.environ.get("ASYNCJOBS_BENCH_QUEUE", "bench"),
+              shards=int(os.environ.get("ASYNCJOBS_BENCH_SHARDS", "1")))
 
 
 @queue.task(name="noop")

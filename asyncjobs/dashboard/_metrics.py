@@ -21,13 +21,16 @@ if TYPE_CHECKING:
 
 async def oldest_pending_age(queue: Queue) -> float:
     """Seconds the oldest job waiting to run has waited (0 when none): the pending list's
-    oldest end and the prioritized set's first entry, two reads."""
-    async with queue.redis.pipeline(transaction=False) as pipe:
-        pipe.lrange(queue.keys.pending, -2, -1)
-        pipe.zrange(queue.keys.prioritized, 0, 0)
-        tail, best = cast("tuple[list[bytes], list[bytes]]", await pipe.execute())
+    oldest end and the prioritized set's first entry, two reads (per shard)."""
+    entries: list[bytes] = []
+    for shard in queue.shard_queues:
+        async with shard.redis.pipeline(transaction=False) as pipe:
+            pipe.lrange(shard.keys.pending, -2, -1)
+            pipe.zrange(shard.keys.prioritized, 0, 0)
+            tail, best = cast("tuple[list[bytes], list[bytes]]", await pipe.execute())
+        entries += [*tail, *best]
     oldest = time.time()
-    for entry in [*tail, *best]:
+    for entry in entries:
         if entry == WAKE.encode():
             continue
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import pprint
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -32,6 +33,7 @@ from ..protocol import (
 )
 from ..queue import Queue
 from ..schedule import ScheduleInfo
+from ..shards import stored_shards
 
 SEARCH_DEPTH = 1000
 """How many waiting entries of a queue are read, at most, to find a job's arguments or to
@@ -109,6 +111,19 @@ class JobDetail:
         return self.info.status in FINAL_STATES
 
 
+async def _by_shard(
+    queue: Queue, ids: set[str],
+    read: Callable[[Queue, set[str]], Awaitable[dict[str, Envelope]]],
+) -> dict[str, Envelope]:
+    """``read`` of each shard of ``queue`` for the ids in it, merged."""
+    found: dict[str, Envelope] = {}
+    for shard in queue.shard_queues:
+        mine = {job_id for job_id in ids if queue.shard_of(job_id) is shard}
+        if mine:
+            found.update(await read(shard, mine))
+    return found
+
+
 class Board:
     """The dashboard's view of one Redis server: a ``Queue`` per queue name, made on first use,
     and a client for the registry of queues, made in the event loop that uses it."""
@@ -140,7 +155,8 @@ class Board:
         if name not in self._queues:
             if name not in await self.names():
                 raise NotFound(f"no queue named {name!r}")
-            self._queues[name] = Queue(name, self.redis_url)
+            self._queues[name] = Queue(name, self.redis_url,
+                                       shards=await stored_shards(self._registry(), name))
         return self._queues[name]
 
     async def queues(self) -> list[Queue]:
@@ -199,6 +215,7 @@ class Board:
         info = await queue.inspect.job(job_id)
         if info is None:
             raise NotFound(f"queue {queue.name!r} has no job {job_id!r}")
+        queue = queue.shard_of(job_id)
         raw = cast("bytes | None", await queue.redis.hget(queue.keys.job(job_id), Field.OUTCOME.value))
         result: str | None = None
         error: ErrorInfo | None = None
@@ -237,6 +254,8 @@ class Board:
 
     async def _failed_calls(self, queue: Queue, ids: set[str]) -> dict[str, Envelope]:
         """The calls that failed jobs keep in their records (``Field.PAYLOAD``), by id."""
+        if queue.shards > 1:
+            return await _by_shard(queue, ids, self._failed_calls)
         order = sorted(ids)
         async with queue.redis.pipeline(transaction=False) as pipe:
             for job_id in order:
@@ -256,6 +275,8 @@ class Board:
         waiting or running job can be in."""
         if not ids:
             return {}
+        if queue.shards > 1:
+            return await _by_shard(queue, ids, self._envelopes)
         keys = queue.keys
         workers = await queue.inspect.workers()
         async with queue.redis.pipeline(transaction=False) as pipe:

@@ -89,6 +89,7 @@ class Executor:
         observer: JobObserver | None = None,
     ) -> None:
         self._queue = queue
+        self._name = queue.origin.name  # what logs, metrics and traces call it (not a shard's)
         self._scripts = scripts
         self._acker = acker
         self._lease = lease
@@ -133,7 +134,7 @@ class Executor:
         ctx: Context | None = None
         if task.codec.context_index is not None or self._middlewares:
             ctx = Context(
-                job_id=envelope.id, task=task.name, attempt=attempt, queue=self._queue.name,
+                job_id=envelope.id, task=task.name, attempt=attempt, queue=self._name,
                 worker_id=self._worker_id, state=self._state,
                 notes=self._journal.open(envelope.id),
             )
@@ -141,13 +142,13 @@ class Executor:
                 args.insert(0, ctx)
         run = _Run(entry, envelope.id, task, attempt, token, time.perf_counter())
         if self._observer is not None:
-            self._observer.job_started(self._queue.name, task.name,
+            self._observer.job_started(self._name, task.name,
                                        time.time() - envelope.enqueued_at if attempt == 1 else None)
         tracer = tracing.tracer()
         if tracer is None:
             await self._execute(run, task, args, kwargs, ctx)
             return
-        with tracing.running(tracer, self._queue.name, envelope, attempt, self._worker_id) as span:
+        with tracing.running(tracer, self._name, envelope, attempt, self._worker_id) as span:
             ended = await self._execute(run, task, args, kwargs, ctx)
             if ended is not None:
                 tracing.ended(span, *ended)
@@ -175,7 +176,7 @@ class Executor:
         if scope.fenced:
             log.debug("job %s: cancelled by the fence; it will run again", job_id)
             if self._observer is not None:
-                self._observer.job_finished(self._queue.name, task.name, "fenced",
+                self._observer.job_finished(self._name, task.name, "fenced",
                                             time.perf_counter() - run.started)
             return None
         if scope.cancelled:
@@ -198,7 +199,7 @@ class Executor:
                         extra=self._fields(run, "dead"))
             record = DeadLetterRecord(
                 reason=disposition.reason, message=disposition.message, payload=run.entry,
-                queue=self._queue.name, worker_id=self._worker_id, at=now, job_id=run.job_id,
+                queue=self._name, worker_id=self._worker_id, at=now, job_id=run.job_id,
             )
             return functools.partial(
                 self._scripts.dead, self._processing, run.entry, record=ENCODER.encode(record),
@@ -243,7 +244,7 @@ class Executor:
 
     def _fields(self, run: _Run, outcome: str) -> dict[str, Any]:
         """The job's fields of a log line (``extra=``; see ``asyncjobs.logs``)."""
-        return {"queue": self._queue.name, "task": run.task.name if run.task else None,
+        return {"queue": self._name, "task": run.task.name if run.task else None,
                 "job_id": run.job_id, "attempt": run.attempt, "outcome": outcome,
                 "duration": round(time.perf_counter() - run.started, 6)}
 
@@ -258,7 +259,7 @@ class Executor:
         else:
             name = "complete" if outcome.error is None else "failed"
         duration = time.perf_counter() - run.started if run.task is not None else None
-        self._observer.job_finished(self._queue.name, run.task.name if run.task else "", name,
+        self._observer.job_finished(self._name, run.task.name if run.task else "", name,
                                     duration)
 
     def _decode(self, entry: bytes) -> tuple[Envelope, Task[Any, Any]]:
@@ -335,7 +336,7 @@ class Executor:
             stored = await step()
         except UNREACHABLE as exc:
             if self._observer is not None:
-                self._observer.redis_error(self._queue.name, "finish")
+                self._observer.redis_error(self._name, "finish")
             stored = await self._finish_later(run, step, exc)
         if stored is False:
             log.warning("job %s: already finished or no longer ours; not stored again", run.job_id)

@@ -45,7 +45,7 @@ class Heartbeat:
         self._client: redis.Redis | None = None
         self._beats = [(keys.heartbeat(worker_id), keys.workers, int(ttl * 1000))
                        for keys, ttl in queues]
-        self._names = [keys.name for keys, _ in queues]
+        self._names = list(dict.fromkeys(keys.queue for keys, _ in queues))  # shards: their queue
         self._card = ENCODER.encode(WorkerCard(socket.gethostname(), os.getpid(), time.time(),
                                                self._names))
         self._worker_id = worker_id

@@ -45,16 +45,18 @@ class QueuePart:
         worker_id: str,
         thread_limiter: anyio.CapacityLimiter,
         wake: Callable[[], None],
+        state: dict[str, Any],
         observer: JobObserver | None = None,
     ) -> None:
-        """``wake`` is called when the queue is resumed (the worker then fetches again)."""
+        """``wake`` is called when the queue is resumed (the worker then fetches again);
+        ``state`` is what the queue's startup hooks set up (shared by the shards of a queue)."""
         self.queue: Queue = queue
         self.name: str = queue.name
         self.keys: QueueKeys = queue.keys
         self.settings: Settings = queue.settings
         keys, settings = self.keys, self.settings
         self.processing: str = keys.processing(worker_id)
-        self.state: dict[str, Any] = {}
+        self.state: dict[str, Any] = state
         """What this queue's startup hooks set up; its tasks see it as ``ctx.state``."""
         self.scripts: Scripts = Scripts(conn, keys, settings)
         scripts = self.scripts

@@ -22,8 +22,10 @@ from ..connection import UNREACHABLE, Backoff, Connection
 from ..errors import ConfigError
 from ..queue import Queue
 from ..redact import redact_url
+from ..shards import register
 from .lease import Lease
 from .observer import JobObserver
+from .outage import OutageLog
 from .part import QueuePart
 from .preflight import warn_about_durability
 
@@ -65,6 +67,8 @@ class Worker:
     between them instead, so that none starves. Each queue keeps its own settings, tasks, hooks
     and processing list; ``concurrency`` must be at least the number of queues, since a worker
     waiting for work keeps one blocking fetch in flight per queue, each in a slot of its own.
+    A sharded queue (``Queue(shards=N)``) counts as N queues, one per shard, and a worker with
+    one fetches balanced.
 
     On ``stop()`` (or SIGINT/SIGTERM when ``handle_signals``) it stops fetching at once, lets
     running jobs finish within ``grace`` seconds, then cancels the rest and puts every
@@ -95,16 +99,20 @@ class Worker:
         self.queues: tuple[Queue, ...] = _check_queues(queues, concurrency)
         self.queue: Queue = self.queues[0]
         """The first queue."""
+        self._served: tuple[Queue, ...] = tuple(
+            shard for queue in self.queues for shard in queue.shard_queues)
+        """The queues fetched from: each queue, or each shard of a sharded one."""
         self.concurrency = concurrency
-        self.balance = balance
+        self.balance: bool = balance or len(self._served) > len(self.queues)
         self.burst = burst
         self.burst_wait = burst_wait
         self.grace = grace
         self.handle_signals = handle_signals
         self.id: str = worker_id or new_worker_id()
-        self.processing: str = self.queue.keys.processing(self.id)
-        """This worker's processing list in the first queue."""
+        self.processing: str = self._served[0].keys.processing(self.id)
+        """This worker's processing list in the first queue (its first shard)."""
         self._parts: list[QueuePart] = []
+        self._states: dict[int, dict[str, Any]] = {}  # what each queue's startup hooks set up
         self._turn = 0  # with balance: the queue each fetch round starts with, in turn
         self._woken: anyio.Event | None = None  # set when a blocking fetch returns
         self._running = 0
@@ -141,28 +149,43 @@ class Worker:
         grace_scope = self._grace_scope = anyio.CancelScope()
         if self._stopping:
             self.stop(now=self._stop_now)
-        async with anyio.create_task_group() as signals:
-            if self.handle_signals:  # first of all, so no stop request is ever missed
-                await signals.start(self._watch_signals)
-            await self._serve(fetch_scope, grace_scope)
-            signals.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as signals:
+                if self.handle_signals:  # first of all, so no stop request is ever missed
+                    await signals.start(self._watch_signals)
+                await self._serve(fetch_scope, grace_scope)
+                signals.cancel_scope.cancel()
+        except ExceptionGroup as group:  # a configuration refused at start: raised as it is
+            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], ConfigError):
+                raise group.exceptions[0] from None
+            raise
 
     async def _serve(self, fetch_scope: anyio.CancelScope, grace_scope: anyio.CancelScope) -> None:
         first = self.queue.settings
         conn = Connection(first.redis_url,
                           socket_timeout=max(q.settings.socket_timeout for q in self.queues))
         heartbeat_interval = min(q.settings.heartbeat_interval for q in self.queues)
+        try:
+            await self._register(conn)
+        except BaseException:
+            await conn.aclose()
+            raise
+        if self._stopping:  # stopped while Redis could not be reached: nothing was started
+            await conn.aclose()
+            return
         lease = Lease(
-            [(q.keys, q.settings) for q in self.queues], self.id,
+            [(q.keys, q.settings) for q in self._served], self.id,
             functools.partial(conn.sync_client, socket_timeout=max(1.0, heartbeat_interval)),
         )
         fetch_client = conn.client(resend=False)
         threads = anyio.CapacityLimiter(self.concurrency)
+        states = self._states = {id(q): {} for q in self.queues}
         parts = self._parts = [QueuePart(q, conn, fetch_client, lease, self.id, threads, self._wake,
-                                         self.observer) for q in self.queues]
-        for part in parts:
-            for hook in part.queue.startup_hooks:
-                await hook(part.state)
+                                         states[id(q.origin)], self.observer)
+                               for q in self._served]
+        for queue in self.queues:
+            for hook in queue.startup_hooks:
+                await hook(states[id(queue)])
         await anyio.to_thread.run_sync(lease.heartbeat.beat)  # registered before the first fetch
         lease.heartbeat.start()
         await warn_about_durability(conn.redis)
@@ -198,6 +221,21 @@ class Worker:
             with anyio.CancelScope(shield=True):
                 await self._shutdown(lease)
                 await conn.aclose()
+
+    async def _register(self, conn: Connection) -> None:
+        """Add the queues to the registry and check each is served in the layout its jobs are
+        in (``shards.register``; ``ConfigError`` if not); waits while Redis is unreachable."""
+        backoff = Backoff()
+        outage = OutageLog(self.queue.settings.redis_url, self.id)
+        for queue in self.queues:
+            while not self._stopping:
+                try:
+                    await register(conn.redis, queue)
+                    outage.ok()
+                    break
+                except UNREACHABLE as exc:
+                    outage.failed(exc)
+                    await backoff.wait()
 
     async def _fetch_loop(self, lease: Lease, jobs: TaskGroup) -> None:
         slots = anyio.Semaphore(self.concurrency)
@@ -460,10 +498,10 @@ class Worker:
                 log.info("worker %s: Redis unreachable at shutdown (%s); no unfinished job",
                          self.id, unreachable)
         await anyio.to_thread.run_sync(lease.heartbeat.stop)
-        for part in self._parts:
-            for hook in part.queue.shutdown_hooks:
+        for queue in self.queues:
+            for hook in queue.shutdown_hooks:
                 try:
-                    await hook(part.state)
+                    await hook(self._states[id(queue)])
                 except Exception:
                     log.exception("worker %s: shutdown hook failed", self.id)
         log.info("worker %s stopped", self.id)
@@ -488,9 +526,11 @@ def _check_queues(queues: Queue | Sequence[Queue], concurrency: int) -> tuple[Qu
                 f"the queues of one worker must be on one Redis server: {checked[0].name!r} is at "
                 f"{redact_url(url)}, {queue.name!r} at {redact_url(queue.settings.redis_url)}"
             )
-    if concurrency < len(checked):
+    served = sum(queue.shards for queue in checked)
+    if concurrency < served:
+        queues = "queues and shards" if served > len(checked) else "queues"
         raise ConfigError(
-            f"concurrency ({concurrency}) must be at least the number of queues ({len(checked)}): "
-            "a worker waiting for work keeps one blocking fetch per queue, each in a slot"
+            f"concurrency ({concurrency}) must be at least the number of {queues} ({served}): "
+            f"a worker waiting for work keeps one blocking fetch per {queues[:-1]}, each in a slot"
         )
     return checked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ import pytest
 from asyncjobs.server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
+BULLMQ_MISSING = (shutil.which("node") is None
+                  or not (ROOT / "benchmarks/peers/node/node_modules/bullmq").is_dir())
 
 
 @pytest.fixture
@@ -25,9 +28,14 @@ def own_server() -> Iterator[str]:
         server.cleanup()
 
 
-def test_the_peer_driver_measures_every_workload(own_server: str) -> None:
+@pytest.mark.parametrize("system", [
+    "asyncjobs",
+    # its producer and worker in Node: `npm ci` in benchmarks/peers/node (the harness runs it)
+    pytest.param("bullmq", marks=pytest.mark.skipif(BULLMQ_MISSING, reason="no node or no npm ci")),
+])
+def test_the_peer_driver_measures_every_workload(own_server: str, system: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.peers.driver", "asyncjobs", own_server,
+        [sys.executable, "-m", "benchmarks.peers.driver", system, own_server,
          "--jobs", "300", "--latency-jobs", "20"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
@@ -128,3 +136,15 @@ def test_the_replicas_and_event_loop_benchmarks_run(
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith(rows_start)]
     assert len(rows) == count, proc.stdout
+
+
+@pytest.mark.single_server("starts its own cluster")
+def test_the_shards_benchmark_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.shards", "--rounds", "1", "--jobs", "300"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("shards=")]
+    assert [row.split(":")[0] for row in rows] == ["shards=1", "shards=3"], proc.stdout
+    assert "busiest master, shards=3 / shards=1:" in proc.stdout

@@ -22,7 +22,7 @@ import pytest
 from playwright.async_api import expect
 from prometheus_client.parser import text_string_to_metric_families
 
-from asyncjobs import Context, JobCancelled, JobState, Queue
+from asyncjobs import Context, JobCancelled, JobState, Queue, Worker
 from asyncjobs.dashboard import create_app
 from asyncjobs.server import RedisServer, free_port
 from tests.support.dashboard import chromium, needs_chromium, serving
@@ -543,3 +543,29 @@ async def test_a_job_page_shows_its_progress_logs_and_what_it_waits_for(
 
 async def _logged(queue: Queue, job_id: str) -> bool:
     return bool(await queue.inspect.job_logs(job_id))
+
+
+async def test_a_sharded_queue_is_one_queue_with_its_shards_summed(server_url: str) -> None:
+    sharded = Queue(f"d-{uuid.uuid4().hex[:10]}", server_url, settings=TEST_SETTINGS, shards=3)
+    try:
+        @sharded.task(name="add")
+        async def add(a: int, b: int) -> int:
+            return a + b
+
+        jobs = await sharded.enqueue_many([add.call(i, 1) for i in range(12)])
+        assert len({sharded.shard_of(job.id).name for job in jobs}) == 3
+        async with serving(create_app(server_url)) as dash, \
+                httpx.AsyncClient(base_url=dash.url) as client:
+            overview = (await client.get("/api/overview")).json()["queues"]
+            names = [q["name"] for q in overview]
+            assert sharded.name in names and not any("~" in name for name in names)
+            assert (await client.get(f"/api/queues/{sharded.name}")).json()["pending"] == 12
+            listed = await client.get(f"/queues/{sharded.name}?state=queued")
+            assert all(job.id in listed.text for job in jobs)
+            await Worker(sharded, burst=True).run()
+            page = await client.get(f"/queues/{sharded.name}/jobs/{jobs[5].id}")
+            assert page.status_code == 200 and "complete" in page.text
+            summary = (await client.get(f"/api/queues/{sharded.name}")).json()
+            assert (summary["pending"], summary["complete"]) == (0, 12)
+    finally:
+        await sharded.aclose()

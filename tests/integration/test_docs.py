@@ -129,7 +129,7 @@ def test_the_data_model_page_names_every_key_the_protocol_declares() -> None:
 
     page = (ROOT / "docs" / "redis.md").read_text()
     keys = QueueKeys("q")
-    declared = [getattr(keys, attr) for attr in type(keys).__slots__ if attr not in ("name", "base")]
+    declared = [getattr(keys, attr) for attr in type(keys).__slots__ if attr not in ("name", "queue", "base")]
     declared += [keys.job("x")[:-1], keys.processing("w")[:-1], keys.heartbeat("w")[:-1],
                  keys.minute(7)[:-1], REGISTRY]
     for key in declared:

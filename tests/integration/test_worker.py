@@ -277,7 +277,8 @@ async def test_every_per_job_key_has_a_ttl_after_a_drain(queue: Queue) -> None:
         assert await queue.redis.pttl(key) > 0, key
     assert await queue.redis.zcard(queue.keys.failed) == 20
     assert set(keys) - set(per_job) - set(minutes) == {
-        queue.keys.stats, queue.keys.dead, queue.keys.failed, queue.keys.events}
+        queue.keys.stats, queue.keys.dead, queue.keys.failed, queue.keys.events,
+        queue.keys.shards}  # one short string, no TTL: the queue's layout
     # bounded by its length, not by a TTL: 200 enqueued, started, finished, and the dead letter,
     # in fewer entries (the events of one step share one)
     entries = await queue.redis.xrange(queue.keys.events)

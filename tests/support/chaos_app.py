@@ -53,6 +53,10 @@ second = Queue(f"{queue.name}-2", settings=SETTINGS)
 """A second queue, for workers serving two (``SECOND``); its ``work`` is the first's."""
 second.task(name="work")(work.fn)
 
+sharded = Queue(f"{queue.name}-sharded", settings=SETTINGS, shards=3)
+"""A queue of three shards, for workers serving one (``SHARDED``); its ``work`` is the first's."""
+sharded.task(name="work")(work.fn)
+
 
 @queue.task(name="crash")
 async def crash(ctx: Context) -> None:

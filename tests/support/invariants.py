@@ -17,7 +17,7 @@ from .waiting import wait_until
 
 KEY_FAMILIES = re.compile(
     r"aj:\{[^}]+\}:(pending|scheduled|dead|failed|stats|workers|seq|job:[A-Za-z0-9_.:\-]+"
-    r"|processing:[A-Za-z0-9_.\-]+|hb:[A-Za-z0-9_.\-]+|minute:\d+|conc:rate:.+|conc:qrate(:next)?|events)"
+    r"|processing:[A-Za-z0-9_.\-]+|hb:[A-Za-z0-9_.\-]+|minute:\d+|conc:rate:.+|conc:qrate(:next)?|events|shards)"
 )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.support.chaos_app:queue"
 SECOND = "tests.support.chaos_app:second"
+SHARDED = "tests.support.chaos_app:sharded"
 
 
 @dataclass
