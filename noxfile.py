@@ -77,7 +77,8 @@ PEERS = ["arq", "saq", "streaq", "taskiq", "rq", "dramatiq", "celery"]
 
 @nox.session
 def bench_peers(session: nox.Session) -> None:
-    """Each peer in a virtualenv of its own, pinned by ``benchmarks/peers/requirements/<peer>.txt``."""
+    """Each peer in a virtualenv of its own, pinned by ``benchmarks/peers/requirements/<peer>.txt``;
+    BullMQ in Node, from ``benchmarks/peers/node`` (the harness runs ``npm ci`` there)."""
     session.install("-e", ".[server]")
     venvs = Path(session.virtualenv.location).parent / "peers"
     for peer in PEERS:

@@ -2,10 +2,14 @@
 
     nox -s bench_peers                     # makes the virtualenvs, then runs this
     python -m benchmarks.peers --venvs DIR [--runs 3] [--jobs 20000] [--systems asyncjobs,arq,...]
+                               [--results DIR]
 
 Each peer runs from ``DIR/<name>/bin/python`` (its pins: ``benchmarks/peers/requirements``);
-asyncjobs runs from this interpreter. One redis-server on a free loopback port serves every run.
-Writes ``benchmarks/results/peers.md`` and ``peers.json``.
+asyncjobs runs from this interpreter. BullMQ's driver runs from this interpreter too (it needs
+only the standard library), its producer and worker in Node, from ``benchmarks/peers/node``
+(pinned by its ``package-lock.json``, installed here with ``npm ci``; left out, with a note,
+where ``node`` or ``npm`` is missing). One redis-server on a free loopback port serves every run.
+Writes ``benchmarks/results/peers.md`` and ``peers.json`` (or into ``--results DIR``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,7 +35,9 @@ from benchmarks.peers.report import markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
-SYSTEMS = ["asyncjobs", "arq", "saq", "streaq", "taskiq", "rq", "dramatiq", "celery"]
+NODE_DIR = ROOT / "benchmarks" / "peers" / "node"
+SYSTEMS = ["asyncjobs", "arq", "saq", "streaq", "taskiq", "rq", "dramatiq", "celery", "bullmq"]
+IN_THIS_PYTHON = {"asyncjobs", "bullmq"}
 
 
 def flat(figures: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -41,6 +48,25 @@ def flat(figures: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[prefix + key] = value
     return out
+
+
+def node_ready() -> bool:
+    """BullMQ's packages in ``benchmarks/peers/node``: ``npm ci`` unless its install is newer than
+    the lock file. False, with a note, where Node or npm is missing or the install fails."""
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        print(f"bullmq left out: {' and '.join(missing)} not found", file=sys.stderr, flush=True)
+        return False
+    installed = NODE_DIR / "node_modules" / ".package-lock.json"
+    lock = NODE_DIR / "package-lock.json"
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return True
+    proc = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR,
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode:
+        print(f"bullmq left out: npm ci failed:\n{proc.stderr[-3000:]}", file=sys.stderr, flush=True)
+        return False
+    return True
 
 
 def drive(
@@ -117,9 +143,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--latency-jobs", type=int, default=500)
     parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="where peers.md and peers.json go (a short trial: elsewhere)")
     args = parser.parse_args()
     systems = args.systems.split(",")
-    pythons = {s: sys.executable if s == "asyncjobs" else str(args.venvs / s / "bin" / "python")
+    if "bullmq" in systems and not node_ready():
+        systems.remove("bullmq")
+    pythons = {s: sys.executable if s in IN_THIS_PYTHON else str(args.venvs / s / "bin" / "python")
                for s in systems}
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in [*systems, "bounds"]}
     server = RedisServer().start()
@@ -152,10 +182,10 @@ def main() -> None:
         "bounds": summarise(runs["bounds"]),
         "raw": runs,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "peers.json").write_text(json.dumps(results, indent=1) + "\n")
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "peers.json").write_text(json.dumps(results, indent=1) + "\n")
     text = markdown(results)
-    (RESULTS / "peers.md").write_text(text + "\n")
+    (args.results / "peers.md").write_text(text + "\n")
     print(text)
 
 
