@@ -67,8 +67,8 @@ class Worker:
     between them instead, so that none starves. Each queue keeps its own settings, tasks, hooks
     and processing list; ``concurrency`` must be at least the number of queues, since a worker
     waiting for work keeps one blocking fetch in flight per queue, each in a slot of its own.
-    A sharded queue (``Queue(shards=N)``) counts as N queues, one per shard, and a worker with
-    one fetches balanced.
+    A sharded queue (``Queue(shards=N)``) counts as N queues, one per shard: each fetch round
+    starts at the next of them, so none starves.
 
     On ``stop()`` (or SIGINT/SIGTERM when ``handle_signals``) it stops fetching at once, lets
     running jobs finish within ``grace`` seconds, then cancels the rest and puts every
@@ -104,6 +104,7 @@ class Worker:
         """The queues fetched from: each queue, or each shard of a sharded one."""
         self.concurrency = concurrency
         self.balance: bool = balance or len(self._served) > len(self.queues)
+        self._split = balance  # each queue an even share of a round (else: the first, all it has)
         self.burst = burst
         self.burst_wait = burst_wait
         self.grace = grace
@@ -341,8 +342,9 @@ class Worker:
     async def _fetch_round(self, n: int) -> tuple[Rounds, Exception | None]:
         """Up to ``n`` jobs from several queues, without blocking: from the first queue as many as
         it has, then from the next; with ``balance``, each queue (from this round's first, in
-        turn) gets an even share of what is left. What was fetched before an error is returned
-        with it."""
+        turn) gets an even share of what is left. The shards of a sharded queue take turns
+        being first, each round (fewer, larger fetches than even shares). What was fetched
+        before an error is returned with it."""
         rounds: Rounds = []
         parts = self._in_turn()
         left = n
@@ -350,7 +352,7 @@ class Worker:
             for i, part in enumerate(parts):
                 if not left:
                     break
-                want = -(-left // (len(parts) - i)) if self.balance else left
+                want = -(-left // (len(parts) - i)) if self._split else left
                 if part.paused:
                     continue
                 if not part.watching:  # never while a blocking fetch into its list is in flight

@@ -331,3 +331,26 @@ async def test_three_shards_land_on_the_three_masters_of_the_cluster(make_sharde
     finally:
         await client.aclose()
     assert len(nodes) == 3
+
+
+async def test_no_shard_starves_behind_another_shards_backlog(make_sharded: Make) -> None:
+    queue = make_sharded(3)
+
+    @queue.task(name="nap")
+    async def nap(ms: int) -> int:
+        await anyio.sleep(ms / 1000)
+        return ms
+
+    ids = (f"backlog-{i}" for i in range(100_000))
+    backlog = [next(i for i in ids if shard_index(i, 3) == 0) for _ in range(300)]
+    await queue.enqueue_many([nap.options(job_id=job_id).call(10) for job_id in backlog])
+    async with running_worker(queue, concurrency=4):
+        await wait_until(lambda: running(queue.shard_queues[0]), what="the backlog running")
+        other = await nap.options(job_id=an_id_of_shard(queue, 1)).delay(0)
+        assert await other.result(timeout=10) == 0
+        left = (await queue.shard_queues[0].inspect.counts()).pending
+    assert left > 150, f"the other shard's job waited for the backlog: {left} left"
+
+
+async def running(queue: Queue) -> bool:
+    return (await queue.inspect.counts()).running > 0
