@@ -530,9 +530,9 @@ def _check_queues(queues: Queue | Sequence[Queue], concurrency: int) -> tuple[Qu
             )
     served = sum(queue.shards for queue in checked)
     if concurrency < served:
-        queues = "queues and shards" if served > len(checked) else "queues"
+        what = "queues and shards" if served > len(checked) else "queues"
         raise ConfigError(
-            f"concurrency ({concurrency}) must be at least the number of {queues} ({served}): "
-            f"a worker waiting for work keeps one blocking fetch per {queues[:-1]}, each in a slot"
+            f"concurrency ({concurrency}) must be at least the number of {what} ({served}): "
+            f"a worker waiting for work keeps one blocking fetch per {what[:-1]}, each in a slot"
         )
     return checked
