@@ -195,14 +195,16 @@ class Connection:
             return await script(keys=keys, args=args, client=target)
 
     def lane(
-        self, name: str, source: str, client: aredis.Redis, keys: Sequence[str], *fixed: str
+        self, name: str, source: str, client: aredis.Redis, keys: Sequence[str] | None, *fixed: str
     ) -> Lane | None:
         """A lane (``lane.py``) on ``client`` for a script whose keys and leading arguments never
-        change, closed with this connection; None on a cluster."""
+        change (``keys`` None: a script whose keys vary, all given with each call), closed with
+        this connection; None on a cluster."""
         if self.cluster:
             return None
         sha = self._script(name, source).sha
-        lane = Lane(client.connection_pool, "EVALSHA", sha, str(len(keys)), *keys, *fixed)
+        head = () if keys is None else (str(len(keys)), *keys, *fixed)
+        lane = Lane(client.connection_pool, "EVALSHA", sha, *head)
         self._lanes.append(lane)
         return lane
 

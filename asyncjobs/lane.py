@@ -12,6 +12,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 def _bulk(value: bytes) -> bytes:
@@ -39,6 +40,9 @@ class Lane:
             )
             await self._conn.send_packed_command(command, check_health=False)
             return await self._conn.read_response()
+        except RuntimeError as exc:  # uvloop: the transport closed under the call (a reset)
+            await self._conn.disconnect(nowait=True)
+            raise RedisConnectionError(f"the lane's connection closed: {exc}") from exc
         finally:
             self.busy = False
 

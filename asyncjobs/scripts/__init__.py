@@ -219,11 +219,14 @@ class Scripts:
             "enqueue", conn.redis, self._calls.enqueue_keys(), keys.job_prefix,
             keys.unique_prefix, "", "0", "", "", "", "", *map(str, self._events.values()))
         self._start_lanes: dict[str, Lane | None] = {}  # by processing list, on the fetch client
+        # finish.lua, whose keys vary with its batch: sent with no pack_command per argument
+        self._finish_lane = self._lane("finish", conn.redis, None)
         self.on_reserved: Callable[[float], None] | None = None
         """Called with the due time of a job that ``fetch``/``start`` scheduled for later, over
         its task's rate (the worker wakes its promoter then)."""
 
-    def _lane(self, name: str, client: aredis.Redis, keys: list[str], *fixed: str) -> Lane | None:
+    def _lane(self, name: str, client: aredis.Redis, keys: list[str] | None, *fixed: str
+              ) -> Lane | None:
         return self._conn.lane(name, SOURCES[name].text, client, keys, *fixed)
 
     async def _run(
@@ -346,15 +349,20 @@ class Scripts:
         for j in jobs:
             per_job += [j.entry, j.state, j.outcome, j.finished_at, _ms(j.ttl), j.notice, j.token]
         k = self._keys
-        replies = await self._run(
+        call = bind(
             "finish",
             {"processing": processing, "stats": k.stats, "minute": k.minute(int(time.time()) // 60),
              "pending": k.pending, "failed": k.failed},
             {"done": k.done, "minute_ttl": MINUTE_TTL, "unique_prefix": k.unique_prefix,
              "conc_prefix": k.conc_prefix, "failed_kept": FAILED_KEPT, "job_prefix": k.job_prefix,
              "logs_prefix": k.logs_prefix, **self._events},
-            more_keys=records, more_args=per_job,
+            more_keys=records, more_args=per_job, sharded=self._conn.cluster,
         )
+        # a lost reply is not sent again here: the caller retries (finish is fenced)
+        tail = [str(len(call.keys)).encode(), *[key.encode() for key in call.keys],
+                *[lane_arg(arg) for arg in call.args]]
+        replies = await self._conn.run_on_lane(self._finish_lane, tail, lambda: self._call(call),
+                                               idempotent=False)
         return _done(replies)
 
     async def note(
