@@ -28,6 +28,7 @@ from .observer import JobObserver
 from .outage import OutageLog
 from .part import QueuePart
 from .preflight import warn_about_durability
+from .runners import Runners
 
 log: logging.Logger = logging.getLogger(__name__)
 
@@ -207,7 +208,8 @@ class Worker:
                 for part in parts:
                     part.start_background(outer)
                 outer.start_soon(lease.guard)
-                async with anyio.create_task_group() as jobs:
+                async with anyio.create_task_group() as group:
+                    jobs = Runners(self.concurrency, group, self._run_one)
                     with fetch_scope:
                         await self._fetch_loop(lease, jobs)
                     with grace_scope, anyio.move_on_after(self.grace):
@@ -216,7 +218,7 @@ class Worker:
                         self._left += self.running
                         log.warning("worker %s: cancelling %d unfinished jobs", self.id,
                                     self.running)
-                    jobs.cancel_scope.cancel()
+                    group.cancel_scope.cancel()
                 outer.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
@@ -238,7 +240,7 @@ class Worker:
                     outage.failed(exc)
                     await backoff.wait()
 
-    async def _fetch_loop(self, lease: Lease, jobs: TaskGroup) -> None:
+    async def _fetch_loop(self, lease: Lease, jobs: Runners) -> None:
         slots = anyio.Semaphore(self.concurrency)
         backoff = Backoff()
         several = len(self._parts) > 1
@@ -261,7 +263,8 @@ class Worker:
                     for part, fetched in rounds:
                         for entry, attempt in fetched:
                             part.held.take(entry)
-                            jobs.start_soon(self._run_one, part, entry, attempt, slots)
+                            self._running += 1
+                            jobs.start(part, entry, attempt, slots)
                     if failed is not None:
                         await backoff.wait()
                         continue
@@ -368,7 +371,7 @@ class Worker:
         return rounds, None
 
     async def _await_work(
-        self, spare: int, slots: anyio.Semaphore, lease: Lease, jobs: TaskGroup, waits: TaskGroup
+        self, spare: int, slots: anyio.Semaphore, lease: Lease, jobs: Runners, waits: TaskGroup
     ) -> None:
         """Every queue was empty: keep one blocking fetch (``Fetcher.wait``) in flight on each
         queue, each in a slot of its own (``spare`` of them are ours already), until one
@@ -381,7 +384,7 @@ class Worker:
             tg.cancel_scope.cancel()
 
     async def _start_waits(
-        self, spare: int, slots: anyio.Semaphore, lease: Lease, jobs: TaskGroup, waits: TaskGroup
+        self, spare: int, slots: anyio.Semaphore, lease: Lease, jobs: Runners, waits: TaskGroup
     ) -> None:
         try:
             for part in self._in_turn(advance=False):
@@ -398,7 +401,7 @@ class Worker:
                 slots.release()
 
     async def _wait_on(
-        self, part: QueuePart, slots: anyio.Semaphore, lease: Lease, jobs: TaskGroup
+        self, part: QueuePart, slots: anyio.Semaphore, lease: Lease, jobs: Runners
     ) -> None:
         """One blocking fetch on ``part``'s queue, in a slot of its own: the job it returns runs
         in that slot."""
@@ -416,7 +419,8 @@ class Worker:
             else:
                 entry, attempt = fetched[0]
                 part.held.take(entry)
-                jobs.start_soon(self._run_one, part, entry, attempt, slots)
+                self._running += 1
+                jobs.start(part, entry, attempt, slots)
         finally:  # before any await: reconcile may touch the list from now on
             part.watching = False
         if self._woken is not None:
@@ -439,7 +443,7 @@ class Worker:
     async def _run_one(
         self, part: QueuePart, entry: bytes, attempt: int, slots: anyio.Semaphore
     ) -> None:
-        self._running += 1
+        """Run one fetched job (counted as running from its hand-off to the runners)."""
         active = part.active
         try:
             while entry in active:  # a copy of this job runs here: never two at once

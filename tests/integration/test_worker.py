@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import dataclasses
 import enum
 import threading
@@ -196,6 +198,59 @@ async def test_typed_payloads_round_trip(queue: Queue) -> None:
     assert isinstance(seen[0], Order) and isinstance(seen[4], Point)
     assert returned == order and isinstance(returned, Order)
     assert isinstance(await queue.result(job.id), Order)
+
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
+
+
+async def test_a_context_variable_a_job_sets_is_never_seen_by_the_next(queue: Queue) -> None:
+    seen: list[str] = []
+
+    @queue.task
+    async def tagged(n: int) -> None:
+        seen.append(REQUEST_ID.get())
+        REQUEST_ID.set(f"job-{n}")
+        await anyio.sleep(0)  # the value holds across the job's own awaits
+        assert REQUEST_ID.get() == f"job-{n}"
+
+    jobs = [await tagged.delay(n) for n in range(20)]
+    async with running_worker(queue, concurrency=1):  # one runner runs them all, in turn
+        for job in jobs:
+            await job.result(timeout=10)
+    assert seen == ["unset"] * 20
+
+
+async def test_one_runner_goes_on_after_a_timeout_a_failure_and_scopes_of_the_task(
+    queue: Queue,
+) -> None:
+    @queue.task(timeout=0.1)
+    async def stuck() -> None:
+        await anyio.sleep(10)
+
+    @queue.task
+    async def fails() -> None:
+        raise ValueError("no")
+
+    @queue.task
+    async def scoped() -> int:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.sleep, 0.01)
+        with anyio.move_on_after(0.01):
+            await anyio.sleep(1)
+        async with asyncio.timeout(5):
+            await asyncio.sleep(0)
+        return 1
+
+    jobs = [await stuck.delay(), await fails.delay(), await scoped.delay(), await stuck.delay(),
+            await scoped.delay()]
+    async with running_worker(queue, concurrency=1):
+        outcomes = []
+        for job in jobs:
+            try:
+                outcomes.append(await job.result(timeout=10))
+            except JobFailed as exc:
+                outcomes.append(exc.exc_type)
+    assert outcomes == ["TaskTimeout", "ValueError", 1, "TaskTimeout", 1]
 
 
 async def test_context_and_lifecycle_hooks(queue: Queue) -> None:
