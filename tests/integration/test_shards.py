@@ -307,12 +307,12 @@ def test_the_blocking_api_routes_every_call_to_its_shard(redis_url: str) -> None
     def square(n: int) -> int:
         return n * n
 
-    jobs = [square.delay_sync(i) for i in range(6)] + queue.enqueue_many_sync(
-        [square.call(i) for i in range(6, 12)])
-    assert queue.counts_sync().pending == 12
-    assert len({queue.shard_of(job.id).name for job in jobs}) == 3
+    jobs = [square.delay_sync(i) for i in range(30)] + queue.enqueue_many_sync(
+        [square.call(i) for i in range(30, 60)])
+    assert queue.counts_sync().pending == 60
+    assert len({queue.shard_of(job.id).name for job in jobs}) == 3  # all but surely
     anyio.run(lambda: Worker(queue, burst=True).run())
-    assert [job.result(timeout=5) for job in jobs] == [i * i for i in range(12)]
+    assert [job.result(timeout=5) for job in jobs] == [i * i for i in range(60)]
     assert queue.result_sync(jobs[3].id, timeout=5) == 9
     info = queue.job_sync(jobs[4].id)
     assert info is not None and info.status.value == "complete"
