@@ -30,7 +30,7 @@ from .protocol import (
     WorkerCard,
     check_job_id,
     decode_log_line,
-    shard_index,
+    job_shard,
 )
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ class Inspector:
 
     def _of(self, job_id: str) -> Inspector:
         """The inspector of the shard of job ``job_id`` (this one when unsharded)."""
-        return self._shards[shard_index(job_id, len(self._shards))] if self._shards else self
+        return self._shards[job_shard(job_id, len(self._shards))] if self._shards else self
 
     @property
     def _redis(self) -> aredis.Redis:

@@ -279,8 +279,14 @@ def shard_tag(name: str, index: int, shards: int) -> str:
 
 
 def shard_index(value: str, shards: int) -> int:
-    """Which of ``shards`` shards a job id, unique key or concurrency key belongs to."""
+    """Which of ``shards`` shards a unique key or concurrency key belongs to."""
     return zlib.crc32(value.encode()) % shards
+
+
+def job_shard(job_id: str, shards: int) -> int:
+    """Which of ``shards`` shards job ``job_id`` is in: a schedule's job (``schedule_job_id``)
+    in the first, where schedules live and fire; any other as ``shard_index`` says."""
+    return 0 if job_id.startswith(SCHEDULE_JOB_PREFIX) else shard_index(job_id, shards)
 
 
 WAKE = "wake"
@@ -675,9 +681,12 @@ def format_slot(slot: float) -> str:
     return f"{slot:.3f}".rstrip("0").rstrip(".")
 
 
+SCHEDULE_JOB_PREFIX = "cron:"
+
+
 def schedule_job_id(name: str, slot: float) -> str:
     """The job id of one slot of a schedule, the same for every worker: ``cron:<name>:<slot>``."""
-    return f"cron:{name}:{format_slot(slot)}"
+    return f"{SCHEDULE_JOB_PREFIX}{name}:{format_slot(slot)}"
 
 
 class ScheduleState(NamedTuple):

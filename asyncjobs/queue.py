@@ -42,7 +42,7 @@ from .protocol import (
     check_schedule_name,
     decode_notice_body,
     decode_schedule_state,
-    shard_index,
+    job_shard,
 )
 from .redact import redact_url
 from .schedule import DEFAULT_MISFIRE_GRACE, ScheduleInfo, describe, make_spec
@@ -171,7 +171,7 @@ class Queue:
         """The queue of the shard that holds job ``job_id`` (the queue itself when unsharded)."""
         if self.shards == 1:
             return self
-        return self.shard_queues[shard_index(job_id, self.shards)]
+        return self.shard_queues[job_shard(job_id, self.shards)]
 
     def dependency(self, job_id: str) -> str:
         """How a job that waits for job ``job_id`` of this queue names it (``after=``)."""
@@ -184,7 +184,7 @@ class Queue:
             return new_job_id()
         shard = home_shard(self, when)
         job_id = new_job_id()
-        while shard is not None and shard_index(job_id, self.shards) != shard:
+        while shard is not None and job_shard(job_id, self.shards) != shard:
             job_id = new_job_id()
         return job_id
 

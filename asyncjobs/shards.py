@@ -2,8 +2,9 @@
 is sent to its shards, and the check that the shards of a queue match the layout its jobs are
 in.
 
-A job is in shard ``shard_index(job_id, N)``: its id names its shard, so a result, a record or
-a cancel by id goes straight to it. A new id is drawn at random, which spreads jobs evenly; a
+A job is in shard ``job_shard(job_id, N)`` (a schedule's job, ``cron:...``, in the first,
+where schedules fire; any other by the CRC32 of its id): its id names its shard, so a result,
+a record or a cancel by id goes straight to it. A new id is drawn at random, which spreads jobs evenly; a
 call with a unique key or a concurrency key gets an id drawn until it falls in that key's
 shard (``shard_index(key, N)``), so the key's jobs stay together and the key holds across the
 queue. The shards' keys are under tags spread over the hash slots (``protocol.shard_tag``).
@@ -17,7 +18,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import Settings
 from .errors import ConfigError
-from .protocol import MAX_SHARDS, REGISTRY, QueueKeys, When, decode_unique_key, shard_index
+from .protocol import (
+    MAX_SHARDS,
+    REGISTRY,
+    QueueKeys,
+    When,
+    decode_unique_key,
+    job_shard,
+    shard_index,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -97,7 +106,7 @@ def home_shard(queue: Queue, when: When) -> int | None:
 def shard_for(queue: Queue, call: Call[Any]) -> Queue:
     """The shard of ``queue`` that ``call``'s job goes to: its id's; ``ConfigError`` when the
     caller's own id is not in the shard its keys need."""
-    index = shard_index(call.job_id, queue.shards)
+    index = job_shard(call.job_id, queue.shards)
     needed = home_shard(queue, call.when)
     if needed is not None and needed != index and (needed in _key_shards(queue, call.when)
                                                    or queue.settings.on_cluster):

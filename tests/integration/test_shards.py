@@ -14,7 +14,7 @@ import pytest
 from asyncjobs import ConfigError, Queue, Settings, Worker
 from asyncjobs.admin import Admin
 from asyncjobs.endpoint import async_client, parse
-from asyncjobs.protocol import shard_index
+from asyncjobs.protocol import schedule_job_id, shard_index
 from tests.support.waiting import holds_for, wait_until
 
 from .conftest import ON_CLUSTER, TEST_SETTINGS, running_worker
@@ -194,11 +194,18 @@ async def test_pause_holds_every_shard_and_schedules_live_on_the_first(make_shar
         await queue.resume()
         assert sorted([await job.result(timeout=10) for job in jobs]) == list(range(12))
     assert not await queue.is_paused()
-    info = await queue.schedule("every-hour", note.call(7), every=3600)
+    info = await queue.schedule("every-second", note.call(7), every=1)
     assert [s.name for s in await queue.schedules()] == [info.name]
     home = queue.shard_queues[0]
-    assert await home.redis.hexists(home.keys.schedules, "every-hour")
-    assert await queue.unschedule("every-hour")
+    assert await home.redis.hexists(home.keys.schedules, "every-second")
+    async with running_worker(queue, concurrency=6):
+        await wait_until(lambda: last_run(queue), what="a slot of the schedule run")
+        [fired] = await queue.schedules()
+        assert fired.last_run is not None
+        job_id = schedule_job_id("every-second", fired.last_run.timestamp())
+        assert queue.shard_of(job_id) is home
+        assert await queue.result(job_id, timeout=10) == 7  # read by id, in its shard
+    assert await queue.unschedule("every-second")
 
 
 @pytest.mark.skipif(ON_CLUSTER, reason="a group's callback waits for jobs of every shard: "
@@ -354,3 +361,7 @@ async def test_no_shard_starves_behind_another_shards_backlog(make_sharded: Make
 
 async def running(queue: Queue) -> bool:
     return (await queue.inspect.counts()).running > 0
+
+
+async def last_run(queue: Queue) -> bool:
+    return any(schedule.last_run is not None for schedule in await queue.schedules())

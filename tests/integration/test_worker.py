@@ -210,7 +210,7 @@ async def test_a_context_variable_a_job_sets_is_never_seen_by_the_next(queue: Qu
     async def tagged(n: int) -> None:
         seen.append(REQUEST_ID.get())
         REQUEST_ID.set(f"job-{n}")
-        await anyio.sleep(0)  # the value holds across the job's own awaits
+        await anyio.lowlevel.checkpoint()  # the value holds across the job's own awaits
         assert REQUEST_ID.get() == f"job-{n}"
 
     jobs = [await tagged.delay(n) for n in range(20)]
