@@ -64,3 +64,19 @@ def test_calls_that_wait_go_in_waves_after_those_they_wait_for() -> None:
     for wave in waves:
         for shard, indices in wave:
             assert all(queue.shard_of(calls[i].job_id) is shard for i in indices)
+
+
+def test_a_unique_key_and_a_concurrency_key_of_two_shards_are_refused_in_one_call() -> None:
+    queue = Queue("events", shards=4)
+
+    @queue.task(name="t", key_concurrency=1)
+    def t() -> None: ...
+
+    keys = [f"k{i}" for i in range(100)]
+    one = keys[0]
+    other = next(key for key in keys if shard_index(key, 4) != shard_index(one, 4))
+    same = next(key for key in keys[1:] if shard_index(key, 4) == shard_index(one, 4))
+    with pytest.raises(ConfigError, match="unique key, concurrency key are in different ones"):
+        t.options(unique_key=one, concurrency_key=other).call()
+    call = t.options(unique_key=one, concurrency_key=same).call()
+    assert shard_index(call.job_id, 4) == shard_index(one, 4)
