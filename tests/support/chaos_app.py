@@ -95,8 +95,10 @@ async def big(ctx: Context) -> bytes:
 @queue.task(name="limited", max_concurrency=3)
 async def limited(ctx: Context, ms: int) -> int:
     started(ctx)
-    await anyio.sleep(ms / 1000)
-    ended(ctx)
+    try:
+        await anyio.sleep(ms / 1000)
+    finally:  # a run the fence cancels ends there too: it runs no more
+        ended(ctx)
     return ms
 
 
@@ -109,8 +111,10 @@ async def rated(ctx: Context) -> None:
 @queue.task(name="keyed", key_concurrency=1)
 async def keyed(ctx: Context, ms: int) -> int:
     started(ctx)
-    await anyio.sleep(ms / 1000)
-    ended(ctx)
+    try:
+        await anyio.sleep(ms / 1000)
+    finally:  # a run the fence cancels ends there too: it runs no more
+        ended(ctx)
     return ms
 
 
