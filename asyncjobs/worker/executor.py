@@ -39,7 +39,7 @@ from ..protocol import DeadLetter as DeadLetterRecord
 from ..queue import Queue
 from ..scripts import Finished, Scripts
 from ..task import Task
-from .acker import Acker
+from .acker import RETRY_FOR, Acker
 from .decide import Cancelled, DeadLetter, Disposition, RetryAt, decide
 from .journal import Journal
 from .lease import JobScope, Lease
@@ -47,9 +47,9 @@ from .observer import JobObserver
 
 log: logging.Logger = logging.getLogger(__name__)
 
-_RETRY_FINISH_FOR = 30.0
 _LAST_REPORTS_FOR = 2.0
-Step = Callable[[], Awaitable[bool]]
+Step = Callable[[], Awaitable[bool]] | Finished
+"""How a run's outcome is recorded: a script call, or a job for the acker's next batch."""
 
 
 class Poison(Exception):
@@ -66,11 +66,13 @@ class _Run:
     """One run of a fetched job, as far as recording its outcome needs."""
 
     entry: bytes
-    job_id: str | None  # None for input too broken to name its job
-    task: Task[Any, Any] | None  # None for input that names no task of ours
     attempt: int
     token: str
     started: float  # time.perf_counter()
+    done: Callable[[], None]  # called once, when the run's outcome is recorded (or left)
+    job_id: str | None = None  # None for input too broken to name its job
+    task: Task[Any, Any] | None = None  # None for input that names no task of ours
+    handed: bool = False  # the acker records its outcome, and calls ``done``
 
 
 class Executor:
@@ -117,20 +119,32 @@ class Executor:
         scope.cancel()
         return True
 
-    async def run(self, entry: bytes, attempt: int) -> None:
-        """Run one fetched job to its recorded end. Cancellation (shutdown, or the lease's
-        fence) leaves it in our list, unrecorded."""
+    async def run(self, entry: bytes, attempt: int, done: Callable[[], None]) -> None:
+        """Run one fetched job and record its outcome; ``done`` is called once that is done:
+        when this call returns, or later, by the acker, for a job that completed or failed (so
+        its runner goes on meanwhile). Cancellation (shutdown, or the lease's fence) leaves the
+        job in our list, unrecorded."""
         # this execution's token: unique, so that finishing scripts tell a re-sent call of this
         # run (the same token) from another run of the job (counted as a duplicate)
-        token = f"{self._worker_id}:{next(self._runs)}"
+        run = _Run(entry, attempt, f"{self._worker_id}:{next(self._runs)}", time.perf_counter(),
+                   done)
+        try:
+            await self._run(run)
+        finally:
+            if not run.handed:
+                done()
+
+    async def _run(self, run: _Run) -> None:
+        entry, attempt = run.entry, run.attempt
         try:
             envelope, task = self._decode(entry)
             args, kwargs = self._decode_args(envelope, task)
         except Poison as poison:
-            run = _Run(entry, poison.job_id, None, attempt, token, time.perf_counter())
+            run.job_id = poison.job_id
             outcome = _error(ErrorKind.DEAD, poison.reason, str(poison))
             await self._finish(run, self.step(run, DeadLetter(poison.reason, str(poison)), outcome))
             return
+        run.job_id, run.task = envelope.id, task
         ctx: Context | None = None
         if task.codec.context_index is not None or self._middlewares:
             ctx = Context(
@@ -140,7 +154,6 @@ class Executor:
             )
             if task.codec.context_index is not None:
                 args.insert(0, ctx)
-        run = _Run(entry, envelope.id, task, attempt, token, time.perf_counter())
         if self._observer is not None:
             self._observer.job_started(self._name, task.name,
                                        time.time() - envelope.enqueued_at if attempt == 1 else None)
@@ -161,18 +174,20 @@ class Executor:
         the exception the task raised, or None when the fence stopped it (it runs again)."""
         job_id = run.job_id
         assert job_id is not None
-        with self._lease.scope(task.timeout) as scope:
-            if task.is_async:
-                self._stoppable[job_id] = scope
-            try:
-                outcome, exc = await self._call(task, args, kwargs, ctx)
-            finally:
+        try:
+            with self._lease.scope(task.timeout) as scope:
                 if task.is_async:
-                    del self._stoppable[job_id]
-                if ctx is not None and ctx.notes is not None:
-                    # its last reports, before its outcome; bounded, even when stopping
-                    with anyio.move_on_after(_LAST_REPORTS_FOR, shield=True):
-                        await self._journal.close(ctx.notes)
+                    self._stoppable[job_id] = scope
+                try:
+                    outcome, exc = await self._call(task, args, kwargs, ctx)
+                finally:
+                    if task.is_async:
+                        del self._stoppable[job_id]
+        finally:
+            if ctx is not None and ctx.notes is not None:
+                # its last reports, before its outcome; bounded, even when stopping
+                with anyio.move_on_after(_LAST_REPORTS_FOR, shield=True):
+                    await self._journal.close(ctx.notes)
         if scope.fenced:
             log.debug("job %s: cancelled by the fence; it will run again", job_id)
             if self._observer is not None:
@@ -189,8 +204,9 @@ class Executor:
         return outcome, exc
 
     def step(self, run: _Run, disposition: Disposition, outcome: Outcome) -> Step:
-        """The script call that carries out a run's disposition (each one atomic and fenced: it
-        first removes the entry from our own list); logs the disposition in one line."""
+        """What carries out a run's disposition, a script call or the acker's (each one atomic
+        and fenced: it first removes the entry from our own list); logs the disposition in one
+        line."""
         now = time.time()
         if self._observer is not None:
             self._observe(run, disposition, outcome)
@@ -237,10 +253,8 @@ class Executor:
                      fields["duration"] * 1000, extra=fields)
         ttl = task.result_ttl if task.result_ttl is not None else self._settings.result_ttl
         encoded = ENCODER.encode(outcome)
-        return functools.partial(self._acker.finish, Finished(
-            run.entry, job_id, state,
-            encoded, now, ttl, run.token, encode_notice(job_id, task.name, encoded),
-        ))
+        return Finished(run.entry, job_id, state, encoded, now, ttl, run.token,
+                        encode_notice(job_id, task.name, encoded))
 
     def _fields(self, run: _Run, outcome: str) -> dict[str, Any]:
         """The job's fields of a log line (``extra=``; see ``asyncjobs.logs``)."""
@@ -326,11 +340,17 @@ class Executor:
         return Outcome(value=msgspec.Raw(encoded))
 
     async def _finish(self, run: _Run, step: Step) -> None:
-        """Run an atomic finishing step, retrying through connection errors for a while.
+        """Carry out an atomic finishing step, retrying through connection errors for a while:
+        a finished job goes to the acker (which calls ``run.done`` once it is recorded), a script
+        call is made here.
 
         The step is fenced (it first removes the entry from our own list), so a retry after a
         lost reply stores nothing twice.
         """
+        if isinstance(step, Finished):
+            self._acker.finish(step, functools.partial(self._acked, run))
+            run.handed = True
+            return
         stored: bool | None
         try:
             stored = await step()
@@ -338,13 +358,19 @@ class Executor:
             if self._observer is not None:
                 self._observer.redis_error(self._name, "finish")
             stored = await self._finish_later(run, step, exc)
-        if stored is False:
-            log.warning("job %s: already finished or no longer ours; not stored again", run.job_id)
+        _stored(run, stored)
 
-    async def _finish_later(self, run: _Run, step: Step, exc: Exception) -> bool | None:
-        """Try ``step`` again until Redis answers, for ``_RETRY_FINISH_FOR`` seconds at most;
-        None when it never did (the job stays in our list, for reconcile or a reaper)."""
-        deadline = time.monotonic() + _RETRY_FINISH_FOR
+    @staticmethod
+    def _acked(run: _Run, stored: bool | None) -> None:
+        _stored(run, stored)
+        run.done()
+
+    async def _finish_later(
+        self, run: _Run, step: Callable[[], Awaitable[bool]], exc: Exception
+    ) -> bool | None:
+        """Try ``step`` again until Redis answers, for ``RETRY_FOR`` seconds at most; None when
+        it never did (the job stays in our list, for reconcile or a reaper)."""
+        deadline = time.monotonic() + RETRY_FOR
         backoff = Backoff()
         while time.monotonic() < deadline:
             await backoff.wait()
@@ -355,6 +381,11 @@ class Executor:
         log.error("job %s: could not record its outcome: %s; it stays in our list",
                   run.job_id, exc)
         return None
+
+
+def _stored(run: _Run, stored: bool | None) -> None:
+    if stored is False:
+        log.warning("job %s: already finished or no longer ours; not stored again", run.job_id)
 
 
 def _error(kind: ErrorKind, exc_type: str, message: str, tb: str = "") -> Outcome:

@@ -7,6 +7,7 @@ thread limiter.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -64,7 +65,8 @@ class QueuePart:
         self.fetcher: Fetcher = Fetcher(
             fetch_client, scripts, keys, self.processing, settings.block_timeout
         )
-        self.acker: Acker = Acker(scripts, self.processing)
+        self.acker: Acker = Acker(scripts, self.processing, None if observer is None else
+                                  functools.partial(observer.redis_error, queue.origin.name, "finish"))
         acker = self.acker
         self.journal: Journal = Journal(scripts)
         self.executor: Executor = Executor(
