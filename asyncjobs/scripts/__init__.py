@@ -18,6 +18,7 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 
+from ..coalesce import Coalescer
 from ..config import Settings
 from ..connection import Client, Connection, ScriptArg, SyncClient, SyncConnection, lane_arg
 from ..errors import JobNotFound
@@ -221,6 +222,7 @@ class Scripts:
         self._start_lanes: dict[str, Lane | None] = {}  # by processing list, on the fetch client
         # finish.lua, whose keys vary with its batch: sent with no pack_command per argument
         self._finish_lane = self._lane("finish", conn.redis, None)
+        self._shared: Coalescer[bool | str] = Coalescer(self._enqueue_now)
         self.on_reserved: Callable[[float], None] | None = None
         """Called with the due time of a job that ``fetch``/``start`` scheduled for later, over
         its task's rate (the worker wakes its promoter then)."""
@@ -253,16 +255,20 @@ class Scripts:
         Per job: True when enqueued, False when its id was taken, or the id of the job that
         holds its unique key."""
 
-        def run() -> Any:
-            return self._enqueue(payloads, enqueued_at, when, None)
+        if when is not NOW:
+            return enqueued(await self._enqueue(payloads, enqueued_at, when, None))
+        lane = self._enqueue_lane
+        if lane is not None and lane.busy:  # concurrent callers: one call for all of them
+            return await self._shared.call(payloads, enqueued_at)
+        return await self._enqueue_now(payloads, enqueued_at)
 
-        if when is NOW:  # enqueue is idempotent by id: safe to send again
-            replies = await self._conn.run_on_lane(
-                self._enqueue_lane, [lane_arg(enqueued_at), *payloads], run, idempotent=True
-            )
-        else:
-            replies = await run()
-        return enqueued(replies)
+    async def _enqueue_now(self, payloads: Sequence[bytes], enqueued_at: float) -> list[bool | str]:
+        def run() -> Any:
+            return self._enqueue(payloads, enqueued_at, NOW, None)
+
+        # enqueue is idempotent by id: safe to send again
+        return enqueued(await self._conn.run_on_lane(
+            self._enqueue_lane, [lane_arg(enqueued_at), *payloads], run, idempotent=True))
 
     async def enqueue_in(
         self,

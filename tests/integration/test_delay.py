@@ -10,6 +10,7 @@ import pytest
 
 from asyncjobs import (
     EnqueueError,
+    Job,
     JobState,
     PayloadTooLarge,
     Queue,
@@ -18,6 +19,8 @@ from asyncjobs import (
 )
 from asyncjobs.lane import Lane
 from asyncjobs.server import RedisServer
+
+from .conftest import running_worker
 
 pytestmark = pytest.mark.anyio
 
@@ -151,12 +154,75 @@ async def test_enqueue_survives_lost_connections_and_serves_concurrent_callers(
     await queue.redis.client_kill_filter(_type="normal", skipme=False)
     job = await send.delay("after the cut")
     assert (info := await job.info()) is not None and info.status.value == "queued"
-    # many at once: one at a time goes by the lane, the others by the pool; each enqueued once
+    # many at once: one at a time goes by the lane, the others share calls; each enqueued once
     async with anyio.create_task_group() as tg:
         for i in range(200):
             tg.start_soon(send.delay, f"u{i}")
     assert await queue.inspect.pending_count() == 202
     assert await queue.redis.hlen(queue.keys.queued) == 202
+
+
+@pytest.mark.single_server("lanes are off on a cluster")
+async def test_concurrent_enqueues_share_round_trips_and_each_gets_its_own_job(
+    queue: Queue,
+) -> None:
+    @queue.task
+    async def send(to: str) -> str:
+        return to
+
+    await send.delay("warm-up")
+    before = await _script_calls(queue)
+    jobs: dict[int, Job[str]] = {}
+
+    async def producer(i: int) -> None:
+        jobs[i] = await send.delay(f"u{i}")
+
+    async with anyio.create_task_group() as tg:
+        for i in range(100):
+            tg.start_soon(producer, i)
+    calls = await _script_calls(queue) - before
+    assert calls < 20, f"100 concurrent enqueues made {calls} script calls"
+    assert len({job.id for job in jobs.values()}) == 100
+    assert await queue.inspect.pending_count() == 101
+    async with running_worker(queue):
+        for i, job in jobs.items():  # each handle is its own call's job
+            assert await job.result(timeout=10) == f"u{i}"
+
+
+@pytest.mark.single_server("lanes are off on a cluster")
+async def test_a_caller_that_gives_up_on_a_shared_call_leaves_the_others_theirs(
+    queue: Queue,
+) -> None:
+    @queue.task
+    async def send(to: str) -> None:
+        return None
+
+    await send.delay("warm-up")
+    given_up = 0
+    kept: list[Job[None]] = []
+
+    async def patient(i: int) -> None:
+        kept.append(await send.delay(f"u{i}"))
+
+    async def impatient(i: int) -> None:
+        nonlocal given_up
+        with anyio.move_on_after(0) as scope:  # cancelled at its first wait
+            await send.delay(f"gone{i}")
+        given_up += scope.cancelled_caught
+
+    async with anyio.create_task_group() as tg:
+        for i in range(50):
+            tg.start_soon(patient, i)
+            tg.start_soon(impatient, i)
+    assert given_up  # some gave up while their call was shared
+    assert len(kept) == 50
+    for job in kept:  # every patient caller's job is there
+        assert (info := await job.info()) is not None and info.status is JobState.QUEUED
+
+
+async def _script_calls(queue: Queue) -> int:
+    stats = await queue.redis.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k.startswith("cmdstat_evalsha"))
 
 
 @pytest.mark.single_server("lanes are off on a cluster")
