@@ -1,14 +1,18 @@
 """Run the workloads against one system, inside that system's virtualenv; print the figures as JSON.
 
-    python -m benchmarks.peers.driver SYSTEM REDIS_URL [--jobs 20000] [--workloads w1,w2,w3,w4,w5]
+    python -m benchmarks.peers.driver SYSTEM REDIS_URL [--jobs 20000] [--workloads w1,...,w7]
 
 Only the standard library and the system under test are imported here, so one file drives every
 peer. Each workload starts from an empty database, and each worker is a separate process whose CPU
 time (with its children's) is read from /proc.
 
 A system whose producer is another process (BullMQ's, in Node) times the loops of W1 and W3
-there, with the same steps: its ``time_sends``, ``time_send_many`` and ``pickups`` stand for the
-loops below.
+there, with the same steps: its ``time_sends``, ``time_sends_at_once``, ``time_send_many`` and
+``pickups`` stand for the loops below.
+
+W6 and W7 run tasks that do some work, for the systems that have them (``real_work``): W6 one
+Redis GET a job (``lookup``, on a client of the task's own), W7 a quarter as many jobs of a
+20 KB argument given back as the result (``echo``, which returns ``[stamp, blob]``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ from benchmarks.peers.resp import Redis
 ROOT = Path(__file__).resolve().parents[2]
 TICK = os.sysconf("SC_CLK_TCK")
 DEADLINE = 300.0
+PRODUCERS = 50
+"""Concurrent producers in one process (W1 at once)."""
+BLOB = "x" * 20_000
+"""W7's argument and result."""
+LOOKUP_KEY, LOOKUP_VALUE = "bench:value", "v" * 100
+"""The key W6's tasks read."""
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -97,7 +107,7 @@ async def flush(system: Any, redis: Redis) -> None:
     await system.reset()
 
 
-async def results(system: Any, handles: list[Any]) -> list[float]:
+async def results(system: Any, handles: list[Any]) -> list[Any]:
     """Wait until every job has a stored result; poll only the last one while the worker is busy."""
     deadline = time.monotonic() + DEADLINE
     while await system.result(handles[-1]) is None:
@@ -124,6 +134,21 @@ async def time_sends(system: Any, n: int) -> float:
     return time.perf_counter() - began
 
 
+async def time_sends_at_once(system: Any, n: int) -> float:
+    """Seconds to send ``n`` emails from ``PRODUCERS`` concurrent producers, each sending one at
+    a time."""
+    if hasattr(system, "time_sends_at_once"):
+        return float(await system.time_sends_at_once(n, PRODUCERS))
+
+    async def producer(ids: range) -> None:
+        for i in ids:
+            await system.send(i)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(producer(range(p, n, PRODUCERS)) for p in range(PRODUCERS)))
+    return time.perf_counter() - began
+
+
 async def time_send_many(system: Any, n: int) -> float:
     """Seconds to send ``n`` emails with the bulk API, 1,000 a call."""
     if hasattr(system, "time_send_many"):
@@ -136,7 +161,13 @@ async def time_send_many(system: Any, n: int) -> float:
 
 async def enqueue(system: Any, redis: Redis, n: int) -> dict[str, Any]:
     await flush(system, redis)
+    redis_before = redis.cpu_seconds()
     figures: dict[str, Any] = {"enqueue_one_jobs_per_s": n / await time_sends(system, n)}
+    figures["enqueue_one_redis_us_per_job"] = (redis.cpu_seconds() - redis_before) * 1e6 / n
+    await flush(system, redis)
+    redis_before = redis.cpu_seconds()
+    figures["enqueue_at_once_jobs_per_s"] = n / await time_sends_at_once(system, n)
+    figures["enqueue_at_once_redis_us_per_job"] = (redis.cpu_seconds() - redis_before) * 1e6 / n
     if system.bulk:
         await flush(system, redis)
         figures["enqueue_bulk_jobs_per_s"] = n / await time_send_many(system, n)
@@ -162,18 +193,26 @@ async def startup_cpu(system: Any, redis: Redis, url: str) -> float:
         worker.stop()
 
 
-async def drain(system: Any, redis: Redis, url: str, n: int) -> dict[str, Any]:
+async def drain(
+    system: Any, redis: Redis, url: str, n: int, task: str = "noop", args: tuple[Any, ...] = ()
+) -> dict[str, Any]:
+    """``n`` jobs of ``task(*args)`` drained by one worker at concurrency 100: jobs/s from the
+    first job's stamp to the last's, and CPU (net of the worker's start) per 1,000 jobs."""
     baseline = await startup_cpu(system, redis, url)
     await flush(system, redis)
-    handles = await fill(system, "noop", [()] * n)
+    redis("SET", LOOKUP_KEY, LOOKUP_VALUE)
+    handles = await fill(system, task, [args] * n)
     redis_before = redis.cpu_seconds()
     worker = Worker(system, url, 100)
     try:
-        stamps = await results(system, handles)
+        values = await results(system, handles)
         worker_cpu = worker.cpu() - baseline
         redis_cpu = redis.cpu_seconds() - redis_before
     finally:
         worker.stop()
+    stamps = [value[0] if isinstance(value, (list, tuple)) else value for value in values]
+    if task == "echo" and any(value[1] != BLOB for value in values):
+        raise RuntimeError(f"{system.name}: an echo job gave back another value")
     return {
         "drain_jobs_per_s": n / (max(stamps) - min(stamps)),
         "worker_cpu_s_per_1000_jobs": worker_cpu * 1000 / n,
@@ -234,6 +273,16 @@ async def memory(system: Any, redis: Redis, n: int) -> dict[str, Any]:
     return {"redis_bytes_per_pending_job": (after - before) / n, "stored_bytes_one_job": one}
 
 
+async def real_work(
+    system: Any, redis: Redis, url: str, n: int, task: str, args: tuple[Any, ...]
+) -> dict[str, Any]:
+    """W6 and W7: a drain of ``task``, its figures named after it."""
+    if not getattr(system, "real_work", False):
+        return {}
+    drained = await drain(system, redis, url, n, task, args)
+    return {f"{task}_{key}": value for key, value in drained.items()}
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     os.environ["BENCH_REDIS_URL"] = args.url  # read by the system module as it is imported
     system = importlib.import_module(f"benchmarks.peers.systems.{args.system}_app").System()
@@ -252,6 +301,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             figures.update(await concurrency(system, redis, args.url))
         if "w5" in wanted:
             figures.update(await memory(system, redis, args.jobs))
+        if "w6" in wanted:
+            figures.update(await real_work(system, redis, args.url, args.jobs, "lookup",
+                                           (LOOKUP_KEY,)))
+        if "w7" in wanted:
+            figures.update(await real_work(system, redis, args.url, args.jobs // 4, "echo", (BLOB,)))
     finally:
         await system.close()
         redis("FLUSHALL")
@@ -265,7 +319,7 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--latency-jobs", type=int, default=500)
-    parser.add_argument("--workloads", default="w1,w2,w3,w4,w5")
+    parser.add_argument("--workloads", default="w1,w2,w3,w4,w5,w6,w7")
     args = parser.parse_args()
     if urlsplit(args.url).port in (None, 6379):
         sys.exit("the driver flushes its server: give it the benchmark's own server, not port 6379")

@@ -42,9 +42,11 @@ def test_the_peer_driver_measures_every_workload(own_server: str, system: str) -
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout.splitlines()[-1])
     for key in ("enqueue_one_jobs_per_s", "enqueue_bulk_jobs_per_s", "drain_jobs_per_s",
-                "sleep_jobs_wall_s", "redis_bytes_per_pending_job", "stored_bytes_one_job"):
+                "sleep_jobs_wall_s", "redis_bytes_per_pending_job", "stored_bytes_one_job",
+                "enqueue_at_once_jobs_per_s", "lookup_drain_jobs_per_s", "echo_drain_jobs_per_s"):
         assert figures[key] > 0, key
-    for key in ("worker_cpu_s_per_1000_jobs", "redis_cpu_s_per_1000_jobs"):
+    for key in ("worker_cpu_s_per_1000_jobs", "redis_cpu_s_per_1000_jobs",
+                "enqueue_one_redis_us_per_job", "enqueue_at_once_redis_us_per_job"):
         # measured, but a few hundred jobs are within the noise of the startup baseline
         assert isinstance(figures[key], float), key
     assert 0 < figures["pickup_ms"]["p50"] <= figures["end_to_end_ms"]["p99"]

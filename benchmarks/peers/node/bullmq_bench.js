@@ -17,6 +17,7 @@ const readline = require('node:readline');
 const { performance } = require('node:perf_hooks');
 const { setTimeout: sleep } = require('node:timers/promises');
 const { Queue, QueueEvents, Worker } = require('bullmq');
+const IORedis = require('ioredis');
 
 const NAME = 'bench';
 const CHUNK = 1000; // the driver's bulk size for every system
@@ -29,9 +30,12 @@ function now() {
   return (performance.timeOrigin + performance.now()) / 1000;
 }
 
+/** @type {IORedis | undefined} */
+let client; // W6's own client, made on the first lookup
+
 /**
  * The driver's tasks, as job names: what each returns is stored as the job's `returnvalue`.
- * @type {Record<string, (data: any) => Promise<number | null>>}
+ * @type {Record<string, (data: any) => Promise<number | null | [number, string]>>}
  */
 const TASKS = {
   noop: async () => now(),
@@ -40,13 +44,21 @@ const TASKS = {
     return now();
   },
   send: async () => null,
+  lookup: async (/** @type {{key: string}} */ data) => {
+    client ??= new IORedis(process.env.BENCH_REDIS_URL ?? '');
+    await client.get(data.key);
+    return now();
+  },
+  echo: async (/** @type {{blob: string}} */ data) => [now(), data.blob],
 };
 
 /**
  * The names of each task's arguments: the driver sends positional ones.
  * @type {Record<string, string[]>}
  */
-const PARAMETERS = { noop: [], nap: ['seconds'], send: ['to', 'subject', 'n'] };
+const PARAMETERS = {
+  noop: [], nap: ['seconds'], send: ['to', 'subject', 'n'], lookup: ['key'], echo: ['blob'],
+};
 
 function work() {
   const worker = new Worker(NAME, async (job) => TASKS[job.name](job.data), {
@@ -112,6 +124,23 @@ class Producer {
   }
 
   /**
+   * W1 at once: seconds to add `n` emails from `producers` concurrent loops, each `add` awaited
+   * before the loop's next.
+   * @param {number} n
+   * @param {number} producers
+   */
+  async sendsAtOnce(n, producers) {
+    const began = performance.now();
+    const loop = async (/** @type {number} */ first) => {
+      for (let i = first; i < n; i += producers) {
+        await this.queue.add('send', email(i));
+      }
+    };
+    await Promise.all(Array.from({ length: producers }, (_, p) => loop(p)));
+    return (performance.now() - began) / 1000;
+  }
+
+  /**
    * W1 bulk: seconds to add `n` emails with `addBulk`, CHUNK at a time.
    * @param {number} n
    */
@@ -155,7 +184,7 @@ class Producer {
   }
 
   /**
-   * @param {{op: string, task?: string, args?: unknown[][], n?: number}} request
+   * @param {{op: string, task?: string, args?: unknown[][], n?: number, producers?: number}} request
    * @returns {Promise<unknown>}
    */
   async handle(request) {
@@ -165,6 +194,8 @@ class Producer {
         return this.add(request.task ?? '', request.args ?? []);
       case 'sends':
         return this.sends(n);
+      case 'sends_at_once':
+        return this.sendsAtOnce(n, request.producers ?? 1);
       case 'send_many':
         return this.sendMany(n);
       case 'pickups':

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+import redis.asyncio as aredis
+
 import asyncjobs
 from asyncjobs import Context, Job, JobStatus, Queue, Settings
 
@@ -30,6 +32,25 @@ async def nap(seconds: float) -> float:
 @queue.task(name="send")
 async def send(to: str, subject: str, n: int) -> None:
     return None
+
+
+_client: aredis.Redis | None = None
+
+
+@queue.task(name="lookup")
+async def lookup(key: str) -> float:
+    """W6: one Redis GET, on a client of the task's own."""
+    global _client
+    if _client is None:
+        _client = aredis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
+    await _client.get(key)
+    return time.time()
+
+
+@queue.task(name="echo")
+async def echo(blob: str) -> tuple[float, str]:
+    """W7: a large argument, given back."""
+    return time.time(), blob
 
 
 @queue.task(name="inc")
@@ -63,6 +84,7 @@ class System:
     settings = "defaults; worker `--concurrency N`; bulk: `enqueue_many`"
     bulk = True
     concurrent = True
+    real_work = True
 
     async def open(self, url: str) -> None:
         pass

@@ -36,6 +36,7 @@ class System:
                 "`waitUntilFinished(QueueEvents)`; other settings default")
     bulk = True
     concurrent = True
+    real_work = True
     node: asyncio.subprocess.Process
     redis: Redis
 
@@ -80,6 +81,9 @@ class System:
     async def time_sends(self, n: int) -> float:
         return float(await self.call("sends", n=n))
 
+    async def time_sends_at_once(self, n: int, producers: int) -> float:
+        return float(await self.call("sends_at_once", n=n, producers=producers))
+
     async def time_send_many(self, n: int) -> float:
         return float(await self.call("send_many", n=n))
 
@@ -91,11 +95,11 @@ class System:
         ids: list[str] = await self.call("add", task=task, args=args)
         return ids
 
-    async def result(self, job_id: str) -> float | None:
+    async def result(self, job_id: str) -> Any:
         value, failure = self.redis("HMGET", PREFIX + job_id, "returnvalue", "failedReason")
         if failure is not None:
             raise RuntimeError(f"BullMQ job {job_id} failed: {failure.decode()}")
-        return None if value is None else float(json.loads(value))
+        return None if value is None else json.loads(value)
 
     def worker_argv(self, concurrency: int) -> list[str]:
         return [node(), str(SCRIPT), "worker"]

@@ -28,7 +28,8 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "10"))
 queue = RedisQueue(
     Redis.from_url(os.environ["BENCH_REDIS_URL"], max_connections=4 * CONCURRENCY + 100), name="bench"
 )
-PARAMETERS = {"noop": (), "nap": ("seconds",), "send": ("to", "subject", "n")}
+PARAMETERS = {"noop": (), "nap": ("seconds",), "send": ("to", "subject", "n"), "lookup": ("key",),
+              "echo": ("blob",)}
 
 
 async def noop(ctx: dict[str, Any]) -> float:
@@ -44,9 +45,18 @@ async def send(ctx: dict[str, Any], *, to: str, subject: str, n: int) -> None:
     return None
 
 
+async def lookup(ctx: dict[str, Any], *, key: str) -> float:
+    await queue.redis.get(key)
+    return time.time()
+
+
+async def echo(ctx: dict[str, Any], *, blob: str) -> list[Any]:
+    return [time.time(), blob]
+
+
 settings = {
     "queue": queue,
-    "functions": [noop, nap, send],
+    "functions": [noop, nap, send, lookup, echo],
     "concurrency": CONCURRENCY,
 }
 
@@ -58,6 +68,7 @@ class System:
                 "set after each flush (as a running deployment has it), other settings default")
     bulk = False
     concurrent = True
+    real_work = True
 
     async def open(self, url: str) -> None:
         await queue.connect()

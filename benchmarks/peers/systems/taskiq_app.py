@@ -14,6 +14,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aredis
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
 URL = os.environ["BENCH_REDIS_URL"]
@@ -36,7 +37,24 @@ async def send(to: str, subject: str, n: int) -> None:
     return None
 
 
-TASKS = {"noop": noop, "nap": nap, "send": send}
+_client: aredis.Redis | None = None
+
+
+@broker.task(task_name="lookup")
+async def lookup(key: str) -> float:
+    global _client
+    if _client is None:
+        _client = aredis.Redis.from_url(URL)
+    await _client.get(key)
+    return time.time()
+
+
+@broker.task(task_name="echo")
+async def echo(blob: str) -> list[Any]:
+    return [time.time(), blob]
+
+
+TASKS = {"noop": noop, "nap": nap, "send": send, "lookup": lookup, "echo": echo}
 
 
 class System:
@@ -45,6 +63,7 @@ class System:
     settings = "`RedisStreamBroker`, `RedisAsyncResultBackend`, `--workers 1 --max-async-tasks N`"
     bulk = False
     concurrent = True
+    real_work = True
 
     async def open(self, url: str) -> None:
         await broker.startup()
