@@ -309,6 +309,20 @@ class Executor:
     ) -> tuple[Outcome, Exception | None]:
         """The outcome of one run, and the exception the task (or a middleware) raised, if any
         (a cancellation, by timeout or fence, goes through to the caller's scope)."""
+        try:
+            if task.is_async and (ctx is None or not self._middlewares):  # the common case
+                value = await task.fn(*args, **kwargs)
+            else:
+                value = await self._chain(task, args, kwargs, ctx)()
+            return self._encode_result(task, value), None
+        except Exception as exc:
+            tb = traceback.format_exc()
+            return _error(ErrorKind.ERROR, type(exc).__name__, str(exc), tb), exc
+
+    def _chain(
+        self, task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], ctx: Context | None
+    ) -> CallNext:
+        """The task's call (a plain ``def`` in a thread) inside the queue's middlewares."""
 
         async def call() -> Any:
             if task.is_async:
@@ -323,11 +337,7 @@ class Executor:
         if ctx is not None:
             for middleware in reversed(self._middlewares):
                 chain = functools.partial(middleware, ctx, chain)
-        try:
-            return self._encode_result(task, await chain()), None
-        except Exception as exc:
-            tb = traceback.format_exc()
-            return _error(ErrorKind.ERROR, type(exc).__name__, str(exc), tb), exc
+        return chain
 
     def _encode_result(self, task: Task[Any, Any], value: Any) -> Outcome:
         try:
