@@ -28,7 +28,7 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "10"))
 queue = RedisQueue(
     Redis.from_url(os.environ["BENCH_REDIS_URL"], max_connections=4 * CONCURRENCY + 100), name="bench"
 )
-PARAMETERS = {"noop": (), "nap": ("seconds",), "send": ("to", "subject", "n"), "lookup": ("key",),
+PARAMETERS = {"noop": (), "nap": ("seconds",), "send": ("to", "subject", "n"), "lookup": ("name",),
               "echo": ("blob",)}
 
 
@@ -45,8 +45,9 @@ async def send(ctx: dict[str, Any], *, to: str, subject: str, n: int) -> None:
     return None
 
 
-async def lookup(ctx: dict[str, Any], *, key: str) -> float:
-    await queue.redis.get(key)
+async def lookup(ctx: dict[str, Any], *, name: str) -> float:
+    # the key's name is not passed as `key`: that would be the SAQ job's own key
+    await queue.redis.get(name)
     return time.time()
 
 
