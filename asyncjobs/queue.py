@@ -182,7 +182,7 @@ class Queue:
         its unique or concurrency key (or, on one of its shards, its first dependency) is in."""
         if self.shards == 1:
             return new_job_id()
-        shard = home_shard(self, when)
+        shard, _ = home_shard(self, when)
         job_id = new_job_id()
         while shard is not None and job_shard(job_id, self.shards) != shard:
             job_id = new_job_id()

@@ -84,10 +84,11 @@ def _dependency_shards(queue: Queue, when: When) -> list[int]:
     return [bases[base] for base, _, _ in (d.partition(" ") for d in when.after) if base in bases]
 
 
-def home_shard(queue: Queue, when: When) -> int | None:
-    """The shard a job enqueued with ``when`` must be in (None: any); ``ConfigError`` when its
-    keys (and, on a cluster, its dependencies: a script reaches one slot) are in different
-    shards. On one server a job waiting for others goes to its first dependency's shard."""
+def home_shard(queue: Queue, when: When) -> tuple[int | None, bool]:
+    """The shard a job enqueued with ``when`` goes to (None: any), and whether it must (its
+    keys, and on a cluster its dependencies, are there: a script reaches one slot); on one
+    server a job waiting for others goes to its first dependency's shard, but need not.
+    ``ConfigError`` when what it must be beside is in different shards."""
     needed = _key_shards(queue, when)
     depends = _dependency_shards(queue, when) if when.after else []
     if depends and queue.settings.on_cluster:
@@ -99,17 +100,16 @@ def home_shard(queue: Queue, when: When) -> int | None:
             "ones: give keys of one shard" + (", and wait for jobs of that shard" if depends
                                                else ""))
     if needed:
-        return needed.pop()
-    return depends[0] if depends else None
+        return needed.pop(), True
+    return (depends[0] if depends else None), False
 
 
 def shard_for(queue: Queue, call: Call[Any]) -> Queue:
     """The shard of ``queue`` that ``call``'s job goes to: its id's; ``ConfigError`` when the
     caller's own id is not in the shard its keys need."""
     index = job_shard(call.job_id, queue.shards)
-    needed = home_shard(queue, call.when)
-    if needed is not None and needed != index and (needed in _key_shards(queue, call.when)
-                                                   or queue.settings.on_cluster):
+    needed, required = home_shard(queue, call.when)
+    if required and needed != index:
         raise ConfigError(
             f"job id {call.job_id!r} is in shard {index} of queue {queue.name!r}, but its unique "
             f"or concurrency key (or dependency) is in shard {needed}: leave the id to the queue, "
