@@ -207,8 +207,12 @@ class JobScope:
             self._timer = asyncio.get_running_loop().call_later(self._timeout, self._stop)
         lease = self._lease
         lease._scopes.add(self)
-        if not lease.valid:  # lost since the fetch: do not start it
-            self.fence()
+        if not lease.valid:  # lost since the fetch: stop it at its first await
+            self._fence = True
+            lease.must_reconcile()
+            # not cancelled from inside the task: a job that never awaits would leave the
+            # cancellation pending past the scope (3.11's uncancel does not take it back)
+            asyncio.get_running_loop().call_soon(self._stop)
         return self
 
     def __exit__(
