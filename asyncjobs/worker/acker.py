@@ -47,12 +47,26 @@ class Acker:
         self._processing = processing
         self._on_unreachable = on_unreachable
         self._waiting: list[_Waiting] = []
+        self._sending = 0  # jobs of the call in flight
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # no outcome waiting or in flight
+        self._idle.set()
+
+    @property
+    def pending(self) -> int:
+        """Jobs whose outcome is handed over and not yet recorded (or given up on)."""
+        return len(self._waiting) + self._sending
 
     def finish(self, job: Finished, done: Done) -> None:
         """Record one job's outcome with the next call; ``done`` is called once it is."""
         self._waiting.append(_Waiting(job, done))
         self._wake.set()
+        self._idle.clear()
+
+    async def flushed(self) -> None:
+        """Return once every outcome handed over so far is recorded or given up on (at shutdown,
+        so a job that finished is not put back and run again)."""
+        await self._idle.wait()
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -61,15 +75,20 @@ class Acker:
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
             if not self._waiting:
                 self._wake.clear()
+            self._sending = len(batch)
             try:
                 flags = await self._scripts.finish(self._processing, [w.job for w in batch])
             except UNREACHABLE as exc:
                 self._failed(batch, exc)
                 await backoff.wait()
                 continue
+            finally:
+                self._sending = 0
             backoff.reset()
             for waiting, flag in zip(batch, flags, strict=True):
                 waiting.done(flag)
+            if not self._waiting:
+                self._idle.set()
 
     def _failed(self, batch: list[_Waiting], exc: Exception) -> None:
         """Keep the batch for the next call, first in line, but for the jobs tried long enough."""
@@ -89,3 +108,5 @@ class Acker:
         self._waiting[:0] = kept
         if self._waiting:
             self._wake.set()
+        else:
+            self._idle.set()

@@ -164,8 +164,8 @@ class Worker:
 
     async def _serve(self, fetch_scope: anyio.CancelScope, grace_scope: anyio.CancelScope) -> None:
         first = self.queue.settings
-        conn = Connection(first.redis_url,
-                          socket_timeout=max(q.settings.socket_timeout for q in self.queues))
+        socket_timeout = max(q.settings.socket_timeout for q in self.queues)
+        conn = Connection(first.redis_url, socket_timeout=socket_timeout)
         heartbeat_interval = min(q.settings.heartbeat_interval for q in self.queues)
         try:
             await self._register(conn)
@@ -214,11 +214,16 @@ class Worker:
                         await self._fetch_loop(lease, jobs)
                     with grace_scope, anyio.move_on_after(self.grace):
                         await self._wait_running(0)
-                    if self.running:
-                        self._left += self.running
+                    unfinished = self.running - sum(part.acker.pending for part in parts)
+                    if unfinished:
+                        self._left += unfinished
                         log.warning("worker %s: cancelling %d unfinished jobs", self.id,
-                                    self.running)
+                                    unfinished)
                     group.cancel_scope.cancel()
+                # finished jobs whose outcome is on its way are recorded, not put back and rerun
+                with anyio.move_on_after(socket_timeout):
+                    for part in parts:
+                        await part.acker.flushed()
                 outer.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):

@@ -24,6 +24,7 @@ from asyncjobs import (
     Queue,
     ResultTimeout,
     TaskTimeout,
+    Worker,
 )
 from asyncjobs.protocol import ENCODER, Envelope, decode_notice_body
 from tests.support.waiting import wait_until
@@ -412,6 +413,30 @@ async def test_stop_requeues_unfinished_jobs_with_their_attempt(queue: Queue) ->
         info = await job.info()
         assert info is not None and info.status is JobStatus.QUEUED and info.attempts == 0
     assert await queue.redis.zscore(queue.keys.workers, worker.id) is None
+
+
+async def test_a_job_that_finished_as_the_worker_stops_now_is_recorded_not_run_again(
+    queue: Queue,
+) -> None:
+    runs = 0
+    worker: Worker | None = None
+
+    @queue.task
+    async def last() -> str:
+        nonlocal runs
+        runs += 1
+        assert worker is not None
+        worker.stop(now=True)  # the worker stops while this job's outcome is on its way
+        return "done"
+
+    job = await last.delay()
+    worker = Worker(queue, grace=0)
+    await worker.run()
+    assert runs == 1
+    info = await job.info()
+    assert info is not None and info.status is JobStatus.COMPLETE
+    assert await job.result(timeout=5) == "done"
+    assert await queue.redis.llen(queue.keys.pending) == 0
 
 
 @pytest.mark.single_server("counts connections in one server's CLIENT LIST")
