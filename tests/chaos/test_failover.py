@@ -122,7 +122,10 @@ async def _failover(
               f"{ledger.refused} refused during the failover")
         window = 0.0 if rejoin else LOSS_WINDOW
         assert all(killed_at - ledger.acknowledged[j] < window for j in lost), lost
-        assert sum(len(runs) > 1 for runs in ledger.runs.values()) <= 20  # fenced, run again
+        # run again: a job fenced at the failover, or one whose outcome the promoted replica had
+        # not received yet (replication is asynchronous): only a run close to the kill
+        again = [j for j, runs in ledger.runs.items() if len(runs) > 1]
+        assert all(killed_at - ledger.runs[j][0] < LOSS_WINDOW for j in again), again
     finally:
         await queue.aclose()
 
