@@ -18,7 +18,7 @@ import pytest
 from asyncjobs import Job
 from asyncjobs.protocol import Field
 from tests.chaos.test_flow_faults import leftovers, most_at_once, most_in_a_window
-from tests.support.invariants import check_invariants
+from tests.support.invariants import check_invariants, locate
 from tests.support.ledger import Ledger
 from tests.support.scenario import Chaos, completed, enqueue
 from tests.support.supervisor import Supervisor
@@ -30,6 +30,8 @@ KEYED, KEYS = 200, 10
 """Jobs of a task limited to one at a time per key, over this many keys."""
 RATED = 300
 """Jobs of a task limited to 200 starts a second."""
+STALL = 20.0
+"""Seconds with no job finished after which the soak fails, saying where the rest are."""
 
 
 async def record_started(chaos: Chaos, job_id: str) -> list[float]:
@@ -75,9 +77,15 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     next_drop = began + 5
     killed_at: dict[int, float] = {}
     outage = (0.0, 0.0)
+    last_done, progressed = 0, began
     while (done := await completed(chaos.queue)) < total + len(flow):
-        assert time.monotonic() - began < 150, f"soak too slow: {done}/{total}"
         now = time.monotonic()
+        if done != last_done:
+            last_done, progressed = done, now
+        assert now - progressed < STALL, (
+            f"no job finished for {STALL:.0f} s, at {done}/{total + len(flow)}\n"
+            + await locate(chaos.queue, [j.id for j in jobs + flow]))
+        assert now - began < 150, f"soak too slow: {done}/{total}"
         if done >= total // 4 and not rss:
             rss = {w.pid: rss_mb(w.pid) for w in sup.workers.values()}
         if now >= next_kill:

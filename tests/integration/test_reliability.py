@@ -263,6 +263,30 @@ async def test_reconcile_puts_back_what_the_worker_is_not_running(queue: Queue) 
     assert await queue.inspect.pending_count() == 2
 
 
+async def test_a_job_taken_by_a_blocking_fetch_whose_start_was_lost_goes_back_as_it_was(
+    queue: Queue,
+) -> None:
+    """A BLMOVE took the job, then the connection dropped before ``start.lua`` ran: reconcile
+    puts it back without undoing a start that never happened (its attempt, its slot)."""
+    @queue.task(max_concurrency=1)
+    async def limited() -> None:
+        return None
+
+    job = await limited.delay()
+    scripts = queue.connection().scripts
+    assert [a for _, a in await scripts.fetch(queue.keys.processing("dead"), 1)] == [1]
+    assert await scripts.reap("dead", reaper="tester", now=time.time()) == (1, 0)  # attempt 1 lost
+    processing = queue.keys.processing("w")
+    for _ in range(2):  # taken twice by a BLMOVE whose start was lost, put back by reconcile
+        assert await queue.redis.lmove(queue.keys.pending, processing, "RIGHT", "LEFT")
+        assert await scripts.reconcile(processing, []) == 1
+        info = await queue.inspect.job(job.id)
+        assert info is not None and (info.status, info.attempts) == (JobStatus.QUEUED, 1)
+        assert await queue.redis.scard(queue.keys.conc_prefix + "run:t:limited") == 0
+    taken = await scripts.fetch(processing, 1)
+    assert [attempt for _, attempt in taken] == [2], "it runs again, as its second attempt"
+
+
 async def test_two_copies_of_one_job_never_run_at_once_in_one_worker(queue: Queue) -> None:
     running: list[int] = []
     most = 0

@@ -1,5 +1,6 @@
 """The invariants of the reliability contract (I1-I7), checked over a queue's jobs after a
-scenario, and ``dump``: what each list holds and what the workers said, for a failed wait."""
+scenario, ``dump``: what each list holds and what the workers said, for a failed wait, and
+``locate``: where jobs with no outcome are, for a run that stalled."""
 
 from __future__ import annotations
 
@@ -43,6 +44,29 @@ async def dump(queue: Queue, supervisor: Supervisor | None = None) -> str:
     lines.append(f"workers={await r.zrange(queue.keys.workers, 0, -1)}")
     if supervisor is not None:
         lines.append(supervisor.stderr())
+    return "\n".join(lines)
+
+
+async def locate(queue: Queue, ids: list[str]) -> str:
+    """For each of ``ids`` with no outcome: its record and every key of the queue that names
+    it (a list, set, sorted set or string holding its id or its entry)."""
+    r = queue.redis
+    _, missing = await _outcomes(queue, ids)
+    lines = [f"{len(missing)} jobs have no outcome"]
+    wanted = [job_id.encode() for job_id in missing[:20]]
+    lines += [f"{job_id}: record {await r.hgetall(queue.keys.job(job_id))}"
+              for job_id in missing[:20]]
+    read = {"list": lambda key: r.lrange(key, 0, -1), "set": r.smembers,
+            "zset": lambda key: r.zrange(key, 0, -1), "string": lambda key: r.mget([key]),
+            "hash": r.hkeys}
+    for kind, members_of in read.items():
+        async for key in r.scan_iter(match=f"{queue.keys.base}:*", count=1000, _type=kind):
+            if kind == "hash" and b":job:" in key:
+                continue  # the records, shown above
+            members = list(await members_of(key))
+            named = [m for m in members if m is not None and any(w in m for w in wanted)]
+            if named:
+                lines.append(f"{key.decode()} ({kind}, {len(members)} members) names {named[:5]}")
     return "\n".join(lines)
 
 
