@@ -1,9 +1,9 @@
 """Group commit of finished jobs: one script call records every job that finished while the
 previous call was in flight. An idle worker records a job at once; a busy one, many a round trip.
 
-A job hands its outcome over and its runner goes on to the next job: the acker calls the job's
-``done`` once the outcome is recorded (or given up on), and only then is the job's slot free
-and its entry no longer held. When Redis cannot be reached, the acker calls again with backoff,
+A job hands its outcome over and its runner (and slot) goes on to the next job: the acker calls
+the job's ``done`` once the outcome is recorded (or given up on), and only then is its entry no
+longer held. When Redis cannot be reached, the acker calls again with backoff,
 each job for up to ``RETRY_FOR`` seconds from its first failed call; the call is fenced (it
 first removes the entry from our list), so a call whose reply was lost stores nothing twice.
 """

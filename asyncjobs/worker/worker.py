@@ -448,34 +448,37 @@ class Worker:
     async def _run_one(
         self, part: QueuePart, entry: bytes, attempt: int, slots: anyio.Semaphore
     ) -> None:
-        """Run one fetched job (counted as running from its hand-off to the runners until its
-        outcome is recorded, which may be after this call returns: see ``Executor.run``)."""
+        """Run one fetched job. Its slot is free once its code has ended, so the next job may
+        run while its outcome is recorded; it counts as running (and its entry stays held) until
+        that outcome is recorded, which may be after this call returns: see ``Executor.run``."""
         active = part.active
         try:
-            while entry in active:  # a copy of this job runs here: never two at once
-                turn = part.turns.get(entry)
-                if turn is None:
-                    turn = part.turns[entry] = anyio.Event()
-                await turn.wait()
-        except BaseException:
-            self._ended(part, entry, slots)
-            raise
-        active.add(entry)
-        await part.executor.run(entry, attempt, functools.partial(self._recorded, part, entry, slots))
+            try:
+                while entry in active:  # a copy of this job runs here: never two at once
+                    turn = part.turns.get(entry)
+                    if turn is None:
+                        turn = part.turns[entry] = anyio.Event()
+                    await turn.wait()
+            except BaseException:
+                self._ended(part, entry)
+                raise
+            active.add(entry)
+            await part.executor.run(entry, attempt, functools.partial(self._recorded, part, entry))
+        finally:
+            slots.release()
 
-    def _recorded(self, part: QueuePart, entry: bytes, slots: anyio.Semaphore) -> None:
+    def _recorded(self, part: QueuePart, entry: bytes) -> None:
         """A run's outcome is recorded (or left in our list): the next copy of its entry may run."""
         part.active.discard(entry)
         turn = part.turns.pop(entry, None)
         if turn is not None:
             turn.set()
-        self._ended(part, entry, slots)
+        self._ended(part, entry)
 
-    def _ended(self, part: QueuePart, entry: bytes, slots: anyio.Semaphore) -> None:
-        """A job is no longer running here: its entry is no longer held, and its slot is free."""
+    def _ended(self, part: QueuePart, entry: bytes) -> None:
+        """A job is no longer running here: its entry is no longer held."""
         self._running -= 1
         part.held.release(entry)
-        slots.release()
         if self._job_done is not None:  # made only while someone waits: no Event a job
             self._job_done.set()
             self._job_done = None
