@@ -235,3 +235,15 @@ async def test_a_cancelled_lane_call_leaves_no_reply_behind(queue: Queue) -> Non
             assert await lane.call(b"%d" % n) == b"%d" % n
     finally:
         await lane.aclose()
+
+
+@pytest.mark.single_server("lanes are off on a cluster")
+async def test_a_lane_call_larger_than_the_socket_takes_at_once_is_sent_whole(queue: Queue) -> None:
+    lane = Lane(queue.redis.connection_pool, "ECHO")
+    big = bytes(range(256)) * 40_000  # 10 MB: waits on the transport's buffer to drain
+    try:
+        for _ in range(3):
+            assert await lane.call(big) == big
+            assert await lane.call(b"after") == b"after"
+    finally:
+        await lane.aclose()
