@@ -72,6 +72,11 @@ class Acker:
         backoff = Backoff()
         while True:
             await self._wake.wait()
+            # one turn of the loop first: the fetch loop, woken by the same jobs' slots, sends
+            # its next fetch ahead of this call, so Redis hands out the next jobs before it
+            # records these, and the worker runs them meanwhile (sent the other way round, the
+            # worker waited for both: a no-op drain on uvloop took 32 µs a job, now 24)
+            await asyncio.sleep(0)
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
             if not self._waiting:
                 self._wake.clear()
