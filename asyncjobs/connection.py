@@ -40,7 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .endpoint import ClusterUnavailable, Endpoint, async_client, node_of, parse, sync_client
-from .lane import Lane
+from .lane import Lane, Tail
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -211,12 +211,13 @@ class Connection:
     async def run_on_lane(
         self,
         lane: Lane | None,
-        tail: Sequence[bytes],
+        tail: Callable[[], Tail],
         fallback: Callable[[], Awaitable[T]],
         *,
         idempotent: bool,
     ) -> T | Any:
-        """The reply of ``lane`` to ``tail`` (each part encoded by ``lane_arg``); ``fallback()``
+        """The reply of ``lane`` to ``tail()`` (its parts encoded by ``lane_arg``, packed only
+        when the lane takes the call); ``fallback()``
         (the same call by ``run_script``) while the lane is busy, after NOSCRIPT (nothing ran),
         and, for an ``idempotent`` call, after Redis was unreachable (the call may have run:
         only a step that is safe to run twice is sent again). Every other error is raised.
@@ -224,7 +225,7 @@ class Connection:
         if lane is None or lane.busy:
             return await fallback()
         try:
-            return await lane.call(*tail)
+            return await lane.call(tail())
         except NoScriptError:
             return await fallback()
         except UNREACHABLE as exc:

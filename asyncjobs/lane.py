@@ -18,9 +18,17 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+BULK = b"$%d\r\n%s\r\n"
+"""One argument as the protocol sends it: ``BULK % (len(value), value)``."""
 
-def _bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
+Tail = tuple[int, bytes]
+"""A call's arguments after a lane's fixed head: how many, and each packed as ``BULK``, one
+after the other (``pack``; a caller with many arguments of a known layout may pack them in
+fewer steps)."""
+
+
+def pack(*parts: bytes) -> Tail:
+    return len(parts), b"".join([BULK % (len(part), part) for part in parts])
 
 
 class Lane:
@@ -28,10 +36,10 @@ class Lane:
         self._pool = pool
         self._conn: AbstractConnection | None = None  # made (and connected) on first use
         self._count = len(head)
-        self._head = b"".join(_bulk(part.encode()) for part in head)
+        self._head = pack(*(part.encode() for part in head))[1]
         self.busy: bool = False
 
-    async def call(self, *tail: bytes) -> Any:
+    async def call(self, tail: Tail) -> Any:
         """The reply to the fixed head followed by ``tail``. An error (or a cancellation) while
         sending or reading drops the connection (redis-py does), so no reply is left unread on
         it; the next call reconnects. An error reply is raised, as ``ResponseError``."""
@@ -40,9 +48,8 @@ class Lane:
             conn = self._conn = self._pool.make_connection()  # type: ignore[no-untyped-call]
         self.busy = True
         try:
-            command = b"*%d\r\n%s%s" % (
-                self._count + len(tail), self._head, b"".join(_bulk(part) for part in tail)
-            )
+            count, packed = tail
+            command = b"*%d\r\n%s%s" % (self._count + count, self._head, packed)
             if not conn.is_connected:
                 await conn.connect_check_health(check_health=False)
             await self._send(conn, command)

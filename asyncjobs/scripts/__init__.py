@@ -11,7 +11,7 @@ typed method per script, for an event loop; ``SyncScripts`` runs the producer's 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from ..coalesce import Coalescer
 from ..config import Settings
 from ..connection import Client, Connection, ScriptArg, SyncClient, SyncConnection, lane_arg
 from ..errors import JobNotFound
-from ..lane import Lane
+from ..lane import BULK, Lane, Tail, pack
 from ..protocol import (
     ENCODER,
     FAILED_KEPT,
@@ -77,6 +77,24 @@ class Finished:
     ttl: float
     token: str  # this execution's unique token
     notice: bytes  # published on the done channel (``protocol.encode_notice``)
+
+
+def finished_args(j: Finished) -> list[ScriptArg]:
+    """A job's arguments of finish.lua, in its order."""
+    return [j.entry, j.state, j.outcome, j.finished_at, _ms(j.ttl), j.notice, j.token]
+
+
+FINISHED_ARGS = 7
+"""How many arguments of finish.lua each job has."""
+_PACKED_FINISHED = BULK * FINISHED_ARGS
+
+
+def pack_finished(j: Finished) -> bytes:
+    """``finished_args(j)`` packed for a lane, in one step (a batch's largest share of packing)."""
+    state, at, ttl, token = j.state.encode(), repr(j.finished_at).encode(), b"%d" % _ms(j.ttl), \
+        j.token.encode()
+    return _PACKED_FINISHED % (len(j.entry), j.entry, len(state), state, len(j.outcome), j.outcome,
+                               len(at), at, len(ttl), ttl, len(j.notice), j.notice, len(token), token)
 
 
 _DONE = int(Reply.DONE)
@@ -268,7 +286,8 @@ class Scripts:
 
         # enqueue is idempotent by id: safe to send again
         return enqueued(await self._conn.run_on_lane(
-            self._enqueue_lane, [lane_arg(enqueued_at), *payloads], run, idempotent=True))
+            self._enqueue_lane, lambda: pack(lane_arg(enqueued_at), *payloads), run,
+            idempotent=True))
 
     async def enqueue_in(
         self,
@@ -336,7 +355,7 @@ class Scripts:
         else:
             lane = self._start_lanes[processing] = self._lane("start", client, list(keys.values()))
         reply = await self._conn.run_on_lane(
-            lane, [lane_arg(arg) for arg in args.values()],
+            lane, lambda: pack(*[lane_arg(arg) for arg in args.values()]),
             lambda: self._run("start", keys, args, client=client),
             idempotent=False,
         )
@@ -350,25 +369,29 @@ class Scripts:
 
     async def finish(self, processing: str, jobs: Sequence[Finished]) -> list[bool]:
         """Record every job's outcome in one atomic call; per job: stored, or not ours."""
-        records = [self._keys.job(j.job_id) for j in jobs]
-        per_job: list[ScriptArg] = []
-        for j in jobs:
-            per_job += [j.entry, j.state, j.outcome, j.finished_at, _ms(j.ttl), j.notice, j.token]
         k = self._keys
-        call = bind(
-            "finish",
-            {"processing": processing, "stats": k.stats, "minute": k.minute(int(time.time()) // 60),
-             "pending": k.pending, "failed": k.failed},
-            {"done": k.done, "minute_ttl": MINUTE_TTL, "unique_prefix": k.unique_prefix,
-             "conc_prefix": k.conc_prefix, "failed_kept": FAILED_KEPT, "job_prefix": k.job_prefix,
-             "logs_prefix": k.logs_prefix, **self._events},
-            more_keys=records, more_args=per_job, sharded=self._conn.cluster,
-        )
+        keys = {"processing": processing, "stats": k.stats,
+                "minute": k.minute(int(time.time()) // 60), "pending": k.pending, "failed": k.failed}
+        args = {"done": k.done, "minute_ttl": MINUTE_TTL, "unique_prefix": k.unique_prefix,
+                "conc_prefix": k.conc_prefix, "failed_kept": FAILED_KEPT, "job_prefix": k.job_prefix,
+                "logs_prefix": k.logs_prefix, **self._events}
+        records = [k.job(j.job_id) for j in jobs]
+
+        def on_lane() -> Tail:  # the call below, packed a job at a time
+            fixed = bind("finish", keys, args)
+            count, head = pack(str(len(fixed.keys) + len(jobs)).encode(),
+                               *[key.encode() for key in fixed.keys + records],
+                               *[lane_arg(arg) for arg in fixed.args])
+            return (count + len(jobs) * FINISHED_ARGS,
+                    head + b"".join([pack_finished(j) for j in jobs]))
+
+        def call() -> Awaitable[Any]:
+            per_job = [arg for j in jobs for arg in finished_args(j)]
+            return self._call(bind("finish", keys, args, records, per_job,
+                                   sharded=self._conn.cluster))
+
         # a lost reply is not sent again here: the caller retries (finish is fenced)
-        tail = [str(len(call.keys)).encode(), *[key.encode() for key in call.keys],
-                *[lane_arg(arg) for arg in call.args]]
-        replies = await self._conn.run_on_lane(self._finish_lane, tail, lambda: self._call(call),
-                                               idempotent=False)
+        replies = await self._conn.run_on_lane(self._finish_lane, on_lane, call, idempotent=False)
         return _done(replies)
 
     async def note(

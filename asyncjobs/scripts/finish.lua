@@ -10,7 +10,6 @@
 -- execution, whose reply was lost), REPLY_NOT_OURS when not ours or already finished by
 -- another execution (counted once as a duplicate).
 --- @include lib/count_duplicate
---- @include lib/job_head
 --- @include lib/unique
 --- @include lib/slots
 --- @include lib/event
@@ -39,11 +38,13 @@ local KIND_OF = {[STATE_COMPLETE] = EVENT_COMPLETED, [STATE_FAILED] = EVENT_FAIL
 
 local replies = {}
 local ended = {}  -- by event kind: the ids of the jobs stored, for one entry each (lib/event)
+local counts = {}  -- by state: the jobs stored, counted in stats and minute once a call
 for i = FIRST_RECORD, #KEYS do
   local record = KEYS[i]
   local a = FIRST_JOB + (i - FIRST_RECORD) * PER_JOB
   local entry, state, outcome, finished_at = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local record_ttl, notice, token = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  local id = string.sub(record, #job_prefix + 1)  -- the entry's id (its record's key is built so)
   local reply = REPLY_NOT_OURS
   if redis.call('LREM', processing, -1, entry) == 0 then
     if redis.call('HGET', record, FIELD_FINISHED_BY) == token then
@@ -54,9 +55,9 @@ for i = FIRST_RECORD, #KEYS do
   elseif redis.call('HSETNX', record, FIELD_OUTCOME, outcome) == 0 then
     if redis.call('HGET', record, FIELD_STATE) == STATE_CANCELLED then
       reply = REPLY_DONE  -- cancelled while it ran: the cancellation is its outcome
-      release_slots(conc_prefix, record, job_id(entry), pending)
+      release_slots(conc_prefix, record, id, pending)
       if redis.call('HEXISTS', record, FIELD_LOGGED) == 1 then
-        redis.call('PEXPIRE', logs_prefix .. job_id(entry), redis.call('PTTL', record))
+        redis.call('PEXPIRE', logs_prefix .. id, redis.call('PTTL', record))
       end
     else
       count_duplicate(record, stats, token)
@@ -66,7 +67,7 @@ for i = FIRST_RECORD, #KEYS do
       FIELD_FINISHED_BY, token)
     if state == STATE_FAILED then  -- listed, and kept for a retry by hand (rerun.lua)
       redis.call('HSET', record, FIELD_PAYLOAD, entry)
-      redis.call('ZADD', failed, finished_at, string.sub(record, #job_prefix + 1))
+      redis.call('ZADD', failed, finished_at, id)
       redis.call('ZREMRANGEBYRANK', failed, 0, -failed_kept - 1)
       if redis.call('PTTL', failed) < tonumber(record_ttl) then
         redis.call('PEXPIRE', failed, record_ttl)
@@ -75,22 +76,21 @@ for i = FIRST_RECORD, #KEYS do
     redis.call('PEXPIRE', record, record_ttl)
     local held = redis.call('HMGET', record, FIELD_UNIQUE, FIELD_LIMITS, FIELD_LOGGED)
     if held[1] then
-      release_unique(unique_prefix, held[1], job_id(entry), true, record_ttl)
+      release_unique(unique_prefix, held[1], id, true, record_ttl)
     end
     if held[2] then
-      release_slots(conc_prefix, record, job_id(entry), pending)
+      release_slots(conc_prefix, record, id, pending)
     end
     if held[3] then
-      redis.call('PEXPIRE', logs_prefix .. job_id(entry), record_ttl)
+      redis.call('PEXPIRE', logs_prefix .. id, record_ttl)
     end
-    redis.call('HINCRBY', stats, state, 1)
-    redis.call('HINCRBY', minute, state, 1)
+    counts[state] = (counts[state] or 0) + 1
     redis.call(PUBLISH, done, notice)
     local kind = KIND_OF[state]
     ended[kind] = ended[kind] or {ids = {}, data = {}}
-    ended[kind].ids[#ended[kind].ids + 1] = job_id(entry)
+    ended[kind].ids[#ended[kind].ids + 1] = id
     ended[kind].data[#ended[kind].data + 1] = ''
-    release_dependents(base, job_id(entry), state == STATE_COMPLETE, outcome,
+    release_dependents(base, id, state == STATE_COMPLETE, outcome,
       {now = finished_at, record_ttl = record_ttl, events = events, events_max = events_max})
     reply = REPLY_DONE
   end
@@ -98,6 +98,10 @@ for i = FIRST_RECORD, #KEYS do
 end
 for kind, jobs in pairs(ended) do
   emit_all(events, events_max, kind, jobs.ids, jobs.data)
+end
+for state, n in pairs(counts) do
+  redis.call('HINCRBY', stats, state, n)
+  redis.call('HINCRBY', minute, state, n)
 end
 redis.call('EXPIRE', minute, minute_ttl)
 return replies

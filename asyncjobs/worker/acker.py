@@ -49,8 +49,7 @@ class Acker:
         self._waiting: list[_Waiting] = []
         self._sending = 0  # jobs of the call in flight
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()  # no outcome waiting or in flight
-        self._idle.set()
+        self._flushed: asyncio.Event | None = None  # set when none is pending, while awaited
 
     @property
     def pending(self) -> int:
@@ -61,12 +60,14 @@ class Acker:
         """Record one job's outcome with the next call; ``done`` is called once it is."""
         self._waiting.append(_Waiting(job, done))
         self._wake.set()
-        self._idle.clear()
 
     async def flushed(self) -> None:
         """Return once every outcome handed over so far is recorded or given up on (at shutdown,
         so a job that finished is not put back and run again)."""
-        await self._idle.wait()
+        while self.pending:
+            if self._flushed is None:  # made only while someone waits: no Event a job
+                self._flushed = asyncio.Event()
+            await self._flushed.wait()
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -81,19 +82,21 @@ class Acker:
             if not self._waiting:
                 self._wake.clear()
             self._sending = len(batch)
+            failure: Exception | None = None
             try:
                 flags = await self._scripts.finish(self._processing, [w.job for w in batch])
             except UNREACHABLE as exc:
-                self._failed(batch, exc)
-                await backoff.wait()
-                continue
+                failure = exc
             finally:
                 self._sending = 0
+            if failure is not None:
+                self._failed(batch, failure)
+                await backoff.wait()
+                continue
             backoff.reset()
             for waiting, flag in zip(batch, flags, strict=True):
                 waiting.done(flag)
-            if not self._waiting:
-                self._idle.set()
+            self._check_flushed()
 
     def _failed(self, batch: list[_Waiting], exc: Exception) -> None:
         """Keep the batch for the next call, first in line, but for the jobs tried long enough."""
@@ -113,5 +116,9 @@ class Acker:
         self._waiting[:0] = kept
         if self._waiting:
             self._wake.set()
-        else:
-            self._idle.set()
+        self._check_flushed()
+
+    def _check_flushed(self) -> None:
+        if self._flushed is not None and not self.pending:
+            self._flushed.set()
+            self._flushed = None

@@ -17,7 +17,7 @@ from asyncjobs import (
     Settings,
     TaskArgumentError,
 )
-from asyncjobs.lane import Lane
+from asyncjobs.lane import Lane, pack
 from asyncjobs.server import RedisServer
 
 from .conftest import running_worker
@@ -231,8 +231,8 @@ async def test_a_cancelled_lane_call_leaves_no_reply_behind(queue: Queue) -> Non
     try:
         for n in range(100):  # cancelled at every point of its way: the next call gets its own reply
             with anyio.move_on_after(n * 0.00001):
-                await lane.call(b"stale")
-            assert await lane.call(b"%d" % n) == b"%d" % n
+                await lane.call(pack(b"stale"))
+            assert await lane.call(pack(b"%d" % n)) == b"%d" % n
     finally:
         await lane.aclose()
 
@@ -243,7 +243,7 @@ async def test_a_lane_call_larger_than_the_socket_takes_at_once_is_sent_whole(qu
     big = bytes(range(256)) * 40_000  # 10 MB: waits on the transport's buffer to drain
     try:
         for _ in range(3):
-            assert await lane.call(big) == big
-            assert await lane.call(b"after") == b"after"
+            assert await lane.call(pack(big)) == big
+            assert await lane.call(pack(b"after")) == b"after"
     finally:
         await lane.aclose()
