@@ -91,8 +91,8 @@ _PACKED_FINISHED = BULK * FINISHED_ARGS
 
 def pack_finished(j: Finished) -> bytes:
     """``finished_args(j)`` packed for a lane, in one step (a batch's largest share of packing)."""
-    state, at, ttl, token = j.state.encode(), repr(j.finished_at).encode(), b"%d" % _ms(j.ttl), \
-        j.token.encode()
+    state, at, token = j.state.encode(), repr(j.finished_at).encode(), j.token.encode()
+    ttl = b"%d" % _ms(j.ttl)
     return _PACKED_FINISHED % (len(j.entry), j.entry, len(state), state, len(j.outcome), j.outcome,
                                len(at), at, len(ttl), ttl, len(j.notice), j.notice, len(token), token)
 
