@@ -141,18 +141,32 @@ def _cluster_unavailable(endpoint: Endpoint, exc: Exception) -> ClusterUnavailab
 
 _UNSENT_TRIES = 5
 _HANDSHAKE = "on_connect_check_health"  # after the TCP connection, before the command
+_CLOSED_UNDER_WRITE = "_drain_helper"  # asyncio's stream: the transport closed before it was flushed
 
 
 def _unsent(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised before the command was sent: where redis-py writes it, or
-    in the handshake of the connection opened for it."""
+    """Whether ``exc`` was raised before the command was sent whole: where redis-py writes it,
+    in the handshake of the connection opened for it, or when its write found the connection
+    already closed (or closing before the command had left the transport's buffer: Redis then
+    has at most a part of it, and runs no part of one command)."""
     tb = exc.__traceback__
     while tb is not None:
         name = tb.tb_frame.f_code.co_name
         if name == _HANDSHAKE or (tb.tb_next is None and name == "_send_packed_command"):
             return True
         tb = tb.tb_next
-    return False
+    cause = exc.__cause__
+    return isinstance(cause, ConnectionResetError) and _innermost(cause) == _CLOSED_UNDER_WRITE
+
+
+def _innermost(exc: BaseException) -> str | None:
+    """The name of the function that raised ``exc``."""
+    tb = exc.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_name
 
 
 class _AsyncCluster(aredis.RedisCluster):

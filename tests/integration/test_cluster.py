@@ -95,3 +95,23 @@ async def test_notices_and_control_use_sharded_pubsub_on_the_channels_node(queue
                 gate.set()
     finally:
         await client.aclose()
+
+
+@pytest.mark.skipif(not ON_CLUSTER, reason="redis-py's cluster client: run with ASYNCJOBS_TEST_CLUSTER=1")
+async def test_a_command_whose_connection_closed_before_its_write_is_sent_again(
+    redis_url: str,
+) -> None:
+    """redis-py's cluster client closes a node's idle connections after another command's
+    connection error; a command then written to one of them never reached Redis, so even a
+    client that re-sends nothing (the worker's fetch client) sends it again, on a new one."""
+    client = async_client(parse(redis_url), socket_timeout=5.0, resend=False, max_connections=4)
+    try:
+        await client.set("{closed}k", "v")
+        node = client.get_node_from_key("{closed}k")  # type: ignore[attr-defined]
+        idle = list(node._free)
+        assert idle, "the SET left its connection idle"
+        for connection in idle:
+            connection._writer.transport.abort()
+        assert await client.get("{closed}k") == b"v"
+    finally:
+        await client.aclose()
