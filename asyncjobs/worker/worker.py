@@ -29,6 +29,7 @@ from .outage import OutageLog
 from .part import QueuePart
 from .preflight import warn_about_durability
 from .runners import Runners
+from .slots import Slots
 
 log: logging.Logger = logging.getLogger(__name__)
 
@@ -36,21 +37,6 @@ MAX_BATCH = 250
 
 Rounds = list[tuple[QueuePart, list[tuple[bytes, int]]]]
 """Fetched jobs by queue: (entry, attempt) pairs."""
-
-
-async def _acquire_batch(slots: anyio.Semaphore) -> int:
-    """Wait for one free slot, then take every other free one, up to ``MAX_BATCH``."""
-    await slots.acquire()
-    n = 1
-    while n < MAX_BATCH and slots.value > 0:
-        slots.acquire_nowait()
-        n += 1
-    return n
-
-
-def _release(slots: anyio.Semaphore, n: int) -> None:
-    for _ in range(n):
-        slots.release()
 
 
 def new_worker_id() -> str:
@@ -246,7 +232,7 @@ class Worker:
                     await backoff.wait()
 
     async def _fetch_loop(self, lease: Lease, jobs: Runners) -> None:
-        slots = anyio.Semaphore(self.concurrency)
+        slots = Slots(self.concurrency)
         backoff = Backoff()
         several = len(self._parts) > 1
         block = not self.burst
@@ -256,7 +242,7 @@ class Worker:
                     if not lease.valid:  # fenced: other workers may be taking our jobs; wait it out
                         await anyio.sleep(self.queue.settings.heartbeat_interval / 4)
                         continue
-                    n = await _acquire_batch(slots)
+                    n = await slots.acquire(MAX_BATCH)
                     rounds, failed = await self._fetch(n, block)
                     got = sum(len(fetched) for _, fetched in rounds)
                     if failed is not None:
@@ -275,14 +261,14 @@ class Worker:
                         continue
                     backoff.reset()
                     if not got and all(part.paused for part in self._parts):
-                        _release(slots, n)
+                        slots.release(n)
                         if await self._all_paused(lease):
                             return
                         continue
                     if not got and block and several:  # every queue is empty: wait on all of them
                         await self._await_work(n, slots, lease, jobs, waits)
                         continue
-                    _release(slots, n - got)
+                    slots.release(n - got)
                     if self.burst and not got and await self._burst_done(lease):
                         return
             finally:  # a burst worker done, or stopping: no fetch stays in flight
@@ -325,9 +311,9 @@ class Worker:
             await woken.wait()
 
     def _fetch_failed(
-        self, exc: Exception, lease: Lease, slots: anyio.Semaphore, unused: int
+        self, exc: Exception, lease: Lease, slots: Slots, unused: int
     ) -> None:
-        _release(slots, unused)
+        slots.release(unused)
         log.debug("worker %s: fetch failed: %s", self.id, exc)  # the heartbeat reports
         if self.observer is not None:
             for part in self._parts:
@@ -376,7 +362,7 @@ class Worker:
         return rounds, None
 
     async def _await_work(
-        self, spare: int, slots: anyio.Semaphore, lease: Lease, jobs: Runners, waits: TaskGroup
+        self, spare: int, slots: Slots, lease: Lease, jobs: Runners, waits: TaskGroup
     ) -> None:
         """Every queue was empty: keep one blocking fetch (``Fetcher.wait``) in flight on each
         queue, each in a slot of its own (``spare`` of them are ours already), until one
@@ -389,7 +375,7 @@ class Worker:
             tg.cancel_scope.cancel()
 
     async def _start_waits(
-        self, spare: int, slots: anyio.Semaphore, lease: Lease, jobs: Runners, waits: TaskGroup
+        self, spare: int, slots: Slots, lease: Lease, jobs: Runners, waits: TaskGroup
     ) -> None:
         try:
             for part in self._in_turn(advance=False):
@@ -402,11 +388,10 @@ class Worker:
                 part.watching = True
                 waits.start_soon(self._wait_on, part, slots, lease, jobs)
         finally:
-            for _ in range(spare):
-                slots.release()
+            slots.release(spare)
 
     async def _wait_on(
-        self, part: QueuePart, slots: anyio.Semaphore, lease: Lease, jobs: Runners
+        self, part: QueuePart, slots: Slots, lease: Lease, jobs: Runners
     ) -> None:
         """One blocking fetch on ``part``'s queue, in a slot of its own: the job it returns runs
         in that slot."""
@@ -446,11 +431,12 @@ class Worker:
         return False
 
     async def _run_one(
-        self, part: QueuePart, entry: bytes, attempt: int, slots: anyio.Semaphore
+        self, part: QueuePart, entry: bytes, attempt: int, slots: Slots
     ) -> None:
-        """Run one fetched job. Its slot is free once its code has ended, so the next job may
-        run while its outcome is recorded; it counts as running (and its entry stays held) until
-        that outcome is recorded, which may be after this call returns: see ``Executor.run``."""
+        """Run one fetched job, unless the worker is stopping by then. Its slot is free once its
+        code has ended, so the next job may run while its outcome is recorded; it counts as
+        running (and its entry stays held) until that outcome is recorded, which may be after
+        this call returns: see ``Executor.run``."""
         active = part.active
         try:
             try:
@@ -462,10 +448,14 @@ class Worker:
             except BaseException:
                 self._ended(part, entry)
                 raise
+            if self._stopping:  # fetched (ahead, or at the stop) and not started: put back
+                self._left += 1  # at shutdown, with the jobs fetched after the stop
+                self._ended(part, entry)
+                return
             active.add(entry)
             await part.executor.run(entry, attempt, functools.partial(self._recorded, part, entry))
         finally:
-            slots.release()
+            slots.ended()
 
     def _recorded(self, part: QueuePart, entry: bytes) -> None:
         """A run's outcome is recorded (or left in our list): the next copy of its entry may run."""

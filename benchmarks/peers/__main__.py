@@ -85,22 +85,33 @@ def drive(
     return flat(json.loads(proc.stdout.splitlines()[-1]))
 
 
-async def lpush_loop(url: str, n: int) -> float:
-    """A raw loop of one LPUSH per call (redis-py asyncio, hiredis): the bound for ``.delay()``."""
+async def lpush_loop(url: str, n: int) -> tuple[float, float]:
+    """A raw loop of one LPUSH per call (redis-py asyncio, hiredis): the bound for ``.delay()``,
+    in jobs/s and in Redis CPU per call (µs: what any one-at-a-time enqueue costs Redis at least,
+    its request read, run and reply written)."""
     client = aredis.Redis.from_url(url)
     payload = b"x" * 80
+
+    async def redis_cpu() -> float:
+        info = await client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    cpu = await redis_cpu()
     began = time.perf_counter()
     for _ in range(n):
         await client.lpush("raw:{q}:pending", payload)
     rate = n / (time.perf_counter() - began)
+    cpu_us = (await redis_cpu() - cpu) * 1e6 / n
     await client.flushall()
     await client.aclose()
-    return rate
+    return rate, cpu_us
 
 
 async def bounds(url: str, n: int) -> dict[str, float]:
+    rate, cpu_us = await lpush_loop(url, n)
     return {
-        "lpush_one_jobs_per_s": await lpush_loop(url, n),
+        "lpush_one_jobs_per_s": rate,
+        "lpush_one_redis_us_per_call": cpu_us,
         "ceiling_plain_jobs_per_s": await ceiling.plain(url, n),
         "ceiling_pipelined_jobs_per_s": await ceiling.pipelined(url, n),
     }

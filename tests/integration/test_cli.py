@@ -166,6 +166,57 @@ async def test_sigterm_with_jobs_in_flight_loses_nothing(
     assert all(ends[job.id] == 1 for job in quick + slow + later)
 
 
+async def test_jobs_fetched_ahead_are_put_back_at_a_stop_not_run(
+    app_env: dict[str, str], app_queue: Queue
+) -> None:
+    """While its jobs end fast, a worker fetches ahead of its free slots (worker/slots.py): here
+    its two slots run slow jobs and the next ones wait in its list. A stop puts those back,
+    unstarted, and a new worker runs every job exactly once."""
+    square, sleepy = app_queue.tasks["square"], app_queue.tasks["sleepy"]
+    fast = await app_queue.enqueue_many([square.call(n) for n in range(3000)])
+    slow = await app_queue.enqueue_many([sleepy.call(3.0) for _ in range(10)])
+    redis = app_queue.redis
+
+    async def held() -> int:
+        keys = [key async for key in redis.scan_iter(match=f"{app_queue.keys.base}:processing:*")]
+        return sum([await redis.llen(key) for key in keys])
+
+    def started() -> Counter[str]:
+        return Counter(line[1] for line in ledger(app_env) if line[0] == "S")
+
+    # WARNING: a line a job would fill the pipe of its stderr, which is read only at the end
+    proc = cli("worker", APP, "-c", "2", "--grace", "10", "--log-level", "WARNING", env=app_env)
+    slow_ids = {job.id for job in slow}
+
+    async def ahead_of_two_slow_jobs() -> bool:
+        return len(slow_ids & set(started())) == 2 and await held() > 2
+
+    async def state() -> str:
+        return f"slow started: {len(slow_ids & set(started()))}, in the worker's list: {await held()}"
+
+    await wait_until(ahead_of_two_slow_jobs, timeout=60, dump=state,
+                     what="two slow jobs running and more jobs in the worker's list")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    ran = [job for job in slow if job.id in started()]
+    assert len(ran) == 2  # those fetched ahead did not start after the stop
+    for job in ran:
+        assert await job.result(timeout=1) == 3.0
+    for job in slow:
+        if job not in ran:
+            info = await job.info()
+            assert info is not None and info.status is JobStatus.QUEUED and info.attempts == 0
+    assert await held() == 0
+    proc = cli("worker", APP, "-c", "50", "--burst", "--log-level", "WARNING", env=app_env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    for job in fast + slow:
+        await job.result(timeout=1)
+    runs = started()
+    assert all(runs[job.id] == 1 for job in fast + slow)
+
+
 async def test_a_second_signal_skips_the_grace_period(
     app_env: dict[str, str], app_queue: Queue
 ) -> None:
