@@ -127,8 +127,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Bounds on the same server: a raw loop of one LPUSH per call "
         f"{cell(bounds['lpush_one_jobs_per_s'], '{:,.0f}')} jobs/s, Redis CPU "
-        f"{cell(bounds.get('lpush_one_redis_us_per_call'), '{:,.0f}')} µs a call; the ceiling loop (BLMOVE, then one "
-        f"Lua ack per job), 32 consumers {cell(bounds['ceiling_plain_jobs_per_s'], '{:,.0f}')}, "
+        f"{cell(bounds.get('lpush_one_redis_us_per_call'), '{:,.0f}')} µs a call; "
+        "the ceiling loop (BLMOVE, then one Lua ack per job), 32 consumers "
+        f"{cell(bounds['ceiling_plain_jobs_per_s'], '{:,.0f}')}, "
         f"pipelined {cell(bounds['ceiling_pipelined_jobs_per_s'], '{:,.0f}')} jobs/s.",
         "",
         "| system | settings |",
