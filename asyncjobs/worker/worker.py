@@ -120,7 +120,8 @@ class Worker:
 
     @property
     def running(self) -> int:
-        """How many jobs are running now."""
+        """How many jobs are running now, counting those fetched ahead and about to start (their
+        records say running: see ``slots.py``)."""
         return self._running
 
     def stop(self, *, now: bool = False) -> None:
