@@ -68,7 +68,7 @@ def screenshots(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    session.install("-e", ".[server]")
+    session.install("-e", ".[server,uvloop]")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
@@ -79,7 +79,7 @@ PEERS = ["arq", "saq", "streaq", "taskiq", "rq", "dramatiq", "celery"]
 def bench_peers(session: nox.Session) -> None:
     """Each peer in a virtualenv of its own, pinned by ``benchmarks/peers/requirements/<peer>.txt``;
     BullMQ in Node, from ``benchmarks/peers/node`` (the harness runs ``npm ci`` there)."""
-    session.install("-e", ".[server]")
+    session.install("-e", ".[server,uvloop]")  # asyncjobs as its fast install runs
     venvs = Path(session.virtualenv.location).parent / "peers"
     for peer in PEERS:
         python = venvs / peer / "bin" / "python"

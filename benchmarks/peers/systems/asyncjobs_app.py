@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import sys
 import time
@@ -81,7 +82,9 @@ for task in (noop, nap, send):
 class System:
     name = "asyncjobs"
     version = asyncjobs.__version__
-    settings = "defaults; worker `--concurrency N`; bulk: `enqueue_many`"
+    # the worker runs on uvloop when it is installed (the `uvloop` extra), else on asyncio's loop
+    settings = (f"defaults ({'uvloop' if importlib.util.find_spec('uvloop') else 'asyncio'} "
+                "event loop); worker `--concurrency N`; bulk: `enqueue_many`")
     bulk = True
     concurrent = True
     real_work = True
