@@ -61,6 +61,7 @@ class QueuePart:
         """What this queue's startup hooks set up; its tasks see it as ``ctx.state``."""
         self.scripts: Scripts = Scripts(conn, keys, settings)
         scripts = self.scripts
+        self.lease: Lease = lease
         self.held: Held = lease.hold(scripts, self.processing)
         self.fetcher: Fetcher = Fetcher(
             fetch_client, scripts, keys, self.processing, settings.block_timeout

@@ -88,12 +88,13 @@ class Runners:
         loop = asyncio.get_running_loop()
         while True:
             self._woken -= 1
-            if jobs:
+            woke_others = False
+            while jobs:
                 job = jobs.popleft()
-                self._wake(min(2, len(jobs)))
+                if not woke_others:
+                    self._wake(min(2, len(jobs)))
+                    woke_others = True
                 await in_context(run(*job), contextvars.copy_context())
-                while jobs:
-                    await in_context(run(*jobs.popleft()), contextvars.copy_context())
             waiter = loop.create_future()
             idle.append(waiter)
             await waiter

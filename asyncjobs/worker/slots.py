@@ -25,7 +25,6 @@ class Slots:
     def __init__(self, concurrency: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._concurrency = concurrency
         self._clock = clock
-        self._most_ahead = concurrency
         self._ahead = 0
         self._rate = 0.0  # jobs ended a second, averaged over the last windows
         self._held = 0  # taken: being fetched, or fetched and not yet ended
@@ -63,5 +62,5 @@ class Slots:
         if now - self._since >= PACE_EVERY:
             # halfway to this window's pace: a few slow windows take the ahead back
             self._rate = (self._rate + self._ended / (now - self._since)) / 2
-            self._ahead = min(self._most_ahead, int(self._rate * AHEAD_FOR))
+            self._ahead = min(self._concurrency, int(self._rate * AHEAD_FOR))
             self._ended, self._since = 0, now

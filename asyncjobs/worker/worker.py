@@ -434,10 +434,10 @@ class Worker:
     async def _run_one(
         self, part: QueuePart, entry: bytes, attempt: int, slots: Slots
     ) -> None:
-        """Run one fetched job, unless the worker is stopping by then. Its slot is free once its
-        code has ended, so the next job may run while its outcome is recorded; it counts as
-        running (and its entry stays held) until that outcome is recorded, which may be after
-        this call returns: see ``Executor.run``."""
+        """Run one fetched job, unless the worker is stopping or has lost its lease by then. Its
+        slot is free once its code has ended, so the next job may run while its outcome is
+        recorded; it counts as running (and its entry stays held) until that outcome is
+        recorded, which may be after this call returns: see ``Executor.run``."""
         active = part.active
         try:
             try:
@@ -451,6 +451,10 @@ class Worker:
                 raise
             if self._stopping:  # fetched (ahead, or at the stop) and not started: put back
                 self._left += 1  # at shutdown, with the jobs fetched after the stop
+                self._ended(part, entry)
+                return
+            if not part.lease.valid:  # lost while it waited: others may take it; not started,
+                part.lease.must_reconcile()  # it goes back once the lease is ours again
                 self._ended(part, entry)
                 return
             active.add(entry)

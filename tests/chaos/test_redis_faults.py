@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import pytest
 
-from asyncjobs import EnqueueError, Job, JobNotFound, Queue, ResultTimeout
+from asyncjobs import EnqueueError, Job, JobNotFound, JobStatus, Queue, ResultTimeout, Settings, Worker
 from tests.support.invariants import check_invariants
 from tests.support.ledger import Ledger
 from tests.support.scenario import Chaos, N, all_done, at_least, completed, enqueue, started
+from tests.support.servers import RedisProc
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.chaos]
@@ -179,3 +182,59 @@ async def test_s8e_stalled_server(chaos: Chaos) -> None:
     result = await check_invariants(chaos.queue, [j.id for j in jobs], chaos.ledger,
                                     max_duplicates=0, live_workers=2, supervisor=chaos.supervisor)
     assert result.completed_runs - len(jobs) <= 2 * 20, "only fenced runs ran again"
+
+
+async def test_a_job_fetched_ahead_does_not_start_once_the_lease_is_lost(
+    redis_proc: RedisProc,
+) -> None:
+    """A worker at concurrency 1 has run fast jobs, so it fetches one job ahead: a slow job
+    runs, another waits behind it. The server stalls; the lease is lost, the fence stops the
+    slow job and frees its slot. The waiting job must not start then (its code up to its first
+    await would run while another worker may take the job): it runs once, after the stall."""
+    settings = Settings(heartbeat_interval=0.4, heartbeat_ttl=2.0, reaper_interval=0.5)
+    queue = Queue(f"ahead-{uuid.uuid4().hex[:8]}", redis_proc.url, settings=settings)
+    slow_runs: list[float] = []
+    marker_runs: list[float] = []
+    fenced = anyio.Event()
+
+    @queue.task(name="fast")
+    async def fast() -> None:
+        pass
+
+    @queue.task(name="slow")
+    async def slow() -> None:
+        slow_runs.append(time.monotonic())
+        if len(slow_runs) == 1:
+            try:
+                await anyio.sleep(60)
+            except anyio.get_cancelled_exc_class():
+                fenced.set()
+                raise
+
+    @queue.task(name="marker")
+    async def marker() -> None:  # never awaits: once started, it runs whole
+        marker_runs.append(time.monotonic())
+
+    await queue.enqueue_many([fast.call() for _ in range(3000)])
+    late = await queue.enqueue_many([slow.call(), marker.call()])
+    worker = Worker(queue, concurrency=1, handle_signals=False)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            await wait_until(lambda: _started(late[1]), 30, "the marker job fetched ahead")
+            assert not marker_runs and len(slow_runs) == 1
+            stalled_at = time.monotonic()
+            redis_proc.pause(3000)
+            with anyio.fail_after(10):
+                await fenced.wait()
+            assert await late[1].result(timeout=30) is None
+            assert len(marker_runs) == 1, "the marker job ran more than once"
+            assert marker_runs[0] >= stalled_at + 2.9, "the marker job started without a lease"
+            worker.stop(now=True)
+    finally:
+        await queue.aclose()
+
+
+async def _started(job: Job[Any]) -> bool:
+    info = await job.info()
+    return info is not None and info.status is JobStatus.RUNNING
