@@ -12,7 +12,8 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncjobs import EnqueueError, Job, JobNotFound, JobStatus, Queue, ResultTimeout, Settings, Worker
+from asyncjobs import EnqueueError, Job, JobNotFound, JobStatus, Queue, ResultTimeout, Settings
+from tests.integration.conftest import running_worker
 from tests.support.invariants import check_invariants
 from tests.support.ledger import Ledger
 from tests.support.scenario import Chaos, N, all_done, at_least, completed, enqueue, started
@@ -217,10 +218,8 @@ async def test_a_job_fetched_ahead_does_not_start_once_the_lease_is_lost(
 
     await queue.enqueue_many([fast.call() for _ in range(3000)])
     late = await queue.enqueue_many([slow.call(), marker.call()])
-    worker = Worker(queue, concurrency=1, handle_signals=False)
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(worker.run)
+        async with running_worker(queue, concurrency=1):
             await wait_until(lambda: _started(late[1]), 30, "the marker job fetched ahead")
             assert not marker_runs and len(slow_runs) == 1
             stalled_at = time.monotonic()
@@ -230,7 +229,6 @@ async def test_a_job_fetched_ahead_does_not_start_once_the_lease_is_lost(
             assert await late[1].result(timeout=30) is None
             assert len(marker_runs) == 1, "the marker job ran more than once"
             assert marker_runs[0] >= stalled_at + 2.9, "the marker job started without a lease"
-            worker.stop(now=True)
     finally:
         await queue.aclose()
 
