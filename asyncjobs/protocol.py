@@ -293,9 +293,13 @@ WAKE = "wake"
 """The marker entry of the pending list (see ``QueueKeys``); never a valid envelope."""
 MAX_PRIORITY = 9
 PRIORITY_SPAN = 1 << 40
+"""Scores of one priority level in the prioritized zset: the level's base plus a counter."""
 RATE_BURST_SHARE = 0.05
 """A rate limit of N per period lets up to this share of N (at least 1) start at once."""
-"""Scores of one priority level in the prioritized zset: the level's base plus a counter."""
+RATE_LATENCY_MS = 50
+"""A rate limit's least tolerance (ms, at most half its interval), even with a burst of 1: a
+start may be this early against the one before it, so that the varying latency of the schedule,
+which brings back the jobs over the rate, costs them no turns."""
 
 
 def priority_score(priority: int, seq: int) -> int:
@@ -726,4 +730,5 @@ def lua_constants() -> dict[str, str | int | float]:
     constants["PRIORITY_MAX"] = MAX_PRIORITY
     constants["PRIORITY_SPAN"] = PRIORITY_SPAN
     constants["RATE_BURST_SHARE"] = RATE_BURST_SHARE
+    constants["RATE_LATENCY_MS"] = RATE_LATENCY_MS
     return constants

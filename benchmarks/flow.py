@@ -1,6 +1,6 @@
 """Flow control, measured: the rate limiter's accuracy, and what a concurrency limit costs a job.
 
-    python -m benchmarks.flow [--seconds 30] [--rates 50,500,5000] [--jobs 20000]
+    python -m benchmarks.flow [--seconds 30] [--rates 20,50,500,5000] [--jobs 20000]
 
 One redis-server on a free loopback port and one worker process (concurrency 100), as in the
 peer driver. For each rate, a backlog of jobs of a task limited to it runs for ``--seconds``:
@@ -139,7 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--rates", default="50,500,5000")
+    parser.add_argument("--rates", default="20,50,500,5000")
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     on_own_server(main_async, parser.parse_args())

@@ -9,7 +9,7 @@ from typing import Any
 from asyncjobs import Queue, Task
 
 queue = Queue("flow-bench", os.environ["BENCH_REDIS_URL"])
-RATES = (50, 500, 5000)
+RATES = (20, 50, 500, 5000)
 
 
 @queue.task(name="noop")
