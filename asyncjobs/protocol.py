@@ -297,9 +297,10 @@ PRIORITY_SPAN = 1 << 40
 RATE_BURST_SHARE = 0.05
 """A rate limit of N per period lets up to this share of N (at least 1) start at once."""
 RATE_LATENCY_MS = 50
-"""A rate limit's least tolerance (ms, at most half its interval), even with a burst of 1: a
-start may be this early against the one before it, so that the varying latency of the schedule,
-which brings back the jobs over the rate, costs them no turns."""
+"""A rate limit's least tolerance (ms, at most half its interval), which matters for a burst of 1
+(a larger burst tolerates a whole interval or more): a start may be this early against the one
+before it, so that the varying latency of the schedule, which brings back the jobs over the
+rate, costs them no turns."""
 
 
 def priority_score(priority: int, seq: int) -> int:

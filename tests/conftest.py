@@ -7,12 +7,14 @@ Helpers shared across tiers live in ``tests/support``.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import pkgutil
 import shutil
 import tempfile
 import warnings
 
 import anyio
-import anyio.abc
 import pytest
 
 pytest_plugins = ["pytester"]  # tests/integration/test_testing_plugin.py runs pytest on test files
@@ -22,12 +24,13 @@ def _import_every_part_of_anyio() -> None:
     """anyio imports its parts on first use, and pytest rewrites (parses) the modules of a plugin,
     anyio's among them, as they are imported. Import them all now, before a test starts threads
     (the dashboard's server runs in one): two threads building ASTs at once can fail on Python
-    3.11 with "SystemError: AST constructor recursion depth mismatch"."""
+    3.11.7 with "SystemError: AST constructor recursion depth mismatch"."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for module in (anyio, anyio.abc):
-            for name in dir(module):
-                getattr(module, name)
+        for module in pkgutil.walk_packages(anyio.__path__, "anyio."):
+            if "trio" not in module.name:  # the trio backend needs trio
+                with contextlib.suppress(ImportError):
+                    importlib.import_module(module.name)
 
 
 _import_every_part_of_anyio()

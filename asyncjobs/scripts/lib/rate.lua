@@ -6,15 +6,16 @@
 -- at most the tolerance ahead of now: the span of a burst of RATE_BURST_SHARE of count (at
 -- least 1), and never less than RATE_LATENCY_MS (at most half an interval); so no window of
 -- any length holds more starts than the burst plus the window's share of the rate (the window
--- stretched by that least tolerance), however late jobs arrive. A job starts only when every limiter of its allows it, and only
--- then takes a turn of each (rate_commit, once its concurrency slots are held too). A job that
--- may not start yet goes to the schedule, not back and forth: it is due at the next free turn
--- of the limiter that holds it back the longest (that limiter's key .. ':next' chains the
--- turns of its waiting jobs, one interval apart), so the waiting jobs come back one at a time,
--- each when its rate allows it. The schedule brings each back a little late, by more or less
--- than the one before: the least tolerance absorbs that jitter, so that a job back a little
--- less late than the one before does not miss its turn and wait for a new one at the end of
--- the chain (without it, a 20/s limit ran at about 12/s).
+-- stretched by that least tolerance), however late jobs arrive. A job starts only when every
+-- limiter of its allows it, and only then takes a turn of each (rate_commit, once its
+-- concurrency slots are held too). A job that may not start yet goes to the schedule, not back
+-- and forth: it is due at the next free turn of the limiter that holds it back the longest
+-- (that limiter's key .. ':next' chains the turns of its waiting jobs, one interval apart), so
+-- the waiting jobs come back one at a time, each when its rate allows it. The schedule brings
+-- each back a little late, by more or less than the one before: the least tolerance absorbs
+-- that jitter, so that a job back a little less late than the one before does not miss its
+-- turn and wait for a new one at the end of the chain (without it, a 20/s limit ran at about
+-- 12/s). Jitter over the least tolerance still costs a turn now and then.
 
 local function limiter(key, rate, now)
   if rate == '' then return nil end
