@@ -12,8 +12,8 @@ import anyio
 import pytest
 
 from asyncjobs import Job
-from asyncjobs.protocol import Field
 from tests.support.ledger import Ledger
+from tests.support.rates import most_in_a_window, started_at
 from tests.support.scenario import Chaos, started
 from tests.support.waiting import wait_until
 
@@ -102,16 +102,6 @@ async def test_a_redis_restart_while_slots_and_keys_are_held(
     assert all(w.process.poll() is None for w in chaos.supervisor.workers.values())
 
 
-def most_in_a_window(times: list[float], seconds: float) -> int:
-    times = sorted(times)
-    most = first = 0
-    for last, t in enumerate(times):
-        while t - times[first] >= seconds:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
-
-
 async def test_a_rate_limit_holds_across_three_worker_processes(chaos: Chaos) -> None:
     """200/s over 10 s with 3 worker processes: 1,900-2,100 starts, no 1-second window over
     210; the jobs over the rate wait in Redis, and a task without a limit is not held up."""
@@ -124,7 +114,7 @@ async def test_a_rate_limit_holds_across_three_worker_processes(chaos: Chaos) ->
     other = await work.delay(0)
     assert await other.result(timeout=5) == 0, "an unlimited task runs beside the backlog"
     await wait_until(lambda: time.time() - began >= 10, 15, "ten seconds")
-    times = await started_at(chaos, [job.id for job in backlog])  # when the limiter let them
+    times = await started_at(chaos.queue, [job.id for job in backlog])  # when the limiter let them
     in_ten = [t for t in times if t < began + 10]
     window = most_in_a_window(times, 1.0)
     ledger = Ledger.read(chaos.ledger)  # when the task bodies began, in each worker
@@ -137,15 +127,6 @@ async def test_a_rate_limit_holds_across_three_worker_processes(chaos: Chaos) ->
     counts = await chaos.queue.inspect.counts()
     assert counts.running <= 3 * chaos.supervisor.concurrency
     assert chaos.supervisor.stop_all() == [0, 0, 0]
-
-
-async def started_at(chaos: Chaos, ids: list[str]) -> list[float]:
-    """The start times recorded in the jobs' records (the time the limiter let each start)."""
-    async with chaos.queue.redis.pipeline(transaction=False) as pipe:
-        for job_id in ids:
-            pipe.hget(chaos.queue.keys.job(job_id), Field.STARTED_AT)
-        stamps = await pipe.execute()
-    return [float(stamp) for stamp in stamps if stamp is not None]
 
 
 async def all_alive(chaos: Chaos, n: int) -> bool:

@@ -16,10 +16,10 @@ import anyio
 import pytest
 
 from asyncjobs import Job
-from asyncjobs.protocol import Field
-from tests.chaos.test_flow_faults import leftovers, most_at_once, most_in_a_window
+from tests.chaos.test_flow_faults import leftovers, most_at_once
 from tests.support.invariants import check_invariants, locate
 from tests.support.ledger import Ledger
+from tests.support.rates import most_in_a_window, started_at
 from tests.support.scenario import Chaos, completed, enqueue
 from tests.support.supervisor import Supervisor
 
@@ -32,12 +32,6 @@ RATED = 300
 """Jobs of a task limited to 200 starts a second."""
 STALL = 20.0
 """Seconds with no job finished after which the soak fails, saying where the rest are."""
-
-
-async def record_started(chaos: Chaos, job_id: str) -> list[float]:
-    """When the job's record says it started (the time the limiter let it start)."""
-    stamp = await chaos.queue.redis.hget(chaos.queue.keys.job(job_id), Field.STARTED_AT)
-    return [float(stamp)] if stamp is not None else []
 
 
 def _serving(sup: Supervisor, rng: random.Random) -> int | None:
@@ -132,7 +126,7 @@ async def test_soak_with_a_chaos_monkey(chaos: Chaos) -> None:
     for key in range(KEYS):
         of_key = kept(by_key[key::KEYS])
         assert most_at_once(ledger, of_key, killed_at) <= 1, f"key k{key} ran two at once"
-    stamps = [t for job in kept(rated) for t in await record_started(chaos, job)]
+    stamps = await started_at(chaos.queue, sorted(kept(rated)))
     window = most_in_a_window(stamps, 1.0)
     assert window <= 210, f"rate 200/s: {window} starts in one second"
     assert await leftovers(chaos) == [], "no slot, wait list or unique key is left behind"

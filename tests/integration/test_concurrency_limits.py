@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from asyncjobs import ConfigError, Job, JobCancelled, JobFailed, Queue, RateLimit, Settings
+from tests.support.rates import most_in_a_window, started_at
 from tests.support.waiting import wait_until
 
 from .conftest import running_worker
@@ -41,17 +42,11 @@ async def conc_keys(queue: Queue) -> list[str]:
     return [key.decode() async for key in queue.redis.scan_iter(match=f"{queue.keys.conc_prefix}*")]
 
 
-async def started_at(jobs: list[Job[Any]]) -> list[float]:
-    """When the limiter let each job start (its record's start time, by the clock the limiter
-    reads), in order."""
-    infos = [await job.info() for job in jobs]
-    times = sorted(info.started_at for info in infos if info and info.started_at is not None)
+async def all_started_at(queue: Queue, jobs: list[Job[Any]]) -> list[float]:
+    """When the limiter let each job start, in order (every job started)."""
+    times = await started_at(queue, [job.id for job in jobs])
     assert len(times) == len(jobs), "every job started"
     return times
-
-
-def most_in_a_second(times: list[float]) -> int:
-    return max(sum(1 for t in times if s <= t < s + 1) for s in times)
 
 
 async def test_max_concurrency_holds_across_workers(queue: Queue) -> None:
@@ -205,17 +200,17 @@ async def test_a_queue_rate_limit_holds_over_all_its_tasks_beside_their_own(
     async with running_worker(queue, concurrency=50):
         results = [await job.result(timeout=15) for job in jobs]
     assert results == [*range(15), *range(15), *range(6)]
-    every = await started_at(jobs)
+    every = await all_started_at(queue, jobs)
     # 36 starts at 20/s with a burst of 1: each one at least half an interval after the one
     # before (the least tolerance), no second holds over 21. In order: the 30 others take 1.5 s,
     # then slow's 6 at their own 5/s take 1 s more (the upper bound leaves a loaded machine half
     # as much again)
     expected = 30 / 20 + 5 / 5
     assert 35 / 20 * 0.9 <= every[-1] - every[0] <= expected * 1.5, "the rates, no slower"
-    assert most_in_a_second(every) <= 21
+    assert most_in_a_window(every, 1.0) <= 21
     # and the task's own rate, 5/s, holds among them: 6 starts span at least 5 intervals, less
     # the least tolerance (50 ms)
-    own = await started_at(jobs[30:])
+    own = await all_started_at(queue, jobs[30:])
     assert own[-1] - own[0] >= 5 / 5 - 0.05
     await queue.aclose()
 
@@ -240,13 +235,13 @@ async def test_jobs_over_a_rate_wait_in_the_schedule_not_in_a_worker(queue: Queu
         assert counts.scheduled + counts.pending > 20, "the rest wait in Redis, not in a worker"
         assert await (await other.delay()).result(timeout=2) == "other", "not held up"
         assert sorted([await job.result(timeout=10) for job in jobs]) == list(range(30))
-    times = await started_at(jobs)
+    times = await all_started_at(queue, jobs)
     span = times[-1] - times[0]
     assert 29 / 20 * 0.9 <= span, f"30 starts at 20/s (burst 1) took {span:.2f} s"
     # and no slower: the schedule's jitter costs no turns (30% more leaves a loaded machine
     # room; with a turn lost at each job back less late than the one before, 2.25-2.45 s)
     assert span <= 29 / 20 * 1.3, f"30 starts at 20/s (burst 1) took {span:.2f} s"
-    assert most_in_a_second(times) <= 21
+    assert most_in_a_window(times, 1.0) <= 21
 
 
 async def test_jobs_whose_turns_passed_with_no_worker_running_do_not_all_start_at_once(
@@ -271,4 +266,4 @@ async def test_jobs_whose_turns_passed_with_no_worker_running_do_not_all_start_a
     await wait_until(lambda: time.time() > last_turn + 0.2, 10, "every turn to pass")
     async with running_worker(queue, concurrency=2):
         assert sorted([await job.result(timeout=15) for job in jobs]) == list(range(40))
-    assert most_in_a_second(await started_at(jobs)) <= 21
+    assert most_in_a_window(await all_started_at(queue, jobs), 1.0) <= 21
